@@ -13,7 +13,9 @@ use abi_stable::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::abi::{outcome, verdict, HostApi_TO, Plugin, Plugin_TO, RunContext_TO, RunOutcome, VetoOutcome};
+use crate::abi::{
+    outcome, verdict, HostApi_TO, Plugin, Plugin_TO, RunContext_TO, RunOutcome, VetoOutcome,
+};
 use crate::error::success;
 use crate::job::{Job, JobContext};
 use crate::listener::{Verdict, VetoContext, VetoListener};
@@ -138,7 +140,8 @@ impl PluginParts {
             product: L::PRODUCT.to_owned(),
             job_group: L::GROUP.to_owned(),
         };
-        self.listeners.push((info, || Box::new(ListenerBox(L::default()))));
+        self.listeners
+            .push((info, || Box::new(ListenerBox(L::default()))));
         self
     }
 
@@ -196,18 +199,25 @@ pub struct PluginInstance {
 impl Plugin for PluginInstance {
     fn validate(&self, job_type: u32, payload_json: RStr<'_>) -> RResult<(), RString> {
         let Some(job) = self.jobs.get(job_type as usize) else {
-            return RErr(RString::from(format!("no job type #{job_type} in this plugin")));
+            return RErr(RString::from(format!(
+                "no job type #{job_type} in this plugin"
+            )));
         };
         match catch(|| job.validate(payload_json.as_str())) {
             Ok(Ok(())) => ROk(()),
             Ok(Err(msg)) => RErr(RString::from(msg)),
-            Err(panic) => RErr(RString::from(format!("the job type's validation panicked: {panic}"))),
+            Err(panic) => RErr(RString::from(format!(
+                "the job type's validation panicked: {panic}"
+            ))),
         }
     }
 
     fn run<'a>(&self, job_type: u32, ctx: RunContext_TO<'a, RRef<'a, ()>>) -> RunOutcome {
         let Some(job) = self.jobs.get(job_type as usize) else {
-            return failure(outcome::PERMANENT, format!("no job type #{job_type} in this plugin"));
+            return failure(
+                outcome::PERMANENT,
+                format!("no job type #{job_type} in this plugin"),
+            );
         };
         let ctx = JobContext::new(ctx);
         match catch(|| job.run(&ctx)) {
@@ -355,7 +365,10 @@ mod tests {
     #[test]
     fn root_symbol_matches_abi_stable() {
         assert_eq!(ROOT_SYMBOL, abi_stable::library::ROOT_MODULE_LOADER_NAME);
-        assert_eq!(ROOT_SYMBOL, abi_stable_shared::mangled_root_module_loader_name());
+        assert_eq!(
+            ROOT_SYMBOL,
+            abi_stable_shared::mangled_root_module_loader_name()
+        );
     }
 
     #[derive(serde::Deserialize, Debug)]

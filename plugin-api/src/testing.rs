@@ -98,7 +98,12 @@ impl TestRun {
             .lock()
             .map(|v| {
                 v.iter()
-                    .map(|(ms, p)| (DateTime::from_timestamp_millis(*ms).unwrap_or_default(), p.clone()))
+                    .map(|(ms, p)| {
+                        (
+                            DateTime::from_timestamp_millis(*ms).unwrap_or_default(),
+                            p.clone(),
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -135,7 +140,10 @@ impl RunContext for TestRun {
         match self.scheduled.lock() {
             Ok(mut v) => {
                 v.push((when_ms, payload_json.as_str().to_owned()));
-                ROk(RString::from(format!("00000000-0000-4000-8000-{:012}", v.len())))
+                ROk(RString::from(format!(
+                    "00000000-0000-4000-8000-{:012}",
+                    v.len()
+                )))
             }
             Err(_) => RErr(RString::from("test run state poisoned")),
         }

@@ -41,9 +41,17 @@ fn record(ctx: &JobContext<'_>) {
         OpenOptions::new().create(true).append(true).open(path).ok()
     });
     if let Some(mut f) = file.as_ref() {
-        let ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
         // One write per line: O_APPEND keeps lines from several processes whole.
-        let line = format!("{} {} {} {}\n", ctx.job_id(), ctx.run_id(), ctx.attempt(), ms);
+        let line = format!(
+            "{} {} {} {}\n",
+            ctx.job_id(),
+            ctx.run_id(),
+            ctx.attempt(),
+            ms
+        );
         let _ = f.write_all(line.as_bytes());
     }
 }

@@ -1,0 +1,59 @@
+//! What can go wrong in the engine, in the caller's words.
+
+use crate::model::JobStatus;
+use crate::store::StoreError;
+
+/// An error from the scheduler's operations. The web layer maps each variant to one status.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// No loaded plugin registers a job type for this product and group.
+    #[error("no plugin registers product `{product}` with job group `{job_group}`")]
+    GroupNotFound {
+        /// The product asked for.
+        product: String,
+        /// The group asked for.
+        job_group: String,
+    },
+
+    /// No job with this id exists in this product and group.
+    #[error("no job `{id}` in {group}")]
+    JobNotFound {
+        /// The id asked for, as given.
+        id: String,
+        /// Where it was looked for.
+        group: String,
+    },
+
+    /// The job has finished, so it can no longer be changed.
+    #[error("job `{id}` has already finished ({}); a finished job cannot be rescheduled or deleted", status.as_str())]
+    JobFinished {
+        /// The job.
+        id: String,
+        /// Its final status.
+        status: JobStatus,
+    },
+
+    /// A field of the request is missing or wrong.
+    #[error("{field}: {reason}")]
+    InvalidField {
+        /// The field, as the client wrote it.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The job type's own validation refused the payload.
+    #[error("{message}")]
+    PayloadRejected {
+        /// The plugin's message, naming the field.
+        message: String,
+    },
+
+    /// The service is stopping and takes no new work.
+    #[error("the scheduler is shutting down")]
+    ShuttingDown,
+
+    /// The job store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

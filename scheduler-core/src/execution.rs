@@ -1,0 +1,148 @@
+//! One run's lifecycle on a worker: open its span, ask the veto listeners, call the job,
+//! and turn what came back into a completion for the store.
+
+use abi_stable::sabi_trait::TD_Opaque;
+use scheduler_plugin_api::abi::{outcome, verdict, RunContext_TO};
+
+use crate::engine::cancel::CancelFlag;
+use crate::model::RunOutcome;
+use crate::plugin::context::{FollowUp, HostRunContext};
+use crate::scheduler::Shared;
+use crate::store::{Claimed, RunFinish};
+
+/// Executes one claimed run and describes how it ended. Never panics into the worker: plugin
+/// code catches its own panics (the export macro), and a missing job type is a failed run.
+pub(crate) fn execute(shared: &Shared, run: &Claimed, cancel: &CancelFlag) -> RunFinish {
+    let started_at = shared.clock.now();
+    let span = tracing::info_span!(
+        "run",
+        run_id = %run.run_id,
+        job_id = %run.job_id,
+        attempt = run.attempt,
+        trace_id = %run.trace_id,
+        node = %shared.node,
+        product = run.group.product(),
+        job_group = run.group.job_group(),
+    );
+    let _entered = span.enter();
+
+    let mut finish = RunFinish {
+        token: run.token,
+        run_id: run.run_id,
+        job_id: run.job_id,
+        started_at,
+        finished_at: started_at,
+        outcome: RunOutcome::Failed,
+        error: None,
+        output: None,
+        listener_error: None,
+        requeue: false,
+    };
+
+    let Some(entry) = shared.registry.get(&run.group) else {
+        finish.error = Some(format!(
+            "no plugin on node {} registers {}",
+            shared.node, run.group
+        ));
+        finish.finished_at = shared.clock.now();
+        tracing::error!(error = finish.error.as_deref(), "run failed");
+        return finish;
+    };
+
+    let follow_up = FollowUpFor { shared, run };
+    let ctx = HostRunContext::new(
+        run.job_id,
+        run.run_id,
+        run.trace_id,
+        run.attempt,
+        run.scheduled_for.as_millis(),
+        &run.payload,
+        cancel,
+        &follow_up,
+    );
+
+    let mut listener_errors: Vec<String> = Vec::new();
+    for l in &entry.listeners {
+        let v = l
+            .plugin
+            .instance
+            .veto(l.index, RunContext_TO::from_ptr(&ctx, TD_Opaque));
+        match v.code {
+            verdict::ALLOW => {}
+            verdict::VETO => {
+                finish.outcome = RunOutcome::Vetoed;
+                finish.error = Some(format!("vetoed by {}: {}", l.name, v.reason));
+                finish.listener_error = join(listener_errors);
+                finish.finished_at = shared.clock.now();
+                tracing::info!(listener = %l.name, reason = %v.reason, "run vetoed");
+                return finish;
+            }
+            _ => {
+                tracing::warn!(listener = %l.name, error = %v.reason, "veto listener failed; the run goes ahead");
+                listener_errors.push(format!("{}: {}", l.name, v.reason));
+            }
+        }
+    }
+    finish.listener_error = join(listener_errors);
+
+    let out = entry
+        .plugin
+        .instance
+        .run(entry.index, RunContext_TO::from_ptr(&ctx, TD_Opaque));
+    finish.finished_at = shared.clock.now();
+    match out.code {
+        outcome::SUCCEEDED => {
+            finish.outcome = RunOutcome::Succeeded;
+            finish.output = out.output_json.into_option().map(|s| s.into_string());
+            tracing::debug!("run succeeded");
+        }
+        outcome::CANCELLED => {
+            finish.outcome = RunOutcome::Cancelled;
+            finish.error = Some(non_empty(out.message.into_string(), "cancelled"));
+            // Cancelled by this node's shutdown, not by a client: the job runs again elsewhere.
+            finish.requeue = cancel.is_set() && shared.is_stopping();
+            tracing::info!(requeue = finish.requeue, "run cancelled");
+        }
+        code => {
+            finish.outcome = RunOutcome::Failed;
+            let message = out.message.into_string();
+            finish.error = Some(match code {
+                outcome::PANICKED => format!("the job panicked: {message}"),
+                outcome::INVALID_REQUEST => {
+                    format!("the stored request does not fit the job type: {message}")
+                }
+                outcome::RETRYABLE | outcome::PERMANENT => non_empty(message, "the job failed"),
+                other => format!("the job returned an unknown outcome code {other}: {message}"),
+            });
+            tracing::warn!(error = finish.error.as_deref(), "run failed");
+        }
+    }
+    finish
+}
+
+fn join(errors: Vec<String>) -> Option<String> {
+    (!errors.is_empty()).then(|| errors.join("; "))
+}
+
+fn non_empty(s: String, default: &str) -> String {
+    if s.is_empty() {
+        default.to_owned()
+    } else {
+        s
+    }
+}
+
+/// `ctx.schedule` for a run: a new job of the run's product and group.
+struct FollowUpFor<'a> {
+    shared: &'a Shared,
+    run: &'a Claimed,
+}
+
+impl FollowUp for FollowUpFor<'_> {
+    fn schedule(&self, when_ms: i64, payload_json: &str) -> Result<String, String> {
+        self.shared
+            .create_follow_up(&self.run.group, when_ms, payload_json)
+            .map(|job| job.id.to_string())
+            .map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,25 @@
+//! The scheduler's engine, independent of any transport: it loads plugins, keeps jobs and runs
+//! in a [`store::Store`], fires each run when it is due on a bounded worker pool, and records
+//! how it ended.
+//!
+//! It depends on `scheduler-plugin-api` and on nothing that speaks HTTP: the web crate is one
+//! caller among others (tests, benchmarks).
+//!
+//! - [`plugin`]: loading plugin libraries and the registry of what they registered.
+//! - [`store`]: the store seam, with the in-memory store.
+//! - [`engine`]: the dispatcher, the workers and the recorder.
+//! - [`scheduler::Scheduler`]: the operations callers use.
+
+pub mod clock;
+pub mod engine;
+pub mod error;
+mod execution;
+pub mod model;
+pub mod plugin;
+pub mod request;
+pub mod scheduler;
+pub mod store;
+
+pub use clock::{Clock, SystemClock, Ts};
+pub use error::CoreError;
+pub use scheduler::{Scheduler, SchedulerConfig};

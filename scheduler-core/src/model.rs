@@ -1,0 +1,319 @@
+//! The scheduler's nouns: groups, jobs, runs, and their states.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::clock::Ts;
+use crate::error::CoreError;
+
+/// A product or job group name: `[A-Za-z0-9][A-Za-z0-9_.-]{0,63}`.
+pub fn check_name(field: &'static str, value: &str) -> Result<(), CoreError> {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value.as_bytes()[0].is_ascii_alphanumeric()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(CoreError::InvalidField {
+            field,
+            reason: format!(
+                "`{}` is not a valid name: use 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit",
+                value.chars().take(80).collect::<String>()
+            ),
+        })
+    }
+}
+
+/// A product and job group: the key under which a plugin registers a job type.
+/// Cheap to clone (shared).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupKey(Arc<(String, String)>);
+
+impl GroupKey {
+    /// A key from checked names.
+    pub fn new(product: &str, job_group: &str) -> Result<GroupKey, CoreError> {
+        check_name("product", product)?;
+        check_name("jobGroup", job_group)?;
+        Ok(GroupKey(Arc::new((
+            product.to_owned(),
+            job_group.to_owned(),
+        ))))
+    }
+
+    /// The product.
+    pub fn product(&self) -> &str {
+        &self.0 .0
+    }
+
+    /// The job group.
+    pub fn job_group(&self) -> &str {
+        &self.0 .1
+    }
+}
+
+impl fmt::Display for GroupKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.product(), self.job_group())
+    }
+}
+
+impl fmt::Debug for GroupKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GroupKey({self})")
+    }
+}
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// A new, time-ordered id (UUID version 7).
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0.hyphenated(), f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map(Self)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// A job's id.
+    JobId
+);
+uuid_id!(
+    /// A run's id.
+    RunId
+);
+
+/// A run's trace id: 16 random bytes, written as 32 lowercase hex digits (W3C trace-context).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub struct TraceId(pub u128);
+
+impl TraceId {
+    /// A new random trace id (never zero, which trace-context reserves).
+    pub fn new() -> TraceId {
+        TraceId(fastrand::u128(1..))
+    }
+
+    /// Parses 32 hex digits.
+    pub fn parse(s: &str) -> Option<TraceId> {
+        if s.len() != 32 {
+            return None;
+        }
+        u128::from_str_radix(s, 16)
+            .ok()
+            .filter(|v| *v != 0)
+            .map(TraceId)
+    }
+
+    /// Writes the 32 hex digits into `buf` and returns them.
+    pub fn encode<'b>(&self, buf: &'b mut [u8; 32]) -> &'b str {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for (i, b) in buf.iter_mut().enumerate() {
+            let nibble = (self.0 >> (124 - 4 * i)) & 0xf;
+            *b = HEX[nibble as usize];
+        }
+        // Only ASCII hex digits were written.
+        std::str::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+/// When a job fires.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Schedule {
+    /// Once, at `when` (the reference service's `ONE_TIME`).
+    Once {
+        /// The instant it is due.
+        when: Ts,
+    },
+}
+
+impl Schedule {
+    /// The reference service's `jobType` for this schedule.
+    pub fn job_type(&self) -> &'static str {
+        match self {
+            Schedule::Once { .. } => "ONE_TIME",
+        }
+    }
+
+    /// The anchor instant shown as `when`.
+    pub fn when(&self) -> Ts {
+        match self {
+            Schedule::Once { when } => *when,
+        }
+    }
+}
+
+/// A job's state as the API reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JobStatus {
+    /// Waiting for its next fire.
+    Scheduled,
+    /// A run is in progress.
+    Running,
+    /// Paused: not fired until resumed.
+    Paused,
+    /// Finished: its last run succeeded and nothing more is scheduled.
+    Completed,
+    /// Finished: its last run failed and nothing more is scheduled.
+    Failed,
+    /// Finished: its last fire was vetoed and nothing more is scheduled.
+    Vetoed,
+}
+
+impl JobStatus {
+    /// The API's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Scheduled => "scheduled",
+            JobStatus::Running => "running",
+            JobStatus::Paused => "paused",
+            JobStatus::Completed => "completed",
+            JobStatus::Failed => "failed",
+            JobStatus::Vetoed => "vetoed",
+        }
+    }
+
+    /// True once nothing more will run.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            JobStatus::Completed | JobStatus::Failed | JobStatus::Vetoed
+        )
+    }
+}
+
+/// A job as the stores return it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Job {
+    /// Its id.
+    pub id: JobId,
+    /// Its product and group.
+    pub group: GroupKey,
+    /// When it fires.
+    pub schedule: Schedule,
+    /// The request payload: a JSON object, without the service's own keys.
+    pub payload: Arc<str>,
+    /// Its state.
+    pub status: JobStatus,
+    /// Paused (also while a run that started before the pause is still running).
+    pub paused: bool,
+    /// Its next fire, if one is pending.
+    pub next_run: Option<Ts>,
+    /// Its position in its group's job list (its next fire, or the fire in progress).
+    pub sort_due: Ts,
+    /// When it was created.
+    pub created_at: Ts,
+    /// When it last changed.
+    pub updated_at: Ts,
+    /// Bumped on every change (optimistic concurrency).
+    pub version: i64,
+}
+
+/// How a run ended (or that it has not yet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RunOutcome {
+    /// In progress.
+    Running,
+    /// The job did its work.
+    Succeeded,
+    /// The job returned an error or panicked.
+    Failed,
+    /// A veto listener stopped it.
+    Vetoed,
+    /// It stopped because it was asked to.
+    Cancelled,
+    /// Its node died and the job type did not ask to be recovered.
+    Abandoned,
+}
+
+impl RunOutcome {
+    /// The API's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Running => "running",
+            RunOutcome::Succeeded => "succeeded",
+            RunOutcome::Failed => "failed",
+            RunOutcome::Vetoed => "vetoed",
+            RunOutcome::Cancelled => "cancelled",
+            RunOutcome::Abandoned => "abandoned",
+        }
+    }
+
+    /// Parses the API's name.
+    pub fn parse(s: &str) -> Option<RunOutcome> {
+        Some(match s {
+            "running" => RunOutcome::Running,
+            "succeeded" => RunOutcome::Succeeded,
+            "failed" => RunOutcome::Failed,
+            "vetoed" => RunOutcome::Vetoed,
+            "cancelled" => RunOutcome::Cancelled,
+            "abandoned" => RunOutcome::Abandoned,
+            _ => return None,
+        })
+    }
+}
+
+/// One execution of a job.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Run {
+    /// Its id.
+    pub id: RunId,
+    /// The job it belongs to.
+    pub job_id: JobId,
+    /// The job's product and group.
+    pub group: GroupKey,
+    /// 1 for the first attempt of a fire.
+    pub attempt: u32,
+    /// When it was due.
+    pub scheduled_for: Ts,
+    /// When it started.
+    pub started_at: Option<Ts>,
+    /// When it finished.
+    pub finished_at: Option<Ts>,
+    /// The node that ran it.
+    pub node: Arc<str>,
+    /// How it ended.
+    pub outcome: RunOutcome,
+    /// The error, for failed, cancelled and vetoed runs (the veto reason).
+    pub error: Option<String>,
+    /// Its trace id.
+    pub trace_id: TraceId,
+    /// A successful run's JSON output, if the job returned one.
+    pub output: Option<String>,
+    /// Veto listeners that failed while being asked about this run (treated as allow).
+    pub listener_error: Option<String>,
+}

@@ -1,0 +1,330 @@
+//! The scheduler as its callers see it: create, read, reschedule and delete jobs, read runs,
+//! and stop. It validates, talks to the store, and wakes the engine when new work is due soon.
+//!
+//! All methods are synchronous. With a store that blocks on I/O ([`Scheduler::store_blocking`])
+//! async callers run them on a blocking pool.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use abi_stable::std_types::RStr;
+use parking_lot::Mutex;
+use serde_json::Value;
+
+use crate::clock::{Clock, Ts};
+use crate::engine::wake::Wake;
+use crate::engine::{Engine, EngineConfig};
+use crate::error::CoreError;
+use crate::model::{GroupKey, Job, JobId, Run, Schedule};
+use crate::plugin::{JobTypeEntry, Registry};
+use crate::request::{self, CreateRequest};
+use crate::store::{Change, JobListQuery, JobReschedule, ListCursor, NewJob, Store};
+
+/// How to run the scheduler.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// This node's name, recorded with every run it executes.
+    pub node: String,
+    /// The engine's settings.
+    pub engine: EngineConfig,
+}
+
+/// What the engine's threads and the API share.
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) node: Arc<str>,
+    pub(crate) wake: Wake,
+    stopping: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    fn validate(entry: &JobTypeEntry, payload: &str) -> Result<(), CoreError> {
+        entry
+            .plugin
+            .instance
+            .validate(entry.index, RStr::from_str(payload))
+            .into_result()
+            .map_err(|m| CoreError::PayloadRejected {
+                message: m.into_string(),
+            })
+    }
+
+    fn insert(&self, entry: &JobTypeEntry, req: CreateRequest) -> Result<Job, CoreError> {
+        Self::validate(entry, &req.payload)?;
+        let when = req.schedule.when();
+        let job = self.store.job_insert(NewJob {
+            id: JobId::new(),
+            group: entry.group.clone(),
+            schedule: req.schedule,
+            payload: Arc::from(req.payload),
+            paused: req.paused,
+            now: self.clock.now(),
+        })?;
+        if !job.paused {
+            self.wake.due_at(when);
+        }
+        Ok(job)
+    }
+
+    /// A job scheduled by a running job through its context.
+    pub(crate) fn create_follow_up(
+        &self,
+        group: &GroupKey,
+        when_ms: i64,
+        payload: &str,
+    ) -> Result<Job, CoreError> {
+        let entry = self
+            .registry
+            .get(group)
+            .ok_or_else(|| CoreError::GroupNotFound {
+                product: group.product().to_owned(),
+                job_group: group.job_group().to_owned(),
+            })?;
+        let value: Value = serde_json::from_str(payload).map_err(|e| CoreError::InvalidField {
+            field: "payload",
+            reason: format!("is not JSON: {e}"),
+        })?;
+        if !value.is_object() {
+            return Err(CoreError::InvalidField {
+                field: "payload",
+                reason: "must be a JSON object".into(),
+            });
+        }
+        let req = CreateRequest {
+            schedule: Schedule::Once {
+                when: Ts::from_millis(when_ms),
+            },
+            payload: payload.to_owned(),
+            paused: false,
+        };
+        self.insert(entry, req)
+    }
+}
+
+/// The running scheduler.
+pub struct Scheduler {
+    shared: Arc<Shared>,
+    engine: Mutex<Option<Engine>>,
+}
+
+impl Scheduler {
+    /// Starts the engine over `store` with the job types in `registry`.
+    pub fn start(
+        store: Arc<dyn Store>,
+        registry: Arc<Registry>,
+        clock: Arc<dyn Clock>,
+        config: SchedulerConfig,
+    ) -> Scheduler {
+        let shared = Arc::new(Shared {
+            store,
+            registry,
+            clock,
+            node: Arc::from(config.node.as_str()),
+            wake: Wake::default(),
+            stopping: AtomicBool::new(false),
+        });
+        let engine = Engine::start(shared.clone(), &config.engine);
+        Scheduler {
+            shared,
+            engine: Mutex::new(Some(engine)),
+        }
+    }
+
+    /// What the loaded plugins registered.
+    pub fn registry(&self) -> &Registry {
+        &self.shared.registry
+    }
+
+    /// True when store calls may block on I/O.
+    pub fn store_blocking(&self) -> bool {
+        self.shared.store.blocking()
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.shared.node
+    }
+
+    /// The current instant on the engine's clock.
+    pub fn now(&self) -> Ts {
+        self.shared.clock.now()
+    }
+
+    fn entry(&self, product: &str, job_group: &str) -> Result<&Arc<JobTypeEntry>, CoreError> {
+        self.shared
+            .registry
+            .lookup(product, job_group)
+            .ok_or_else(|| CoreError::GroupNotFound {
+                product: product.chars().take(64).collect(),
+                job_group: job_group.chars().take(64).collect(),
+            })
+    }
+
+    fn job_id(entry: &JobTypeEntry, id: &str) -> Result<JobId, CoreError> {
+        id.parse::<JobId>().map_err(|_| CoreError::JobNotFound {
+            id: id.chars().take(64).collect(),
+            group: entry.group.to_string(),
+        })
+    }
+
+    fn not_found(entry: &JobTypeEntry, id: JobId) -> CoreError {
+        CoreError::JobNotFound {
+            id: id.to_string(),
+            group: entry.group.to_string(),
+        }
+    }
+
+    /// Creates a job from a POST body.
+    pub fn job_create(
+        &self,
+        product: &str,
+        job_group: &str,
+        body: &Value,
+    ) -> Result<Job, CoreError> {
+        if self.shared.is_stopping() {
+            return Err(CoreError::ShuttingDown);
+        }
+        let entry = self.entry(product, job_group)?;
+        let req = request::parse_create(body)?;
+        self.shared.insert(entry, req)
+    }
+
+    /// Creates many jobs of one group through the store's bulk path (benchmarks, imports).
+    /// Every payload is validated first; nothing is inserted if one is rejected.
+    pub fn jobs_create_many(
+        &self,
+        product: &str,
+        job_group: &str,
+        jobs: Vec<CreateRequest>,
+    ) -> Result<usize, CoreError> {
+        let entry = self.entry(product, job_group)?;
+        let now = self.shared.clock.now();
+        let mut earliest = Ts::MAX;
+        let mut batch = Vec::with_capacity(jobs.len());
+        for req in jobs {
+            Shared::validate(entry, &req.payload)?;
+            if !req.paused {
+                earliest = earliest.min(req.schedule.when());
+            }
+            batch.push(NewJob {
+                id: JobId::new(),
+                group: entry.group.clone(),
+                schedule: req.schedule,
+                payload: Arc::from(req.payload),
+                paused: req.paused,
+                now,
+            });
+        }
+        let n = self.shared.store.jobs_insert_many(batch)?;
+        if earliest != Ts::MAX {
+            self.shared.wake.due_at(earliest);
+        }
+        Ok(n)
+    }
+
+    /// One job.
+    pub fn job_get(&self, product: &str, job_group: &str, id: &str) -> Result<Job, CoreError> {
+        let entry = self.entry(product, job_group)?;
+        let id = Self::job_id(entry, id)?;
+        self.shared
+            .store
+            .job_get(&entry.group, id)?
+            .ok_or_else(|| Self::not_found(entry, id))
+    }
+
+    /// A page of a group's unfinished jobs, soonest first.
+    pub fn jobs_list(
+        &self,
+        product: &str,
+        job_group: &str,
+        limit: usize,
+        after: Option<ListCursor>,
+    ) -> Result<Vec<Job>, CoreError> {
+        let entry = self.entry(product, job_group)?;
+        Ok(self.shared.store.jobs_list(&JobListQuery {
+            group: entry.group.clone(),
+            limit,
+            after,
+        })?)
+    }
+
+    /// Reschedules a job from a PATCH body.
+    pub fn job_reschedule(
+        &self,
+        product: &str,
+        job_group: &str,
+        id: &str,
+        body: &Value,
+    ) -> Result<Job, CoreError> {
+        let entry = self.entry(product, job_group)?;
+        let id = Self::job_id(entry, id)?;
+        let schedule = request::parse_reschedule(body)?;
+        let when = schedule.when();
+        match self.shared.store.job_reschedule(&JobReschedule {
+            group: entry.group.clone(),
+            id,
+            schedule,
+            now: self.shared.clock.now(),
+        })? {
+            Change::Done(job) => {
+                if !job.paused {
+                    self.shared.wake.due_at(when);
+                }
+                Ok(job)
+            }
+            Change::NotFound => Err(Self::not_found(entry, id)),
+            Change::Finished(status) => Err(CoreError::JobFinished {
+                id: id.to_string(),
+                status,
+            }),
+        }
+    }
+
+    /// Deletes a job that has not finished.
+    pub fn job_delete(&self, product: &str, job_group: &str, id: &str) -> Result<(), CoreError> {
+        let entry = self.entry(product, job_group)?;
+        let id = Self::job_id(entry, id)?;
+        match self.shared.store.job_delete(&entry.group, id)? {
+            Change::Done(()) => Ok(()),
+            Change::NotFound => Err(Self::not_found(entry, id)),
+            Change::Finished(status) => Err(CoreError::JobFinished {
+                id: id.to_string(),
+                status,
+            }),
+        }
+    }
+
+    /// A job's runs, newest first.
+    pub fn job_runs(
+        &self,
+        product: &str,
+        job_group: &str,
+        id: &str,
+        limit: usize,
+    ) -> Result<Vec<Run>, CoreError> {
+        let entry = self.entry(product, job_group)?;
+        let id = Self::job_id(entry, id)?;
+        self.shared
+            .store
+            .job_runs(&entry.group, id, limit)?
+            .ok_or_else(|| Self::not_found(entry, id))
+    }
+
+    /// Stops taking new work, gives back queued runs, waits for running ones up to `grace`,
+    /// then asks them to stop and waits up to `cancel_grace` more. Blocks; call once.
+    /// Returns how many runs were still executing when it stopped waiting.
+    pub fn shutdown(&self, grace: Duration, cancel_grace: Duration) -> usize {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        match self.engine.lock().take() {
+            Some(engine) => engine.shutdown(&self.shared, grace, cancel_grace),
+            None => 0,
+        }
+    }
+}

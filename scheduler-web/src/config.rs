@@ -1,0 +1,83 @@
+//! Command line and environment: every flag has an environment-variable twin.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, ValueEnum};
+
+/// The scheduler service: fires plugin jobs at their time, over a REST API.
+#[derive(Debug, Parser)]
+#[command(name = "scheduler", version, about, long_about = None)]
+pub struct Cli {
+    /// Serving options.
+    #[command(flatten)]
+    pub serve: ServeConfig,
+}
+
+/// Where jobs are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JobStoreKind {
+    /// In this process's memory: fast, lost at exit. For local development.
+    Memory,
+    /// In PostgreSQL: durable, shared by several nodes.
+    Postgres,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// How to serve.
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address and port to listen on.
+    #[arg(long, env = "SCHEDULER_BIND", default_value = "127.0.0.1:8089")]
+    pub bind: SocketAddr,
+
+    /// Where jobs are kept.
+    #[arg(long, env = "SCHEDULER_JOBSTORE", value_enum, default_value_t = JobStoreKind::Memory)]
+    pub jobstore: JobStoreKind,
+
+    /// Directory of plugin libraries (`*.so`) to load.
+    #[arg(long, env = "SCHEDULER_PLUGINS")]
+    pub plugins: Option<PathBuf>,
+
+    /// Refuse to start if any plugin file is refused.
+    #[arg(long, env = "SCHEDULER_STRICT_PLUGINS")]
+    pub strict_plugins: bool,
+
+    /// Worker threads: the most runs executing at once on this node.
+    #[arg(long, env = "SCHEDULER_WORKERS", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub workers: u16,
+
+    /// HTTP worker threads (default: one per CPU core).
+    #[arg(long, env = "SCHEDULER_HTTP_WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub http_workers: Option<u16>,
+
+    /// This node's name in run records (default: host name and a random start id).
+    #[arg(long, env = "SCHEDULER_NODE_NAME")]
+    pub node_name: Option<String>,
+
+    /// On SIGTERM or Ctrl-C, how long running jobs may take to finish before they are asked
+    /// to stop (e.g. `30s`, `2m`).
+    #[arg(long, env = "SCHEDULER_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// After asking running jobs to stop, how long to wait for them before exiting anyway.
+    #[arg(long, env = "SCHEDULER_CANCEL_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub cancel_grace: Duration,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "SCHEDULER_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Log format.
+    #[arg(long, env = "SCHEDULER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}

@@ -1,0 +1,235 @@
+//! The JSON shapes of the API (camelCase, instants in UTC with `Z` and milliseconds).
+
+use scheduler_core::model::{Job, Run};
+use scheduler_core::plugin::{JobTypeEntry, LoadedPlugin, Refusal};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+/// A job.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobDto {
+    /// The job's id.
+    #[schema(format = Uuid)]
+    pub id: String,
+    /// Its product.
+    pub product: String,
+    /// Its job group.
+    pub job_group: String,
+    /// The instant it is scheduled for.
+    #[schema(format = DateTime)]
+    pub when: String,
+    /// Its next fire, or null when none is pending (finished, or running without a new `when`).
+    #[schema(format = DateTime, nullable)]
+    pub next_run: Option<String>,
+    /// `scheduled`, `running`, `paused`, `completed`, `failed` or `vetoed`.
+    #[schema(example = "scheduled")]
+    pub status: &'static str,
+    /// Whether the job is paused.
+    pub is_paused: bool,
+    /// The request as the job receives it: `when`, `jobType` and the payload keys.
+    #[schema(value_type = Object)]
+    pub job_request: Value,
+    /// When it was created.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// When it last changed.
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+impl From<&Job> for JobDto {
+    fn from(j: &Job) -> Self {
+        let when = j.schedule.when().to_rfc3339();
+        let mut request = Map::new();
+        request.insert("when".into(), Value::String(when.clone()));
+        request.insert(
+            "jobType".into(),
+            Value::String(j.schedule.job_type().into()),
+        );
+        if let Ok(Value::Object(payload)) = serde_json::from_str::<Value>(&j.payload) {
+            for (k, v) in payload {
+                request.entry(k).or_insert(v);
+            }
+        }
+        JobDto {
+            id: j.id.to_string(),
+            product: j.group.product().to_owned(),
+            job_group: j.group.job_group().to_owned(),
+            when,
+            next_run: j.next_run.map(|t| t.to_rfc3339()),
+            status: j.status.as_str(),
+            is_paused: j.paused,
+            job_request: Value::Object(request),
+            created_at: j.created_at.to_rfc3339(),
+            updated_at: j.updated_at.to_rfc3339(),
+        }
+    }
+}
+
+/// One run (execution) of a job.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunDto {
+    /// The run's id.
+    #[schema(format = Uuid)]
+    pub id: String,
+    /// Its job.
+    #[schema(format = Uuid)]
+    pub job_id: String,
+    /// The job's product.
+    pub product: String,
+    /// The job's group.
+    pub job_group: String,
+    /// 1 for the first attempt of a fire.
+    pub attempt: u32,
+    /// When it was due.
+    #[schema(format = DateTime)]
+    pub scheduled_for: String,
+    /// When it started.
+    #[schema(format = DateTime, nullable)]
+    pub started_at: Option<String>,
+    /// When it finished.
+    #[schema(format = DateTime, nullable)]
+    pub finished_at: Option<String>,
+    /// The node that ran it.
+    pub node: String,
+    /// `running`, `succeeded`, `failed`, `vetoed`, `cancelled` or `abandoned`.
+    #[schema(example = "succeeded")]
+    pub outcome: &'static str,
+    /// The error (failed, cancelled) or the veto reason (vetoed).
+    #[schema(nullable)]
+    pub error: Option<String>,
+    /// The trace id in the run's log records (32 hex digits).
+    pub trace_id: String,
+    /// The JSON output of a successful run, if the job returned one.
+    #[schema(value_type = Object, nullable)]
+    pub output: Option<Value>,
+    /// Veto listeners that failed while asked about this run (the run went ahead).
+    #[schema(nullable)]
+    pub listener_error: Option<String>,
+}
+
+impl From<&Run> for RunDto {
+    fn from(r: &Run) -> Self {
+        RunDto {
+            id: r.id.to_string(),
+            job_id: r.job_id.to_string(),
+            product: r.group.product().to_owned(),
+            job_group: r.group.job_group().to_owned(),
+            attempt: r.attempt,
+            scheduled_for: r.scheduled_for.to_rfc3339(),
+            started_at: r.started_at.map(|t| t.to_rfc3339()),
+            finished_at: r.finished_at.map(|t| t.to_rfc3339()),
+            node: r.node.to_string(),
+            outcome: r.outcome.as_str(),
+            error: r.error.clone(),
+            trace_id: r.trace_id.to_string(),
+            output: r
+                .output
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok()),
+            listener_error: r.listener_error.clone(),
+        }
+    }
+}
+
+/// A loaded plugin library.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginDto {
+    /// The plugin's name.
+    pub name: String,
+    /// The plugin's version.
+    pub version: String,
+    /// The file it was loaded from.
+    pub file: String,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// The scheduler-plugin-api version it was built against.
+    pub api_version: String,
+    /// The compiler that built it.
+    pub rustc: String,
+}
+
+impl From<&LoadedPlugin> for PluginDto {
+    fn from(p: &LoadedPlugin) -> Self {
+        PluginDto {
+            name: p.name.clone(),
+            version: p.version.clone(),
+            file: p.file.display().to_string(),
+            sha256: p.sha256.clone(),
+            api_version: p.api_version.clone(),
+            rustc: p.rustc.clone(),
+        }
+    }
+}
+
+/// A registered product and job group.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupDto {
+    /// The product.
+    pub product: String,
+    /// The job group.
+    pub job_group: String,
+    /// The job type's name.
+    pub job_type: String,
+    /// The plugin that registered it.
+    pub plugin: PluginDto,
+    /// The group's veto listeners, in the order they are asked.
+    pub listeners: Vec<String>,
+    /// Whether interrupted runs of this type are re-run after a node dies.
+    pub requests_recovery: bool,
+}
+
+impl From<&JobTypeEntry> for GroupDto {
+    fn from(e: &JobTypeEntry) -> Self {
+        GroupDto {
+            product: e.group.product().to_owned(),
+            job_group: e.group.job_group().to_owned(),
+            job_type: e.name.clone(),
+            plugin: PluginDto::from(&*e.plugin),
+            listeners: e.listeners.iter().map(|l| l.name.clone()).collect(),
+            requests_recovery: e.options.requests_recovery,
+        }
+    }
+}
+
+/// A plugin file that was not loaded.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefusalDto {
+    /// The file.
+    pub file: String,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+impl From<&Refusal> for RefusalDto {
+    fn from(r: &Refusal) -> Self {
+        RefusalDto {
+            file: r.file.display().to_string(),
+            reason: r.reason.clone(),
+        }
+    }
+}
+
+/// What this node hosts.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SchedulerDto {
+    /// The registered product/group pairs.
+    pub groups: Vec<GroupDto>,
+    /// The loaded plugins.
+    pub plugins: Vec<PluginDto>,
+    /// Plugin files that were refused at start.
+    pub refused_plugins: Vec<RefusalDto>,
+    /// This node's name.
+    pub node: String,
+    /// The service version.
+    pub version: String,
+    /// The plugin ABI version this service loads.
+    pub plugin_abi: String,
+}

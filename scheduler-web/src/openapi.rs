@@ -1,0 +1,45 @@
+//! The OpenAPI 3 document, generated from the handlers and shapes in this crate.
+
+use actix_web::HttpResponse;
+use utoipa::OpenApi;
+
+use crate::dto::{GroupDto, JobDto, PluginDto, RefusalDto, RunDto, SchedulerDto};
+use crate::problem::Problem;
+use crate::routes::jobs::{CreateJobBody, RescheduleBody};
+
+/// The API's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Scheduler",
+        description = "Schedules jobs that plugins run at their time. Every route under `/api/scheduler` \
+is also served under `/api/schedulers`, `/scheduler` and `/schedulers`. Errors are \
+`application/problem+json` (RFC 9457) whose `detail` names the field at fault."
+    ),
+    paths(
+        crate::routes::groups::list,
+        crate::routes::jobs::list,
+        crate::routes::jobs::create,
+        crate::routes::jobs::get,
+        crate::routes::jobs::reschedule,
+        crate::routes::jobs::delete,
+        crate::routes::jobs::runs,
+        crate::routes::health::health,
+    ),
+    components(schemas(
+        JobDto, RunDto, GroupDto, PluginDto, RefusalDto, SchedulerDto, Problem, CreateJobBody, RescheduleBody
+    )),
+    tags(
+        (name = "jobs", description = "Jobs of a product and job group"),
+        (name = "scheduler", description = "What this node hosts"),
+        (name = "health", description = "Process health"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Serves the document.
+pub async fn document() -> HttpResponse {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    HttpResponse::Ok().json(doc)
+}

@@ -1,0 +1,315 @@
+//! Jobs of a product and group: create, list, read, reschedule, delete, and their runs.
+
+use std::collections::HashMap;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use scheduler_core::store::ListCursor;
+use scheduler_core::Ts;
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::dto::{JobDto, RunDto};
+use crate::problem::Problem;
+use crate::state::AppState;
+
+/// The body of a create request: `when` plus any payload keys, which the job receives as its
+/// request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct CreateJobBody {
+    /// When the job runs: an ISO 8601 instant with an offset. A past instant runs at once.
+    #[schema(format = DateTime, example = "2017-09-21T23:58:16.797Z")]
+    pub when: String,
+    /// `ONE_TIME` (the default).
+    #[schema(example = "ONE_TIME")]
+    pub job_type: Option<String>,
+    /// Create the job paused.
+    pub is_paused: Option<bool>,
+    /// Payload keys, handed to the job type (e.g. `vmId`).
+    #[serde(flatten)]
+    pub payload: HashMap<String, Value>,
+}
+
+/// The body of a reschedule request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct RescheduleBody {
+    /// The new instant: an ISO 8601 instant with an offset.
+    #[schema(format = DateTime, example = "2017-09-21T22:16:36.797Z")]
+    pub when: String,
+    /// `ONE_TIME` (the default).
+    pub job_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    limit: Option<String>,
+    after: Option<String>,
+}
+
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+fn page_query(req: &HttpRequest) -> Result<PageQuery, Problem> {
+    serde_urlencoded::from_str::<PageQuery>(req.query_string())
+        .map_err(|e| Problem::invalid("query", format!("the query string cannot be read: {e}")))
+}
+
+fn parse_limit(raw: Option<&str>) -> Result<usize, Problem> {
+    match raw {
+        None => Ok(DEFAULT_LIMIT),
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            _ => Err(Problem::invalid(
+                "limit",
+                format!(
+                    "limit: must be a whole number from 1 to {MAX_LIMIT}, not \"{}\"",
+                    s.chars().take(32).collect::<String>()
+                ),
+            )),
+        },
+    }
+}
+
+/// Cursor text: `<sort instant in µs>.<job id>`; opaque to clients.
+fn encode_cursor(c: &ListCursor) -> String {
+    format!("{}.{}", c.due.0, c.id.0.simple())
+}
+
+fn decode_cursor(s: &str) -> Result<ListCursor, Problem> {
+    let bad = || {
+        Problem::invalid(
+            "after",
+            "after: not a cursor this service issued (take it from the `Link` header of the previous page)",
+        )
+    };
+    let (due, id) = s.split_once('.').ok_or_else(bad)?;
+    Ok(ListCursor {
+        due: Ts(due.parse().map_err(|_| bad())?),
+        id: id.parse().map_err(|_| bad())?,
+    })
+}
+
+async fn read_json(state: &AppState, payload: web::Payload) -> Result<Value, Problem> {
+    let limit = state.max_body_bytes;
+    let bytes = match payload.to_bytes_limited(limit).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => {
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "unreadable-body",
+                "Unreadable body",
+                format!("body: could not be read: {e}"),
+            )
+            .with_field("body"))
+        }
+        Err(_) => {
+            return Err(Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                "Body too large",
+                format!("body: larger than the limit of {limit} bytes"),
+            )
+            .with_field("body"))
+        }
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Problem::invalid(
+            "body",
+            "body: is empty; send a JSON object with a `when` key",
+        ));
+    }
+    serde_json::from_slice::<Value>(&bytes)
+        .map_err(|e| Problem::invalid("body", format!("body: is not valid JSON: {e}")))
+}
+
+/// Lists the jobs of a product and group that have not finished yet, soonest first.
+#[utoipa::path(get, path = "/api/scheduler/{product}/{jobGroup}/jobs", tag = "jobs",
+    params(
+        ("product" = String, Path, description = "The product, e.g. `vps4`"),
+        ("jobGroup" = String, Path, description = "The job group, e.g. `backups`"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "At most this many jobs (default 100)"),
+        ("after" = Option<String>, Query, description = "Cursor from the previous page's `Link: rel=\"next\"` header"),
+    ),
+    responses(
+        (status = 200, description = "Jobs, soonest first; a full page carries a `Link` header to the next", body = [JobDto]),
+        (status = 400, description = "Bad `limit` or `after`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No plugin registers this product and group", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+) -> Result<HttpResponse, Problem> {
+    let (product, group) = path.into_inner();
+    let q = page_query(&req)?;
+    let limit = parse_limit(q.limit.as_deref())?;
+    let after = q.after.as_deref().map(decode_cursor).transpose()?;
+    let jobs = state
+        .call(move |s| s.jobs_list(&product, &group, limit, after))
+        .await?;
+    let mut resp = HttpResponse::Ok();
+    if jobs.len() == limit {
+        if let Some(last) = jobs.last() {
+            let cursor = ListCursor {
+                due: last.sort_due,
+                id: last.id,
+            };
+            let next = format!(
+                "<{}?limit={limit}&after={}>; rel=\"next\"",
+                req.path(),
+                encode_cursor(&cursor)
+            );
+            resp.insert_header((header::LINK, next));
+        }
+    }
+    Ok(resp.json(jobs.iter().map(JobDto::from).collect::<Vec<_>>()))
+}
+
+/// Creates a job: `when` plus payload keys. Answers 201 with the job and its `Location`.
+#[utoipa::path(post, path = "/api/scheduler/{product}/{jobGroup}/jobs", tag = "jobs",
+    params(
+        ("product" = String, Path, description = "The product, e.g. `vps4`"),
+        ("jobGroup" = String, Path, description = "The job group, e.g. `backups`"),
+    ),
+    request_body(content = CreateJobBody, description = "`when` plus payload keys", content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = JobDto, headers(("Location" = String, description = "The new job's URL"))),
+        (status = 400, description = "Body not a JSON object, bad `when`, or payload refused by the job type", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No plugin registers this product and group", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over the size limit", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    let (product, group) = path.into_inner();
+    // An unknown group is a 404 even before the body is read.
+    if state
+        .scheduler
+        .registry()
+        .lookup(&product, &group)
+        .is_none()
+    {
+        return Err(Problem::from(scheduler_core::CoreError::GroupNotFound {
+            product: product.chars().take(64).collect(),
+            job_group: group.chars().take(64).collect(),
+        }));
+    }
+    let body = read_json(&state, payload).await?;
+    let job = state
+        .call(move |s| s.job_create(&product, &group, &body))
+        .await?;
+    let location = format!("{}/{}", req.path().trim_end_matches('/'), job.id);
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, location))
+        .json(JobDto::from(&job)))
+}
+
+/// Reads one job.
+#[utoipa::path(get, path = "/api/scheduler/{product}/{jobGroup}/jobs/{jobId}", tag = "jobs",
+    params(
+        ("product" = String, Path, description = "The product"),
+        ("jobGroup" = String, Path, description = "The job group"),
+        ("jobId" = String, Path, description = "The job's id (a UUID)"),
+    ),
+    responses(
+        (status = 200, description = "The job", body = JobDto),
+        (status = 404, description = "No such product/group, or no such job in it", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, Problem> {
+    let (product, group, id) = path.into_inner();
+    let job = state
+        .call(move |s| s.job_get(&product, &group, &id))
+        .await?;
+    Ok(HttpResponse::Ok().json(JobDto::from(&job)))
+}
+
+/// Reschedules a job: body `{"when": ...}`; the payload and pause state are kept.
+#[utoipa::path(patch, path = "/api/scheduler/{product}/{jobGroup}/jobs/{jobId}", tag = "jobs",
+    params(
+        ("product" = String, Path, description = "The product"),
+        ("jobGroup" = String, Path, description = "The job group"),
+        ("jobId" = String, Path, description = "The job's id (a UUID)"),
+    ),
+    request_body(content = RescheduleBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The rescheduled job", body = JobDto),
+        (status = 400, description = "Bad body or `when`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such product/group, or no such job in it", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job has already finished", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over the size limit", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn reschedule(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+    payload: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    let (product, group, id) = path.into_inner();
+    // Unknown group or job: 404 before the body is judged.
+    let (p, g, i) = (product.clone(), group.clone(), id.clone());
+    state.call(move |s| s.job_get(&p, &g, &i)).await?;
+    let body = read_json(&state, payload).await?;
+    let job = state
+        .call(move |s| s.job_reschedule(&product, &group, &id, &body))
+        .await?;
+    Ok(HttpResponse::Ok().json(JobDto::from(&job)))
+}
+
+/// Deletes a job that has not finished; a run in progress is left to finish.
+#[utoipa::path(delete, path = "/api/scheduler/{product}/{jobGroup}/jobs/{jobId}", tag = "jobs",
+    params(
+        ("product" = String, Path, description = "The product"),
+        ("jobGroup" = String, Path, description = "The job group"),
+        ("jobId" = String, Path, description = "The job's id (a UUID)"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such product/group, or no such job in it", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job has already finished", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, Problem> {
+    let (product, group, id) = path.into_inner();
+    state
+        .call(move |s| s.job_delete(&product, &group, &id))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A job's runs, newest first.
+#[utoipa::path(get, path = "/api/scheduler/{product}/{jobGroup}/jobs/{jobId}/runs", tag = "jobs",
+    params(
+        ("product" = String, Path, description = "The product"),
+        ("jobGroup" = String, Path, description = "The job group"),
+        ("jobId" = String, Path, description = "The job's id (a UUID)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "At most this many runs (default 100)"),
+    ),
+    responses(
+        (status = 200, description = "Runs, newest first", body = [RunDto]),
+        (status = 400, description = "Bad `limit`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such product/group, or no such job in it", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn runs(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+    req: HttpRequest,
+) -> Result<HttpResponse, Problem> {
+    let (product, group, id) = path.into_inner();
+    let limit = parse_limit(page_query(&req)?.limit.as_deref())?;
+    let runs = state
+        .call(move |s| s.job_runs(&product, &group, &id, limit))
+        .await?;
+    Ok(HttpResponse::Ok().json(runs.iter().map(RunDto::from).collect::<Vec<_>>()))
+}

@@ -1,0 +1,158 @@
+//! Building the service from its configuration: plugins, store, engine, HTTP server.
+
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{NormalizePath, TrailingSlash};
+use actix_web::{web, App, HttpServer};
+use anyhow::{bail, Context};
+use scheduler_core::engine::EngineConfig;
+use scheduler_core::plugin::{load_plugins, Registry};
+use scheduler_core::store::memory::MemoryStore;
+use scheduler_core::store::Store;
+use scheduler_core::{Scheduler, SchedulerConfig, SystemClock};
+
+use crate::config::{JobStoreKind, ServeConfig};
+use crate::routes::{self, PREFIXES};
+use crate::state::AppState;
+use crate::{openapi, shutdown};
+
+/// A built, bound, not yet running service.
+pub struct Application {
+    port: u16,
+    server: Server,
+    scheduler: Arc<Scheduler>,
+    config: ServeConfig,
+}
+
+impl Application {
+    /// Loads plugins, opens the store, starts the engine and binds the HTTP server.
+    pub fn build(config: ServeConfig) -> anyhow::Result<Application> {
+        let (registry, refused) = match &config.plugins {
+            Some(dir) => {
+                let report = load_plugins(dir)?;
+                if config.strict_plugins && !report.refused.is_empty() {
+                    let files: Vec<String> = report.refused.iter().map(|r| r.to_string()).collect();
+                    bail!(
+                        "{} plugin file(s) refused and --strict-plugins is set:\n  {}",
+                        files.len(),
+                        files.join("\n  ")
+                    );
+                }
+                (report.registry, report.refused)
+            }
+            None => {
+                tracing::warn!("no --plugins directory given: no job types are registered");
+                (Registry::default(), Vec::new())
+            }
+        };
+        let groups: Vec<String> = registry
+            .job_types()
+            .iter()
+            .map(|e| e.group.to_string())
+            .collect();
+        tracing::info!(groups = ?groups, refused = refused.len(), "plugins ready");
+
+        let store: Arc<dyn Store> = match config.jobstore {
+            JobStoreKind::Memory => Arc::new(MemoryStore::new()),
+            JobStoreKind::Postgres => bail!(
+                "--jobstore postgres is not available in this version yet; use --jobstore memory (the default)"
+            ),
+        };
+        let node = config.node_name.clone().unwrap_or_else(default_node_name);
+        let workers = usize::from(config.workers);
+        let scheduler = Arc::new(Scheduler::start(
+            store,
+            Arc::new(registry),
+            Arc::new(SystemClock),
+            SchedulerConfig {
+                node: node.clone(),
+                engine: EngineConfig {
+                    workers,
+                    queue: workers,
+                    ..EngineConfig::default()
+                },
+            },
+        ));
+
+        let state = web::Data::new(AppState {
+            scheduler: scheduler.clone(),
+            refused,
+            max_body_bytes: config.max_body_bytes,
+        });
+        let mut server = HttpServer::new(move || {
+            let mut app = App::new()
+                .app_data(state.clone())
+                .wrap(NormalizePath::new(TrailingSlash::Trim))
+                .route("/api/openapi.json", web::get().to(openapi::document))
+                .route("/swagger.json", web::get().to(openapi::document))
+                .route("/health", web::get().to(routes::health::health));
+            for prefix in PREFIXES {
+                app = app.service(web::scope(prefix).configure(routes::scheduler_routes));
+            }
+            app.default_service(web::to(routes::fallback))
+        })
+        .disable_signals()
+        .shutdown_timeout(5);
+        if let Some(n) = config.http_workers {
+            server = server.workers(usize::from(n));
+        }
+        let server = server
+            .bind(config.bind)
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let port = server.addrs().first().map(|a| a.port()).unwrap_or(0);
+        tracing::info!(node = %node, jobstore = ?config.jobstore, workers, "scheduler listening on http://{}:{port}", config.bind.ip());
+        Ok(Application {
+            port,
+            server: server.run(),
+            scheduler,
+            config,
+        })
+    }
+
+    /// The port the server listens on (useful when binding port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then stops: no new runs, running ones get the
+    /// shutdown timeout to finish, then are asked to stop.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        tokio::select! {
+            r = &mut server => {
+                r.context("HTTP server task failed")?.context("HTTP server failed")?;
+            }
+            signal = shutdown::signal() => {
+                tracing::info!(signal, grace = ?self.config.shutdown_timeout, "stopping: no new runs; waiting for running jobs");
+                let scheduler = self.scheduler.clone();
+                let (grace, cancel) = (self.config.shutdown_timeout, self.config.cancel_grace);
+                let engine = tokio::task::spawn_blocking(move || scheduler.shutdown(grace, cancel));
+                handle.stop(true).await;
+                let left = engine.await.context("engine shutdown task failed")?;
+                let _ = server.await;
+                if left > 0 {
+                    tracing::warn!(left, "stopped with runs still executing");
+                } else {
+                    tracing::info!("stopped");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn default_node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{host}-{:08x}", fastrand_u32())
+}
+
+fn fastrand_u32() -> u32 {
+    uuid::Uuid::new_v4().as_u128() as u32
+}

@@ -1,0 +1,484 @@
+//! One behaviour suite for every store. Each case is a function over `&dyn Store`; the
+//! `store_suite!` macro instantiates all of them for one store, so no store can skip a case.
+//!
+//! Cases use the real clock (past versus far-future instants) because the PostgreSQL store
+//! decides what is due by the database's clock, not the caller's.
+
+use std::sync::Arc;
+
+use scheduler_core::clock::{Clock, SystemClock, Ts};
+use scheduler_core::model::{GroupKey, JobId, JobStatus, RunOutcome, Schedule};
+use scheduler_core::store::{
+    Change, ClaimDue, Claimed, JobListQuery, JobReschedule, ListCursor, NewJob, RunFinish, Store,
+};
+
+/// Every case, by name. Adding a case here adds it for every store.
+macro_rules! store_cases {
+    ($gen:ident, $make:expr) => {
+        $gen!(an_inserted_job_reads_back_only_in_its_group, $make);
+        $gen!(the_list_is_soonest_first_and_pages_by_cursor, $make);
+        $gen!(a_claim_takes_due_jobs_earliest_first_up_to_the_limit, $make);
+        $gen!(a_claimed_job_is_not_claimed_again_until_it_finishes, $make);
+        $gen!(a_finished_run_completes_a_one_time_job, $make);
+        $gen!(failed_and_vetoed_runs_finish_their_jobs_so, $make);
+        $gen!(rescheduling_a_pending_job_moves_its_next_run, $make);
+        $gen!(
+            rescheduling_a_running_job_fires_it_again_after_the_run,
+            $make
+        );
+        $gen!(a_finished_job_cannot_be_rescheduled_or_deleted, $make);
+        $gen!(deleting_a_running_job_lets_the_run_finish, $make);
+        $gen!(a_paused_job_is_listed_but_never_claimed, $make);
+        $gen!(a_released_run_disappears_and_its_job_is_due_again, $make);
+        $gen!(a_stale_completion_changes_nothing, $make);
+        $gen!(runs_are_listed_newest_first, $make);
+        $gen!(bulk_insert_stores_every_job, $make);
+        $gen!(a_requeued_run_makes_its_job_due_again, $make);
+    };
+}
+
+macro_rules! gen_test {
+    ($case:ident, $make:expr) => {
+        #[test]
+        fn $case() {
+            let store = $make;
+            super::$case(&*store);
+        }
+    };
+}
+
+macro_rules! store_suite {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            store_cases!(gen_test, $make);
+        }
+    };
+}
+
+store_suite!(
+    memory,
+    Arc::new(scheduler_core::store::memory::MemoryStore::new())
+);
+
+const HOUR: i64 = 3_600_000_000;
+
+fn now() -> Ts {
+    SystemClock.now()
+}
+
+fn group(name: &str) -> GroupKey {
+    GroupKey::new("conformance", name).unwrap()
+}
+
+fn new_job(g: &GroupKey, when: Ts) -> NewJob {
+    NewJob {
+        id: JobId::new(),
+        group: g.clone(),
+        schedule: Schedule::Once { when },
+        payload: Arc::from(r#"{"n":1}"#),
+        paused: false,
+        now: now(),
+    }
+}
+
+fn claim(s: &dyn Store, limit: usize) -> Vec<Claimed> {
+    s.runs_claim_due(&ClaimDue {
+        now: now(),
+        limit,
+        node: Arc::from("node-a"),
+    })
+    .unwrap()
+    .runs
+}
+
+fn finish(c: &Claimed, outcome: RunOutcome) -> RunFinish {
+    let t = now();
+    RunFinish {
+        token: c.token,
+        run_id: c.run_id,
+        job_id: c.job_id,
+        started_at: t,
+        finished_at: t,
+        outcome,
+        error: (outcome != RunOutcome::Succeeded).then(|| format!("{outcome:?}")),
+        output: (outcome == RunOutcome::Succeeded).then(|| r#"{"ok":true}"#.to_owned()),
+        listener_error: None,
+        requeue: false,
+    }
+}
+
+fn status(s: &dyn Store, g: &GroupKey, id: JobId) -> JobStatus {
+    s.job_get(g, id).unwrap().expect("job exists").status
+}
+
+fn an_inserted_job_reads_back_only_in_its_group(s: &dyn Store) {
+    let g = group("read");
+    let when = now().plus_micros(HOUR);
+    let j = s.job_insert(new_job(&g, when)).unwrap();
+    assert_eq!(j.status, JobStatus::Scheduled);
+    assert_eq!(j.next_run, Some(when));
+    let got = s.job_get(&g, j.id).unwrap().unwrap();
+    assert_eq!(got.id, j.id);
+    assert_eq!(&*got.payload, r#"{"n":1}"#);
+    assert_eq!(got.schedule, Schedule::Once { when });
+    assert!(s.job_get(&group("other"), j.id).unwrap().is_none());
+    assert!(s.job_get(&g, JobId::new()).unwrap().is_none());
+}
+
+fn the_list_is_soonest_first_and_pages_by_cursor(s: &dyn Store) {
+    let g = group("list");
+    let base = now().plus_micros(HOUR);
+    let mut ids = Vec::new();
+    for i in [3, 1, 4, 0, 2] {
+        ids.push((
+            i,
+            s.job_insert(new_job(&g, base.plus_micros(i * 1000)))
+                .unwrap()
+                .id,
+        ));
+    }
+    // Two jobs at the same instant are ordered by id.
+    let tie_a = s
+        .job_insert(new_job(&g, base.plus_micros(5000)))
+        .unwrap()
+        .id;
+    let tie_b = s
+        .job_insert(new_job(&g, base.plus_micros(5000)))
+        .unwrap()
+        .id;
+    s.job_insert(new_job(&group("elsewhere"), base)).unwrap();
+    ids.sort();
+    let mut expected: Vec<JobId> = ids.into_iter().map(|(_, id)| id).collect();
+    expected.extend(if tie_a < tie_b {
+        [tie_a, tie_b]
+    } else {
+        [tie_b, tie_a]
+    });
+
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s
+            .jobs_list(&JobListQuery {
+                group: g.clone(),
+                limit: 2,
+                after,
+            })
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        let last = page.last().unwrap();
+        after = Some(ListCursor {
+            due: last.sort_due,
+            id: last.id,
+        });
+        seen.extend(page.iter().map(|j| j.id));
+    }
+    assert_eq!(seen, expected);
+}
+
+fn a_claim_takes_due_jobs_earliest_first_up_to_the_limit(s: &dyn Store) {
+    let g = group("claim");
+    let t = now();
+    let late = s.job_insert(new_job(&g, t.plus_micros(-HOUR))).unwrap().id;
+    let later = s
+        .job_insert(new_job(&g, t.plus_micros(-2 * HOUR)))
+        .unwrap()
+        .id;
+    let recent = s.job_insert(new_job(&g, t.plus_micros(-1000))).unwrap().id;
+    let future = s.job_insert(new_job(&g, t.plus_micros(HOUR))).unwrap().id;
+    let first = claim(s, 2);
+    assert_eq!(
+        first.iter().map(|c| c.job_id).collect::<Vec<_>>(),
+        vec![later, late]
+    );
+    assert_eq!(first[0].attempt, 1);
+    assert_eq!(first[0].scheduled_for, t.plus_micros(-2 * HOUR));
+    assert_eq!(&*first[0].payload, r#"{"n":1}"#);
+    assert_ne!(first[0].run_id, first[1].run_id);
+    assert_ne!(first[0].trace_id, first[1].trace_id);
+    let second = claim(s, 10);
+    assert_eq!(
+        second.iter().map(|c| c.job_id).collect::<Vec<_>>(),
+        vec![recent]
+    );
+    assert!(claim(s, 10).is_empty(), "the future job is not due");
+    assert_eq!(status(s, &g, future), JobStatus::Scheduled);
+    assert_eq!(status(s, &g, late), JobStatus::Running);
+}
+
+fn a_claimed_job_is_not_claimed_again_until_it_finishes(s: &dyn Store) {
+    let g = group("once");
+    let id = s
+        .job_insert(new_job(&g, now().plus_micros(-1000)))
+        .unwrap()
+        .id;
+    let c = claim(s, 10);
+    assert_eq!(c.len(), 1);
+    assert!(claim(s, 10).is_empty());
+    let job = s.job_get(&g, id).unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Running);
+    assert_eq!(job.next_run, None);
+    let runs = s.job_runs(&g, id, 10).unwrap().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].outcome, RunOutcome::Running);
+    assert_eq!(&*runs[0].node, "node-a");
+    s.runs_finish(&[finish(&c[0], RunOutcome::Succeeded)])
+        .unwrap();
+    assert!(claim(s, 10).is_empty(), "a one-time job runs once");
+}
+
+fn a_finished_run_completes_a_one_time_job(s: &dyn Store) {
+    let g = group("complete");
+    let id = s
+        .job_insert(new_job(&g, now().plus_micros(-1000)))
+        .unwrap()
+        .id;
+    let c = claim(s, 1).remove(0);
+    s.runs_finish(&[finish(&c, RunOutcome::Succeeded)]).unwrap();
+    let job = s.job_get(&g, id).unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Completed);
+    assert_eq!(job.next_run, None);
+    let run = &s.job_runs(&g, id, 10).unwrap().unwrap()[0];
+    assert_eq!(run.id, c.run_id);
+    assert_eq!(run.outcome, RunOutcome::Succeeded);
+    assert_eq!(run.output.as_deref(), Some(r#"{"ok":true}"#));
+    assert_eq!(run.trace_id, c.trace_id);
+    assert!(run.finished_at.is_some() && run.started_at.is_some());
+    let listed = s
+        .jobs_list(&JobListQuery {
+            group: g.clone(),
+            limit: 10,
+            after: None,
+        })
+        .unwrap();
+    assert!(listed.is_empty(), "finished jobs leave the list");
+}
+
+fn failed_and_vetoed_runs_finish_their_jobs_so(s: &dyn Store) {
+    let g = group("fail");
+    let a = s
+        .job_insert(new_job(&g, now().plus_micros(-2000)))
+        .unwrap()
+        .id;
+    let b = s
+        .job_insert(new_job(&g, now().plus_micros(-1000)))
+        .unwrap()
+        .id;
+    let c = claim(s, 2);
+    s.runs_finish(&[
+        finish(&c[0], RunOutcome::Failed),
+        finish(&c[1], RunOutcome::Vetoed),
+    ])
+    .unwrap();
+    assert_eq!(status(s, &g, a), JobStatus::Failed);
+    assert_eq!(status(s, &g, b), JobStatus::Vetoed);
+    let run = &s.job_runs(&g, a, 1).unwrap().unwrap()[0];
+    assert_eq!(run.error.as_deref(), Some("Failed"));
+}
+
+fn rescheduling_a_pending_job_moves_its_next_run(s: &dyn Store) {
+    let g = group("move");
+    let id = s
+        .job_insert(new_job(&g, now().plus_micros(HOUR)))
+        .unwrap()
+        .id;
+    let when = now().plus_micros(-1000);
+    let Change::Done(job) = s
+        .job_reschedule(&JobReschedule {
+            group: g.clone(),
+            id,
+            schedule: Schedule::Once { when },
+            now: now(),
+        })
+        .unwrap()
+    else {
+        panic!("reschedule refused")
+    };
+    assert_eq!(job.next_run, Some(when));
+    assert!(job.version > 1);
+    assert_eq!(&*job.payload, r#"{"n":1}"#, "payload kept");
+    assert_eq!(claim(s, 10).len(), 1, "due at its new instant");
+}
+
+fn rescheduling_a_running_job_fires_it_again_after_the_run(s: &dyn Store) {
+    let g = group("rerun");
+    let id = s
+        .job_insert(new_job(&g, now().plus_micros(-1000)))
+        .unwrap()
+        .id;
+    let c = claim(s, 1).remove(0);
+    let when = now().plus_micros(-500);
+    let Change::Done(job) = s
+        .job_reschedule(&JobReschedule {
+            group: g.clone(),
+            id,
+            schedule: Schedule::Once { when },
+            now: now(),
+        })
+        .unwrap()
+    else {
+        panic!("reschedule refused")
+    };
+    assert_eq!(job.status, JobStatus::Running);
+    assert_eq!(job.next_run, Some(when));
+    assert!(
+        claim(s, 10).is_empty(),
+        "never two runs at once, even though the new instant has passed"
+    );
+    s.runs_finish(&[finish(&c, RunOutcome::Succeeded)]).unwrap();
+    assert_eq!(status(s, &g, id), JobStatus::Scheduled);
+    let again = claim(s, 10);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].scheduled_for, when);
+}
+
+fn a_finished_job_cannot_be_rescheduled_or_deleted(s: &dyn Store) {
+    let g = group("done");
+    let id = s
+        .job_insert(new_job(&g, now().plus_micros(-1000)))
+        .unwrap()
+        .id;
+    let c = claim(s, 1).remove(0);
+    s.runs_finish(&[finish(&c, RunOutcome::Succeeded)]).unwrap();
+    let r = s
+        .job_reschedule(&JobReschedule {
+            group: g.clone(),
+            id,
+            schedule: Schedule::Once { when: now() },
+            now: now(),
+        })
+        .unwrap();
+    assert_eq!(r, Change::Finished(JobStatus::Completed));
+    assert_eq!(
+        s.job_delete(&g, id).unwrap(),
+        Change::Finished(JobStatus::Completed)
+    );
+    assert_eq!(s.job_delete(&g, JobId::new()).unwrap(), Change::NotFound);
+    assert_eq!(status(s, &g, id), JobStatus::Completed);
+}
+
+fn deleting_a_running_job_lets_the_run_finish(s: &dyn Store) {
+    let g = group("delrun");
+    let id = s
+        .job_insert(new_job(&g, now().plus_micros(-1000)))
+        .unwrap()
+        .id;
+    let c = claim(s, 1).remove(0);
+    assert_eq!(s.job_delete(&g, id).unwrap(), Change::Done(()));
+    assert!(s.job_get(&g, id).unwrap().is_none());
+    s.runs_finish(&[finish(&c, RunOutcome::Succeeded)]).unwrap();
+    assert!(s.job_get(&g, id).unwrap().is_none());
+    assert!(claim(s, 10).is_empty());
+}
+
+fn a_paused_job_is_listed_but_never_claimed(s: &dyn Store) {
+    let g = group("paused");
+    let mut j = new_job(&g, now().plus_micros(-1000));
+    j.paused = true;
+    let id = s.job_insert(j).unwrap().id;
+    assert!(claim(s, 10).is_empty());
+    let job = s.job_get(&g, id).unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Paused);
+    assert!(job.paused);
+    let listed = s
+        .jobs_list(&JobListQuery {
+            group: g.clone(),
+            limit: 10,
+            after: None,
+        })
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+}
+
+fn a_released_run_disappears_and_its_job_is_due_again(s: &dyn Store) {
+    let g = group("release");
+    let when = now().plus_micros(-1000);
+    let id = s.job_insert(new_job(&g, when)).unwrap().id;
+    let c = claim(s, 1);
+    s.runs_release(&c).unwrap();
+    assert!(s.job_runs(&g, id, 10).unwrap().unwrap().is_empty());
+    let job = s.job_get(&g, id).unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Scheduled);
+    assert_eq!(job.next_run, Some(when));
+    let again = claim(s, 1);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].scheduled_for, when);
+}
+
+fn a_stale_completion_changes_nothing(s: &dyn Store) {
+    let g = group("stale");
+    let id = s
+        .job_insert(new_job(&g, now().plus_micros(-1000)))
+        .unwrap()
+        .id;
+    let c = claim(s, 1).remove(0);
+    s.runs_finish(&[finish(&c, RunOutcome::Succeeded)]).unwrap();
+    // The same completion again, and one claiming a different outcome: both ignored.
+    s.runs_finish(&[finish(&c, RunOutcome::Failed)]).unwrap();
+    assert_eq!(status(s, &g, id), JobStatus::Completed);
+    let runs = s.job_runs(&g, id, 10).unwrap().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].outcome, RunOutcome::Succeeded);
+}
+
+fn runs_are_listed_newest_first(s: &dyn Store) {
+    let g = group("history");
+    let id = s
+        .job_insert(new_job(&g, now().plus_micros(-3000)))
+        .unwrap()
+        .id;
+    let mut run_ids = Vec::new();
+    for _ in 0..3 {
+        let c = claim(s, 1).remove(0);
+        run_ids.push(c.run_id);
+        let mut f = finish(&c, RunOutcome::Cancelled);
+        f.requeue = true;
+        s.runs_finish(&[f]).unwrap();
+    }
+    let runs = s.job_runs(&g, id, 10).unwrap().unwrap();
+    run_ids.reverse();
+    assert_eq!(runs.iter().map(|r| r.id).collect::<Vec<_>>(), run_ids);
+    assert_eq!(s.job_runs(&g, id, 2).unwrap().unwrap().len(), 2);
+    assert!(s.job_runs(&g, JobId::new(), 2).unwrap().is_none());
+}
+
+fn bulk_insert_stores_every_job(s: &dyn Store) {
+    let g = group("bulk");
+    let jobs: Vec<NewJob> = (0..500)
+        .map(|i| new_job(&g, now().plus_micros(HOUR + i)))
+        .collect();
+    let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
+    assert_eq!(s.jobs_insert_many(jobs).unwrap(), 500);
+    for id in ids.iter().step_by(50) {
+        assert!(s.job_get(&g, *id).unwrap().is_some());
+    }
+    let listed = s
+        .jobs_list(&JobListQuery {
+            group: g.clone(),
+            limit: 1000,
+            after: None,
+        })
+        .unwrap();
+    assert_eq!(listed.len(), 500);
+}
+
+fn a_requeued_run_makes_its_job_due_again(s: &dyn Store) {
+    let g = group("requeue");
+    let when = now().plus_micros(-1000);
+    let id = s.job_insert(new_job(&g, when)).unwrap().id;
+    let c = claim(s, 1).remove(0);
+    let mut f = finish(&c, RunOutcome::Cancelled);
+    f.requeue = true;
+    s.runs_finish(&[f]).unwrap();
+    assert_eq!(status(s, &g, id), JobStatus::Scheduled);
+    let again = claim(s, 1);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].scheduled_for, when);
+    let runs = s.job_runs(&g, id, 10).unwrap().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[1].outcome, RunOutcome::Cancelled);
+}
