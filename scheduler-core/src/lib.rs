@@ -22,4 +22,4 @@ pub mod store;
 
 pub use clock::{Clock, SystemClock, Ts};
 pub use error::CoreError;
-pub use scheduler::{Scheduler, SchedulerConfig};
+pub use scheduler::{EngineStats, Scheduler, SchedulerConfig};

@@ -4,7 +4,7 @@
 //! All methods are synchronous. With a store that blocks on I/O ([`Scheduler::store_blocking`])
 //! async callers run them on a blocking pool.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,7 +37,26 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) node: Arc<str>,
     pub(crate) wake: Wake,
+    pub(crate) counters: Counters,
     stopping: AtomicBool,
+}
+
+/// Running totals of what the engine did since start.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Runs claimed from the store.
+    pub claimed: AtomicU64,
+    /// Runs whose outcome the store has recorded.
+    pub recorded: AtomicU64,
+}
+
+/// A snapshot of [`Counters`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Runs claimed from the store.
+    pub claimed: u64,
+    /// Runs whose outcome the store has recorded.
+    pub recorded: u64,
 }
 
 impl Shared {
@@ -128,6 +147,7 @@ impl Scheduler {
             clock,
             node: Arc::from(config.node.as_str()),
             wake: Wake::default(),
+            counters: Counters::default(),
             stopping: AtomicBool::new(false),
         });
         let engine = Engine::start(shared.clone(), &config.engine);
@@ -150,6 +170,14 @@ impl Scheduler {
     /// This node's name.
     pub fn node(&self) -> &str {
         &self.shared.node
+    }
+
+    /// What the engine did since start.
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            claimed: self.shared.counters.claimed.load(Ordering::Relaxed),
+            recorded: self.shared.counters.recorded.load(Ordering::Relaxed),
+        }
     }
 
     /// The current instant on the engine's clock.
@@ -203,7 +231,7 @@ impl Scheduler {
         product: &str,
         job_group: &str,
         jobs: Vec<CreateRequest>,
-    ) -> Result<usize, CoreError> {
+    ) -> Result<Vec<JobId>, CoreError> {
         let entry = self.entry(product, job_group)?;
         let now = self.shared.clock.now();
         let mut earliest = Ts::MAX;
@@ -222,11 +250,12 @@ impl Scheduler {
                 now,
             });
         }
-        let n = self.shared.store.jobs_insert_many(batch)?;
+        let ids = batch.iter().map(|j| j.id).collect();
+        self.shared.store.jobs_insert_many(batch)?;
         if earliest != Ts::MAX {
             self.shared.wake.due_at(earliest);
         }
-        Ok(n)
+        Ok(ids)
     }
 
     /// One job.

@@ -1,25 +1,35 @@
-//! The engine: a dispatcher thread that claims due runs, a bounded pool of worker threads that
-//! execute them, and a recorder thread that writes their outcomes in batches.
+//! The engine: a bounded pool of worker threads that claim due runs, execute them and record
+//! how they ended; for stores that do I/O, a recorder thread writes outcomes in batches (a store
+//! that only takes a lock is written by the worker directly: no extra hop).
+//!
+//! Claiming follows the leader/followers pattern. At most one idle worker is the *leader*: it
+//! claims due runs, sized to the idle workers plus a small queue, keeps one for itself and hands
+//! the rest to the queue, which the other workers drain. When nothing is due, the leader sleeps
+//! until the next due instant or until it is woken (an earlier job, shutdown) while the other
+//! idle workers wait for work. There is no dispatcher thread: under load, the worker that just
+//! finished a run claims the next batch itself, so a run is never handed between threads that
+//! must wake each other.
 //!
 //! ```text
-//!   store ──claim (≤ free slots)──▶ dispatcher ──queue──▶ workers ──outcomes──▶ recorder ──batch──▶ store
-//!             ▲                         │  sleeps until the next due instant,
-//!             └── API inserts ──wake────┘  or until woken (earlier job, freed slot, shutdown)
+//!   store ──claim (≤ idle workers + queue)──▶ leader ──queue──▶ followers
+//!     ▲                                        │ executes one run itself
+//!     └────────── outcomes (direct or via the recorder) ◀───────┘
 //! ```
 //!
-//! Runs never execute on the HTTP threads. The number of claimed-but-unfinished runs never
-//! exceeds the pool's capacity (workers plus a small queue), so a claim never takes work this
-//! node cannot start soon.
+//! Runs never execute on the HTTP threads. Claimed-but-unfinished runs never exceed the pool's
+//! capacity (workers plus queue), so a claim never takes work this node cannot start soon.
 
 pub mod cancel;
 pub mod wake;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use parking_lot::{Condvar, Mutex};
 
 use crate::execution;
 use crate::scheduler::Shared;
@@ -36,7 +46,7 @@ pub struct EngineConfig {
     /// For stores other nodes write to: look at the store at least this often even when
     /// nothing is known to be due.
     pub poll_interval: Option<Duration>,
-    /// Most completions written in one store call.
+    /// Most completions written in one store call (stores that do I/O).
     pub finish_batch: usize,
 }
 
@@ -53,78 +63,77 @@ impl Default for EngineConfig {
 
 /// The running engine's threads.
 pub struct Engine {
-    dispatcher: Option<JoinHandle<()>>,
     workers: Vec<JoinHandle<()>>,
     recorder: Option<JoinHandle<()>>,
-    state: Arc<EngineState>,
+    pool: Arc<Pool>,
 }
 
-/// What the engine's threads share besides the scheduler itself.
-pub(crate) struct EngineState {
-    capacity: usize,
-    in_flight: AtomicUsize,
-    want_slots: AtomicBool,
-    claiming: AtomicBool,
+/// What the workers share.
+struct Pool {
+    state: Mutex<PoolState>,
+    /// Signalled when runs are queued or the pool stops.
+    work: Condvar,
+    queue_cap: usize,
+    poll: Option<Duration>,
+    /// Runs being executed right now.
+    executing: AtomicUsize,
     cancels: Vec<Arc<CancelFlag>>,
-    queue_rx: Receiver<Claimed>,
+}
+
+struct PoolState {
+    queue: VecDeque<Claimed>,
+    /// Workers waiting for queued runs (not counting the leader).
+    idle: usize,
+    has_leader: bool,
+    stopping: bool,
+    /// Consecutive failed claims, for backoff and logging.
+    failures: u32,
 }
 
 impl Engine {
     /// Starts the engine's threads.
     pub(crate) fn start(shared: Arc<Shared>, config: &EngineConfig) -> Engine {
         let workers = config.workers.max(1);
-        let capacity = workers + config.queue;
-        let (queue_tx, queue_rx) = bounded::<Claimed>(capacity);
-        let (done_tx, done_rx) = unbounded::<RunFinish>();
-        let state = Arc::new(EngineState {
-            capacity,
-            in_flight: AtomicUsize::new(0),
-            want_slots: AtomicBool::new(false),
-            claiming: AtomicBool::new(true),
+        let (done_tx, recorder) = if shared.store.blocking() {
+            let (tx, rx) = unbounded::<RunFinish>();
+            let (shared, batch) = (shared.clone(), config.finish_batch.max(1));
+            let handle = std::thread::Builder::new()
+                .name("sched-recorder".into())
+                .spawn(move || recorder_loop(&shared, &rx, batch))
+                .expect("spawn recorder thread");
+            (Some(tx), Some(handle))
+        } else {
+            (None, None)
+        };
+        let pool = Arc::new(Pool {
+            state: Mutex::new(PoolState {
+                queue: VecDeque::with_capacity(workers + config.queue),
+                idle: 0,
+                has_leader: false,
+                stopping: false,
+                failures: 0,
+            }),
+            work: Condvar::new(),
+            queue_cap: config.queue,
+            poll: config.poll_interval,
+            executing: AtomicUsize::new(0),
             cancels: (0..workers)
                 .map(|_| Arc::new(CancelFlag::default()))
                 .collect(),
-            queue_rx: queue_rx.clone(),
         });
-
-        let worker_handles = (0..workers)
+        let handles = (0..workers)
             .map(|i| {
-                let (shared, state, rx, tx) = (
-                    shared.clone(),
-                    state.clone(),
-                    queue_rx.clone(),
-                    done_tx.clone(),
-                );
-                let cancel = state.cancels[i].clone();
+                let (shared, pool, done) = (shared.clone(), pool.clone(), done_tx.clone());
                 std::thread::Builder::new()
                     .name(format!("sched-worker-{i}"))
-                    .spawn(move || worker_loop(&shared, &state, &rx, &tx, &cancel))
+                    .spawn(move || worker_loop(&shared, &pool, done.as_ref(), i))
                     .expect("spawn worker thread")
             })
             .collect();
-        drop(done_tx);
-
-        let recorder = {
-            let (shared, batch) = (shared.clone(), config.finish_batch.max(1));
-            std::thread::Builder::new()
-                .name("sched-recorder".into())
-                .spawn(move || recorder_loop(&shared, &done_rx, batch))
-                .expect("spawn recorder thread")
-        };
-
-        let dispatcher = {
-            let (shared, state, poll) = (shared, state.clone(), config.poll_interval);
-            std::thread::Builder::new()
-                .name("sched-dispatcher".into())
-                .spawn(move || dispatcher_loop(&shared, &state, queue_tx, poll))
-                .expect("spawn dispatcher thread")
-        };
-
         Engine {
-            dispatcher: Some(dispatcher),
-            workers: worker_handles,
-            recorder: Some(recorder),
-            state,
+            workers: handles,
+            recorder,
+            pool,
         }
     }
 
@@ -137,42 +146,40 @@ impl Engine {
         grace: Duration,
         cancel_grace: Duration,
     ) -> usize {
-        self.state.claiming.store(false, Ordering::SeqCst);
+        let queued: Vec<Claimed> = {
+            let mut st = self.pool.state.lock();
+            st.stopping = true;
+            st.queue.drain(..).collect()
+        };
+        self.pool.work.notify_all();
         shared.wake.notify();
-        if let Some(d) = self.dispatcher.take() {
-            let _ = d.join();
-        }
-        // Runs claimed but not started go back to the store for this or another node.
-        let queued: Vec<Claimed> = self.state.queue_rx.try_iter().collect();
         if !queued.is_empty() {
-            self.state
-                .in_flight
-                .fetch_sub(queued.len(), Ordering::SeqCst);
+            // Runs claimed but not started go back to the store for this or another node.
             release(shared, &queued);
         }
-        let deadline = Instant::now() + grace;
-        while self.state.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let running = self.state.in_flight.load(Ordering::SeqCst);
+        let finished = |deadline: Instant| {
+            while self.workers.iter().any(|w| !w.is_finished()) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+        finished(Instant::now() + grace);
+        let running = self.pool.executing.load(Ordering::SeqCst);
         if running > 0 {
             tracing::warn!(
                 running,
                 "shutdown grace period over: asking running jobs to stop"
             );
-            for c in &self.state.cancels {
+            for c in &self.pool.cancels {
                 c.set();
             }
-            let deadline = Instant::now() + cancel_grace;
-            while self.state.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
+            finished(Instant::now() + cancel_grace);
         }
-        let left = self.state.in_flight.load(Ordering::SeqCst);
+        let left = self.pool.executing.load(Ordering::SeqCst);
         if left == 0 {
             for w in self.workers.drain(..) {
                 let _ = w.join();
             }
+            // The workers held the only senders: the recorder drains what is left and ends.
             if let Some(r) = self.recorder.take() {
                 let _ = r.join();
             }
@@ -192,108 +199,124 @@ fn release(shared: &Shared, runs: &[Claimed]) {
     }
 }
 
-fn dispatcher_loop(
-    shared: &Shared,
-    state: &EngineState,
-    queue: Sender<Claimed>,
-    poll: Option<Duration>,
-) {
-    let mut failures: u32 = 0;
-    while state.claiming.load(Ordering::SeqCst) {
-        let free = state
-            .capacity
-            .saturating_sub(state.in_flight.load(Ordering::SeqCst));
-        if free == 0 {
-            state.want_slots.store(true, Ordering::SeqCst);
-            // Re-check after announcing, so a slot freed in between is not missed.
-            if state.capacity > state.in_flight.load(Ordering::SeqCst) {
-                state.want_slots.store(false, Ordering::SeqCst);
-                continue;
-            }
-            shared.wake.sleep(shared.clock.now(), None);
-            continue;
-        }
-        let now = shared.clock.now();
-        let claim = shared.store.runs_claim_due(&ClaimDue {
-            now,
-            limit: free,
-            node: shared.node.clone(),
-        });
-        let sleep_until = match claim {
-            Ok(claim) => {
-                if failures > 0 {
-                    tracing::info!(after_failures = failures, "job store reachable again");
-                    failures = 0;
+/// What a worker does next.
+enum Next {
+    Run(Claimed),
+    Lead { idle: usize },
+    Stop,
+}
+
+fn worker_loop(shared: &Shared, pool: &Pool, done: Option<&Sender<RunFinish>>, index: usize) {
+    let cancel = &pool.cancels[index];
+    loop {
+        let next = {
+            let mut st = pool.state.lock();
+            loop {
+                if st.stopping {
+                    break Next::Stop;
                 }
-                let n = claim.runs.len();
-                if n > 0 {
-                    state.in_flight.fetch_add(n, Ordering::SeqCst);
-                    for run in claim.runs {
-                        if let Err(e) = queue.send(run) {
-                            // Only when every worker is gone: give the run back.
-                            release(shared, std::slice::from_ref(&e.0));
-                            state.in_flight.fetch_sub(1, Ordering::SeqCst);
-                        }
-                    }
+                if let Some(run) = st.queue.pop_front() {
+                    break Next::Run(run);
                 }
-                if n == free {
-                    continue;
+                if !st.has_leader {
+                    st.has_leader = true;
+                    break Next::Lead { idle: st.idle };
                 }
-                let poll_deadline =
-                    poll.map(|p| now.plus_micros(i64::try_from(p.as_micros()).unwrap_or(i64::MAX)));
-                match (claim.next_due, poll_deadline) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                }
-            }
-            Err(e) => {
-                failures += 1;
-                if failures == 1 || failures.is_power_of_two() {
-                    tracing::error!(error = %e, failures, "claiming due runs failed; retrying");
-                }
-                let backoff_ms = (50u64 << failures.min(6)).min(2_000);
-                Some(now.plus_micros(i64::try_from(backoff_ms * 1000).unwrap_or(i64::MAX)))
+                st.idle += 1;
+                pool.work.wait(&mut st);
+                st.idle -= 1;
             }
         };
-        shared.wake.sleep(shared.clock.now(), sleep_until);
-    }
-}
-
-fn worker_loop(
-    shared: &Shared,
-    state: &EngineState,
-    queue: &Receiver<Claimed>,
-    done: &Sender<RunFinish>,
-    cancel: &CancelFlag,
-) {
-    // The queue disconnects when the dispatcher exits; runs still in it are handed back.
-    while let Ok(run) = queue.recv() {
-        if !state.claiming.load(Ordering::SeqCst) {
-            // Shutting down: do not start new work; hand it back.
-            release(shared, std::slice::from_ref(&run));
-            slot_freed(shared, state);
-            continue;
-        }
+        let run = match next {
+            Next::Stop => return,
+            Next::Run(run) => run,
+            Next::Lead { idle } => match lead(shared, pool, idle) {
+                Some(run) => run,
+                None => continue,
+            },
+        };
+        pool.executing.fetch_add(1, Ordering::SeqCst);
         cancel.reset();
         let finish = execution::execute(shared, &run, cancel);
-        let _ = done.send(finish);
-        slot_freed(shared, state);
+        match done {
+            Some(recorder) => {
+                let _ = recorder.send(finish);
+            }
+            None => record(shared, std::slice::from_ref(&finish)),
+        }
+        pool.executing.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
-fn slot_freed(shared: &Shared, state: &EngineState) {
-    let before = state.in_flight.fetch_sub(1, Ordering::SeqCst);
-    // Wake a dispatcher waiting for slots once a quarter of the capacity is free, so claims
-    // come in batches rather than one per finished run.
-    let free = state.capacity + 1 - before;
-    if state.want_slots.load(Ordering::SeqCst)
-        && (free >= state.capacity.div_ceil(4) || before == 1)
-    {
-        state.want_slots.store(false, Ordering::SeqCst);
-        shared.wake.notify();
+/// Claims as leader: returns a run for this worker, having queued the rest for the others,
+/// or `None` after a sleep (nothing due) or when stopping. Always gives up the leadership.
+fn lead(shared: &Shared, pool: &Pool, idle: usize) -> Option<Claimed> {
+    let limit = 1 + idle + pool.queue_cap;
+    let now = shared.clock.now();
+    let claim = shared.store.runs_claim_due(&ClaimDue {
+        now,
+        limit,
+        node: shared.node.clone(),
+    });
+    let mut st = pool.state.lock();
+    let sleep_until = match claim {
+        Ok(claim) => {
+            if st.failures > 0 {
+                tracing::info!(after_failures = st.failures, "job store reachable again");
+                st.failures = 0;
+            }
+            let mut runs = claim.runs.into_iter();
+            if let Some(first) = runs.next() {
+                shared
+                    .counters
+                    .claimed
+                    .fetch_add(1 + runs.len() as u64, Ordering::Relaxed);
+                st.has_leader = false;
+                if st.stopping {
+                    let back: Vec<Claimed> = std::iter::once(first).chain(runs).collect();
+                    drop(st);
+                    release(shared, &back);
+                    return None;
+                }
+                let queued = runs.len();
+                st.queue.extend(runs);
+                let wake = queued.min(st.idle);
+                drop(st);
+                // Wake one follower per queued run; if runs remain beyond the sleepers, a new
+                // leader is needed too, and one of the woken followers becomes it.
+                for _ in 0..wake.max(usize::from(queued > 0 || idle > 0)) {
+                    pool.work.notify_one();
+                }
+                return Some(first);
+            }
+            let poll_deadline = pool
+                .poll
+                .map(|p| now.plus_micros(i64::try_from(p.as_micros()).unwrap_or(i64::MAX)));
+            match (claim.next_due, poll_deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        }
+        Err(e) => {
+            st.failures += 1;
+            let failures = st.failures;
+            if failures == 1 || failures.is_power_of_two() {
+                tracing::error!(error = %e, failures, "claiming due runs failed; retrying");
+            }
+            let backoff_ms = (50u64 << failures.min(6)).min(2_000);
+            Some(now.plus_micros(i64::try_from(backoff_ms * 1000).unwrap_or(i64::MAX)))
+        }
+    };
+    let stopping = st.stopping;
+    drop(st);
+    if !stopping {
+        shared.wake.sleep(shared.clock.now(), sleep_until);
     }
+    pool.state.lock().has_leader = false;
+    None
 }
 
+/// Batches completions from the workers into few store calls (stores that do I/O).
 fn recorder_loop(shared: &Shared, done: &Receiver<RunFinish>, max_batch: usize) {
     let mut batch = Vec::with_capacity(max_batch);
     while let Ok(first) = done.recv() {
@@ -304,19 +327,31 @@ fn recorder_loop(shared: &Shared, done: &Receiver<RunFinish>, max_batch: usize) 
                 Err(_) => break,
             }
         }
-        let mut attempt: u32 = 0;
-        loop {
-            match shared.store.runs_finish(&batch) {
-                Ok(()) => break,
-                Err(e) => {
-                    attempt += 1;
-                    if attempt == 1 || attempt.is_power_of_two() {
-                        tracing::error!(error = %e, runs = batch.len(), attempt, "recording finished runs failed; retrying");
-                    }
-                    std::thread::sleep(Duration::from_millis((50u64 << attempt.min(6)).min(2_000)));
+        record(shared, &batch);
+        batch.clear();
+    }
+}
+
+/// Writes completions to the store, retrying until it accepts them: an outcome is never
+/// dropped because the store was briefly unreachable.
+fn record(shared: &Shared, batch: &[RunFinish]) {
+    let mut attempt: u32 = 0;
+    loop {
+        match shared.store.runs_finish(batch) {
+            Ok(()) => {
+                shared
+                    .counters
+                    .recorded
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                return;
+            }
+            Err(e) => {
+                attempt += 1;
+                if attempt == 1 || attempt.is_power_of_two() {
+                    tracing::error!(error = %e, runs = batch.len(), attempt, "recording finished runs failed; retrying");
                 }
+                std::thread::sleep(Duration::from_millis((50u64 << attempt.min(6)).min(2_000)));
             }
         }
-        batch.clear();
     }
 }

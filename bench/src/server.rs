@@ -1,0 +1,313 @@
+//! Workloads through the real server: W4 (creates/s) and W1/W2 driven over HTTP.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use scheduler_core::{Clock, SystemClock, Ts};
+use serde_json::Value;
+
+use crate::http::Conn;
+use crate::report::{line, noop_plugin_dir, percentiles, target_dir};
+
+const JOBS: &str = "/api/scheduler/bench/noop/jobs";
+
+/// The real server, killed on drop.
+struct ServerProc {
+    child: Child,
+    port: u16,
+    _plugins: tempfile::TempDir,
+}
+
+impl ServerProc {
+    fn start() -> anyhow::Result<ServerProc> {
+        let plugins = noop_plugin_dir()?;
+        let bin = target_dir().join("scheduler");
+        anyhow::ensure!(
+            bin.is_file(),
+            "{} missing: run `cargo build --release --workspace`",
+            bin.display()
+        );
+        let mut child = Command::new(bin)
+            .args(["--bind", "127.0.0.1:0", "--workers", "16", "--plugins"])
+            .arg(plugins.path())
+            .env(
+                "RUST_LOG",
+                std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+        let port = loop {
+            let l = lines.next().context("server exited before listening")??;
+            if let Some(rest) = l.split("listening on http://").nth(1) {
+                let addr = rest.split_whitespace().next().unwrap_or_default();
+                break addr
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .context("port")?;
+            }
+        };
+        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+        Ok(ServerProc {
+            child,
+            port,
+            _plugins: plugins,
+        })
+    }
+
+    fn peak_rss_mib(&self) -> f64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse::<f64>().ok())
+            })
+            .unwrap_or(0.0)
+            / 1024.0
+    }
+}
+
+impl Drop for ServerProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?)
+}
+
+fn body(when: Ts) -> Vec<u8> {
+    format!(r#"{{"when":"{}","n":1}}"#, when.to_rfc3339()).into_bytes()
+}
+
+pub fn w4(secs: u64, conns: usize) -> anyhow::Result<()> {
+    let server = ServerProc::start()?;
+    let rt = runtime()?;
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let errors = Arc::new(AtomicUsize::new(0));
+    let when = SystemClock.now().plus_micros(3_600_000_000);
+    let lat: Vec<Vec<i64>> = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..conns {
+            let (port, errors, b) = (server.port, errors.clone(), body(when));
+            tasks.push(tokio::spawn(async move {
+                let mut c = Conn::connect(port).await.expect("connect");
+                let mut lat = Vec::new();
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    match c.request("POST", JOBS, Some(&b)).await {
+                        Ok((201, _)) => lat.push(t.elapsed().as_micros() as i64),
+                        _ => {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                lat
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.push(t.await.expect("task"));
+        }
+        all
+    });
+    let lat: Vec<i64> = lat.into_iter().flatten().collect();
+    let n = lat.len();
+    line(
+        "W4",
+        format!(
+            "{:.0} creates/s over HTTP ({n} in {secs} s, {conns} connections, {} errors)",
+            n as f64 / secs as f64,
+            errors.load(Ordering::Relaxed)
+        ),
+    );
+    line("W4", format!("request latency {}", percentiles(lat)));
+    line(
+        "W4",
+        format!("server peak RSS {:.1} MiB", server.peak_rss_mib()),
+    );
+    Ok(())
+}
+
+/// Creates jobs due at `due(i)` over `conns` connections; returns their ids in order.
+async fn create_all(
+    port: u16,
+    n: usize,
+    conns: usize,
+    due: Arc<dyn Fn(usize) -> Ts + Send + Sync>,
+) -> anyhow::Result<Vec<String>> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (next, due) = (next.clone(), due.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut c = Conn::connect(port).await?;
+            let mut out = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let (status, b) = c.request("POST", JOBS, Some(&body(due(i)))).await?;
+                anyhow::ensure!(status == 201, "create answered {status}");
+                let v: Value = serde_json::from_slice(&b)?;
+                out.push((i, v["id"].as_str().context("id")?.to_owned()));
+            }
+            anyhow::Ok(out)
+        }));
+    }
+    let mut ids = vec![String::new(); n];
+    for t in tasks {
+        for (i, id) in t.await?? {
+            ids[i] = id;
+        }
+    }
+    Ok(ids)
+}
+
+/// (scheduledFor, startedAt) of each job's single run, read over HTTP.
+async fn read_starts(
+    port: u16,
+    ids: Arc<Vec<String>>,
+    conns: usize,
+) -> anyhow::Result<Vec<(Ts, Ts)>> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (next, ids) = (next.clone(), ids.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut c = Conn::connect(port).await?;
+            let mut out = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= ids.len() {
+                    break;
+                }
+                let (status, b) = c
+                    .request("GET", &format!("{JOBS}/{}/runs", ids[i]), None)
+                    .await?;
+                anyhow::ensure!(status == 200, "runs answered {status}");
+                let v: Value = serde_json::from_slice(&b)?;
+                let runs = v.as_array().context("array")?;
+                anyhow::ensure!(runs.len() == 1, "job {} ran {} times", ids[i], runs.len());
+                let ts = |k: &str| -> anyhow::Result<Ts> {
+                    let s = runs[0][k].as_str().context("instant")?;
+                    Ok(Ts::from_datetime(chrono_parse(s)?))
+                };
+                out.push((ts("scheduledFor")?, ts("startedAt")?));
+            }
+            anyhow::Ok(out)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok(all)
+}
+
+fn chrono_parse(s: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    Ok(chrono::DateTime::parse_from_rfc3339(s)?.to_utc())
+}
+
+/// Waits until the group's list of unfinished jobs is empty.
+async fn wait_drained(port: u16, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut c = Conn::connect(port).await?;
+    loop {
+        let (_, b) = c.request("GET", &format!("{JOBS}?limit=1"), None).await?;
+        if b == b"[]" {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "jobs still pending after {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub fn w1(n: usize) -> anyhow::Result<()> {
+    let name = format!("W1-srv {n}");
+    let server = ServerProc::start()?;
+    let rt = runtime()?;
+    // Creating over HTTP takes a while: T0 leaves room for it (stated in the output).
+    let lead_ms = 5_000 + (n as i64) / 10;
+    let t0 = SystemClock.now().plus_micros(lead_ms * 1000);
+    let t = Instant::now();
+    let ids = rt.block_on(create_all(server.port, n, 32, Arc::new(move |_| t0)))?;
+    let took = t.elapsed();
+    line(
+        &name,
+        format!(
+            "insert over HTTP {:.0} jobs/s; T0 = start + {lead_ms} ms",
+            n as f64 / took.as_secs_f64()
+        ),
+    );
+    anyhow::ensure!(
+        SystemClock.now() < t0,
+        "creating took longer than the lead before T0"
+    );
+    rt.block_on(wait_drained(server.port, Duration::from_secs(300)))?;
+    let st = rt.block_on(read_starts(server.port, Arc::new(ids), 16))?;
+    let t0_ms = Ts::from_millis(t0.as_millis());
+    let last = st.iter().map(|(_, s)| *s).max().unwrap_or(t0_ms);
+    let span = last.micros_since(t0_ms).max(1000) as f64 / 1e6;
+    line(
+        &name,
+        format!(
+            "drain {:.0} fires/s (last start {:.0} ms after T0; instants at API precision, 1 ms)",
+            n as f64 / span,
+            span * 1000.0
+        ),
+    );
+    line(
+        &name,
+        format!(
+            "lateness (start - T0) {}",
+            percentiles(st.iter().map(|(_, s)| s.micros_since(t0_ms)).collect())
+        ),
+    );
+    line(
+        &name,
+        format!("server peak RSS {:.1} MiB", server.peak_rss_mib()),
+    );
+    Ok(())
+}
+
+pub fn w2(n: usize, secs: u64) -> anyhow::Result<()> {
+    let name = format!("W2-srv {n}/{secs}s");
+    let server = ServerProc::start()?;
+    let rt = runtime()?;
+    let begin = SystemClock.now().plus_micros(3_000_000);
+    let step = (secs * 1_000_000) as f64 / n as f64;
+    let ids = rt.block_on(create_all(
+        server.port,
+        n,
+        32,
+        Arc::new(move |i| begin.plus_micros((i as f64 * step) as i64)),
+    ))?;
+    rt.block_on(wait_drained(server.port, Duration::from_secs(secs + 120)))?;
+    let st = rt.block_on(read_starts(server.port, Arc::new(ids), 16))?;
+    line(
+        &name,
+        format!(
+            "lateness (start - due) {} (API instants, 1 ms precision)",
+            percentiles(st.iter().map(|(d, s)| s.micros_since(*d)).collect())
+        ),
+    );
+    Ok(())
+}
