@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints, the workspace build (the end-to-end tests start the
-# real binary with the real plugin libraries, so both must exist first), unit, conformance and
-# end-to-end tests, and doc tests.
+# real binary with the real plugin libraries, so both must exist first), a throwaway PostgreSQL
+# (unless TEST_DATABASE_URL names one), unit, conformance and end-to-end tests on both stores,
+# and doc tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,8 +15,21 @@ echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+if ! pkg-config --exists libpq 2>/dev/null && [ ! -e /usr/lib/x86_64-linux-gnu/libpq.so ] && [ ! -e /usr/lib/libpq.so ]; then
+    echo "== installing libpq-dev (the PostgreSQL client library the store links)"
+    scripts/pg.sh install-client
+fi
+
 echo "== build (binary and plugin libraries)"
 cargo build --workspace --all-targets --locked
+
+echo "== PostgreSQL"
+if [ -z "${TEST_DATABASE_URL:-}" ]; then
+    # A throwaway cluster, installed first if PostgreSQL is missing, removed at exit.
+    eval "$(scripts/pg.sh start)"
+    trap 'scripts/pg.sh stop' EXIT
+fi
+export TEST_DATABASE_URL
 
 echo "== tests"
 cargo nextest run --workspace --locked --profile ci

@@ -23,19 +23,18 @@ fn start(workers: usize) -> anyhow::Result<(Scheduler, tempfile::TempDir)> {
         "noop plugin refused: {:?}",
         report.refused
     );
+    let mut config = SchedulerConfig::new("bench");
+    config.engine = EngineConfig {
+        workers,
+        queue: workers.max(64),
+        ..EngineConfig::default()
+    };
     let s = Scheduler::start(
         Arc::new(MemoryStore::new()),
         Arc::new(report.registry),
         Arc::new(SystemClock),
-        SchedulerConfig {
-            node: "bench".into(),
-            engine: EngineConfig {
-                workers,
-                queue: workers.max(64),
-                ..EngineConfig::default()
-            },
-        },
-    );
+        config,
+    )?;
     Ok((s, dir))
 }
 

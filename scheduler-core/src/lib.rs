@@ -11,6 +11,7 @@
 //! - [`scheduler::Scheduler`]: the operations callers use.
 
 pub mod clock;
+pub mod cluster;
 pub mod engine;
 pub mod error;
 mod execution;

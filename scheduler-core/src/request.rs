@@ -59,7 +59,13 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// Parses an instant: RFC 3339 / ISO 8601 with a UTC offset, e.g. `2017-09-21T23:58:16.797Z`.
+/// The earliest instant a job may name (1970-01-01T00:00:00Z), in seconds since the epoch.
+const MIN_INSTANT: i64 = 0;
+/// The latest (9999-12-31T23:59:59Z).
+const MAX_INSTANT: i64 = 253_402_300_799;
+
+/// Parses an instant: RFC 3339 / ISO 8601 with a UTC offset, e.g. `2017-09-21T23:58:16.797Z`,
+/// from 1970 to 9999.
 pub fn parse_instant(field: &'static str, v: &Value) -> Result<Ts, CoreError> {
     let s = v.as_str().ok_or_else(|| {
         invalid(
@@ -68,7 +74,19 @@ pub fn parse_instant(field: &'static str, v: &Value) -> Result<Ts, CoreError> {
         )
     })?;
     match DateTime::parse_from_rfc3339(s.trim()) {
-        Ok(d) => Ok(Ts::from_datetime(d.to_utc())),
+        Ok(d) => {
+            let d = d.to_utc();
+            if !(MIN_INSTANT..=MAX_INSTANT).contains(&d.timestamp()) {
+                return Err(invalid(
+                    field,
+                    format!(
+                        "\"{}\" is out of range: use an instant from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z",
+                        s.chars().take(64).collect::<String>()
+                    ),
+                ));
+            }
+            Ok(Ts::from_datetime(d))
+        }
         Err(e) => {
             let shown: String = s.chars().take(64).collect();
             let hint = if chrono::NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%dT%H:%M:%S%.f")
@@ -257,6 +275,24 @@ mod tests {
                     .unwrap_err()
             ),
             "isPaused"
+        );
+    }
+
+    #[test]
+    fn instants_outside_1970_to_9999_are_refused() {
+        assert_eq!(
+            field_of(parse_create(&json!({"when": "1969-12-31T23:59:59Z"})).unwrap_err()),
+            "when"
+        );
+        assert_eq!(
+            field_of(parse_create(&json!({"when": "0000-01-01T00:00:00Z"})).unwrap_err()),
+            "when"
+        );
+        assert!(parse_create(&json!({"when": "1970-01-01T00:00:00Z"})).is_ok());
+        assert!(parse_create(&json!({"when": "9999-12-31T23:59:59.999Z"})).is_ok());
+        assert_eq!(
+            field_of(parse_create(&json!({"when": "9999-12-31T23:59:59-01:00"})).unwrap_err()),
+            "when"
         );
     }
 

@@ -13,21 +13,40 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 use crate::clock::{Clock, Ts};
+use crate::cluster::{ClusterConfig, Maintenance};
 use crate::engine::wake::Wake;
 use crate::engine::{Engine, EngineConfig};
 use crate::error::CoreError;
 use crate::model::{GroupKey, Job, JobId, Run, Schedule};
 use crate::plugin::{JobTypeEntry, Registry};
 use crate::request::{self, CreateRequest};
-use crate::store::{Change, JobListQuery, JobReschedule, ListCursor, NewJob, Store};
+use crate::store::{
+    Change, JobListQuery, JobReschedule, ListCursor, NewJob, NodeInfo, NodeRecord, Store,
+};
 
 /// How to run the scheduler.
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
-    /// This node's name, recorded with every run it executes.
+    /// This node's id, recorded with every run it executes: unique per process start.
     pub node: String,
+    /// The host it runs on.
+    pub host: String,
     /// The engine's settings.
     pub engine: EngineConfig,
+    /// Heartbeat and rescue settings.
+    pub cluster: ClusterConfig,
+}
+
+impl SchedulerConfig {
+    /// Defaults with this node id.
+    pub fn new(node: impl Into<String>) -> Self {
+        Self {
+            node: node.into(),
+            host: String::new(),
+            engine: EngineConfig::default(),
+            cluster: ClusterConfig::default(),
+        }
+    }
 }
 
 /// What the engine's threads and the API share.
@@ -36,6 +55,8 @@ pub(crate) struct Shared {
     pub(crate) registry: Arc<Registry>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) node: Arc<str>,
+    /// The product/groups this node has plugins for (what it may claim).
+    pub(crate) groups: Arc<[GroupKey]>,
     pub(crate) wake: Wake,
     pub(crate) counters: Counters,
     stopping: AtomicBool,
@@ -131,30 +152,46 @@ impl Shared {
 pub struct Scheduler {
     shared: Arc<Shared>,
     engine: Mutex<Option<Engine>>,
+    maintenance: Mutex<Option<Maintenance>>,
 }
 
 impl Scheduler {
-    /// Starts the engine over `store` with the job types in `registry`.
+    /// Registers this node with the store and starts the engine over it with the job types in
+    /// `registry`. Fails when the store cannot record the node.
     pub fn start(
         store: Arc<dyn Store>,
         registry: Arc<Registry>,
         clock: Arc<dyn Clock>,
         config: SchedulerConfig,
-    ) -> Scheduler {
+    ) -> Result<Scheduler, CoreError> {
         let shared = Arc::new(Shared {
             store,
-            registry,
+            registry: registry.clone(),
             clock,
             node: Arc::from(config.node.as_str()),
+            groups: registry
+                .job_types()
+                .iter()
+                .map(|e| e.group.clone())
+                .collect(),
             wake: Wake::default(),
             counters: Counters::default(),
             stopping: AtomicBool::new(false),
         });
+        let node = NodeInfo {
+            id: shared.node.clone(),
+            host: config.host.clone(),
+            groups: shared.groups.to_vec(),
+        };
+        shared.store.node_register(&node)?;
+        // Heartbeats start before the first claim and stop after the last run.
+        let maintenance = Maintenance::start(shared.clone(), node, config.cluster.clone());
         let engine = Engine::start(shared.clone(), &config.engine);
-        Scheduler {
+        Ok(Scheduler {
             shared,
             engine: Mutex::new(Some(engine)),
-        }
+            maintenance: Mutex::new(Some(maintenance)),
+        })
     }
 
     /// What the loaded plugins registered.
@@ -170,6 +207,11 @@ impl Scheduler {
     /// This node's name.
     pub fn node(&self) -> &str {
         &self.shared.node
+    }
+
+    /// The nodes the store knows (for a memory store, this one).
+    pub fn nodes(&self) -> Result<Vec<NodeRecord>, CoreError> {
+        Ok(self.shared.store.nodes_list()?)
     }
 
     /// What the engine did since start.
@@ -351,9 +393,21 @@ impl Scheduler {
     /// Returns how many runs were still executing when it stopped waiting.
     pub fn shutdown(&self, grace: Duration, cancel_grace: Duration) -> usize {
         self.shared.stopping.store(true, Ordering::SeqCst);
-        match self.engine.lock().take() {
+        let left = match self.engine.lock().take() {
             Some(engine) => engine.shutdown(&self.shared, grace, cancel_grace),
             None => 0,
+        };
+        // Heartbeats stop last, and only when nothing of ours is still running: runs left
+        // executing stay owned by a live-looking node until this process is gone, then the
+        // cluster resolves them.
+        if let Some(m) = self.maintenance.lock().take() {
+            m.stop();
         }
+        if left == 0 {
+            if let Err(e) = self.shared.store.node_stop(&self.shared.node) {
+                tracing::warn!(error = %e, "could not record this node as stopped");
+            }
+        }
+        left
     }
 }

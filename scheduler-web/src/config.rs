@@ -4,15 +4,42 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// The scheduler service: fires plugin jobs at their time, over a REST API.
 #[derive(Debug, Parser)]
 #[command(name = "scheduler", version, about, long_about = None)]
 pub struct Cli {
+    /// What to do; without a subcommand, serve.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Serving options.
     #[command(flatten)]
     pub serve: ServeConfig,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending PostgreSQL migrations, then exit.
+    Migrate(DbArgs),
+}
+
+/// How to reach PostgreSQL.
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// PostgreSQL URL (libpq syntax), e.g. `postgres://user:password@host:5432/db?sslmode=require`.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Most database connections this node opens.
+    #[arg(long, env = "SCHEDULER_DB_POOL_SIZE", default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_pool_size: u32,
+
+    /// How long a request waits for a database connection before failing with 503.
+    #[arg(long, env = "SCHEDULER_DB_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub db_timeout: Duration,
 }
 
 /// Where jobs are kept.
@@ -43,6 +70,23 @@ pub struct ServeConfig {
     /// Where jobs are kept.
     #[arg(long, env = "SCHEDULER_JOBSTORE", value_enum, default_value_t = JobStoreKind::Memory)]
     pub jobstore: JobStoreKind,
+
+    /// Database settings (`--jobstore postgres`).
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// Do not apply pending migrations at start; refuse to start unless the schema is current.
+    #[arg(long, env = "SCHEDULER_NO_MIGRATE")]
+    pub no_migrate: bool,
+
+    /// With a shared store, how often to look for due work that other nodes created.
+    #[arg(long, env = "SCHEDULER_POLL_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub poll_interval: Duration,
+
+    /// How often this node refreshes its heartbeat; a node silent for two periods is dead and
+    /// its runs are resolved by the others.
+    #[arg(long, env = "SCHEDULER_HEARTBEAT", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub heartbeat: Duration,
 
     /// Directory of plugin libraries (`*.so`) to load.
     #[arg(long, env = "SCHEDULER_PLUGINS")]

@@ -6,13 +6,15 @@ use actix_web::dev::Server;
 use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpServer};
 use anyhow::{bail, Context};
+use scheduler_core::cluster::ClusterConfig;
 use scheduler_core::engine::EngineConfig;
 use scheduler_core::plugin::{load_plugins, Registry};
 use scheduler_core::store::memory::MemoryStore;
+use scheduler_core::store::postgres::{PgConfig, PgStore};
 use scheduler_core::store::Store;
 use scheduler_core::{Scheduler, SchedulerConfig, SystemClock};
 
-use crate::config::{JobStoreKind, ServeConfig};
+use crate::config::{DbArgs, JobStoreKind, ServeConfig};
 use crate::routes::{self, PREFIXES};
 use crate::state::AppState;
 use crate::{openapi, shutdown};
@@ -53,13 +55,26 @@ impl Application {
             .collect();
         tracing::info!(groups = ?groups, refused = refused.len(), "plugins ready");
 
-        let store: Arc<dyn Store> = match config.jobstore {
-            JobStoreKind::Memory => Arc::new(MemoryStore::new()),
-            JobStoreKind::Postgres => bail!(
-                "--jobstore postgres is not available in this version yet; use --jobstore memory (the default)"
-            ),
+        let (store, poll): (Arc<dyn Store>, _) = match config.jobstore {
+            JobStoreKind::Memory => (Arc::new(MemoryStore::new()), None),
+            JobStoreKind::Postgres => {
+                let pg = open_postgres(&config.db)?;
+                if config.no_migrate {
+                    pg.check_schema()?;
+                } else {
+                    let report = pg.migrate()?;
+                    if !report.applied.is_empty() {
+                        tracing::info!(applied = ?report.applied, "database migrated");
+                    }
+                }
+                (Arc::new(pg), Some(config.poll_interval))
+            }
         };
-        let node = config.node_name.clone().unwrap_or_else(default_node_name);
+        let host = host_name();
+        let node = config
+            .node_name
+            .clone()
+            .unwrap_or_else(|| format!("{host}-{:08x}", uuid::Uuid::new_v4().as_u128() as u32));
         let workers = usize::from(config.workers);
         let scheduler = Arc::new(Scheduler::start(
             store,
@@ -67,13 +82,19 @@ impl Application {
             Arc::new(SystemClock),
             SchedulerConfig {
                 node: node.clone(),
+                host,
                 engine: EngineConfig {
                     workers,
                     queue: workers,
+                    poll_interval: poll,
                     ..EngineConfig::default()
                 },
+                cluster: ClusterConfig {
+                    heartbeat: config.heartbeat,
+                    ..ClusterConfig::default()
+                },
             },
-        ));
+        )?);
 
         let state = web::Data::new(AppState {
             scheduler: scheduler.clone(),
@@ -143,16 +164,24 @@ impl Application {
     }
 }
 
-fn default_node_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".to_owned());
-    format!("{host}-{:08x}", fastrand_u32())
+        .unwrap_or_else(|| "localhost".to_owned())
 }
 
-fn fastrand_u32() -> u32 {
-    uuid::Uuid::new_v4().as_u128() as u32
+/// Connects to PostgreSQL with the configured URL.
+pub fn open_postgres(db: &DbArgs) -> anyhow::Result<PgStore> {
+    let url = db
+        .database_url
+        .clone()
+        .context("--jobstore postgres needs --database-url (or DATABASE_URL)")?;
+    Ok(PgStore::connect(&PgConfig {
+        url,
+        pool_size: db.db_pool_size,
+        connect_timeout: db.db_timeout,
+    })?)
 }

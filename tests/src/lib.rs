@@ -13,6 +13,19 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod pg;
+
+pub use pg::TestDb;
+
+/// Which store a server (or a test) uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `--jobstore memory`.
+    Memory,
+    /// `--jobstore postgres` on a fresh, migrated database.
+    Postgres,
+}
+
 /// The directory cargo builds into for this profile (`target/debug`).
 pub fn target_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("SCHEDULER_TEST_TARGET_DIR") {
@@ -163,6 +176,8 @@ pub struct Server {
     agent: ureq::Agent,
     /// Kept alive for the server's lifetime.
     _plugins: Option<Arc<PluginDir>>,
+    /// The server's database, if PostgreSQL.
+    pub db: Option<Arc<TestDb>>,
 }
 
 /// How to start a server.
@@ -173,6 +188,8 @@ pub struct ServerOptions {
     pub args: Vec<String>,
     /// Extra environment variables.
     pub env: Vec<(String, String)>,
+    /// The database of a PostgreSQL server (kept alive with it).
+    pub db: Option<Arc<TestDb>>,
 }
 
 impl Default for ServerOptions {
@@ -181,11 +198,26 @@ impl Default for ServerOptions {
             plugins: Some(Arc::new(PluginDir::with(&STANDARD_PLUGINS))),
             args: Vec::new(),
             env: Vec::new(),
+            db: None,
         }
     }
 }
 
 impl ServerOptions {
+    /// Defaults on this store (a fresh database for PostgreSQL).
+    pub fn on(backend: Backend) -> Self {
+        match backend {
+            Backend::Memory => ServerOptions::default(),
+            Backend::Postgres => ServerOptions::default().database(Arc::new(TestDb::create())),
+        }
+    }
+
+    /// Uses this PostgreSQL database (several servers may share one).
+    pub fn database(mut self, db: Arc<TestDb>) -> Self {
+        self.db = Some(db);
+        self
+    }
+
     /// Adds command-line arguments.
     pub fn args(mut self, args: &[&str]) -> Self {
         self.args.extend(args.iter().map(|s| s.to_string()));
@@ -214,6 +246,16 @@ pub fn spawn(opts: &ServerOptions) -> (Child, Logs) {
         .arg("8");
     if let Some(p) = &opts.plugins {
         cmd.arg("--plugins").arg(p.path());
+    }
+    if let Some(db) = &opts.db {
+        cmd.args([
+            "--jobstore",
+            "postgres",
+            "--database-url",
+            &db.url,
+            "--db-pool-size",
+            "8",
+        ]);
     }
     cmd.args(&opts.args)
         .env("RUST_LOG", "info")
@@ -247,6 +289,11 @@ impl Server {
         Server::start_with(ServerOptions::default())
     }
 
+    /// Starts a server with the standard plugins on this store.
+    pub fn start_on(backend: Backend) -> Server {
+        Server::start_with(ServerOptions::on(backend))
+    }
+
     /// Starts a server and waits (up to 60 s) until it listens.
     pub fn start_with(opts: ServerOptions) -> Server {
         let (child, logs) = spawn(&opts);
@@ -258,6 +305,7 @@ impl Server {
                 .timeout(Duration::from_secs(30))
                 .build(),
             _plugins: opts.plugins.clone(),
+            db: opts.db.clone(),
         };
         let line = server
             .wait_for_log("scheduler listening on http://", Duration::from_secs(60))

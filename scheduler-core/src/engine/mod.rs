@@ -257,6 +257,7 @@ fn lead(shared: &Shared, pool: &Pool, idle: usize) -> Option<Claimed> {
         now,
         limit,
         node: shared.node.clone(),
+        groups: shared.groups.clone(),
     });
     let mut st = pool.state.lock();
     let sleep_until = match claim {
@@ -292,7 +293,11 @@ fn lead(shared: &Shared, pool: &Pool, idle: usize) -> Option<Claimed> {
             let poll_deadline = pool
                 .poll
                 .map(|p| now.plus_micros(i64::try_from(p.as_micros()).unwrap_or(i64::MAX)));
-            match (claim.next_due, poll_deadline) {
+            // The store judged "due" by its own clock: wait as long as it says, on ours.
+            let next_due = claim
+                .next_due
+                .map(|d| now.plus_micros(d.micros_since(claim.store_now).max(0)));
+            match (next_due, poll_deadline) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             }

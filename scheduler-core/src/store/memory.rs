@@ -17,8 +17,8 @@ use parking_lot::Mutex;
 use uuid::Uuid;
 
 use super::{
-    Change, Claim, ClaimDue, Claimed, JobListQuery, JobReschedule, NewJob, RunFinish, Store,
-    StoreError,
+    Change, Claim, ClaimDue, Claimed, JobListQuery, JobReschedule, NewJob, NodeInfo, NodeRecord,
+    RescueDead, RescuedRun, RunFinish, Store, StoreError,
 };
 use crate::clock::Ts;
 use crate::model::{GroupKey, Job, JobId, JobStatus, Run, RunId, RunOutcome, Schedule, TraceId};
@@ -29,6 +29,7 @@ const NO_TIME: i64 = i64::MIN;
 /// The in-memory job store.
 pub struct MemoryStore {
     state: Mutex<State>,
+    nodes: Mutex<Vec<NodeRecord>>,
 }
 
 impl Default for MemoryStore {
@@ -53,6 +54,7 @@ impl MemoryStore {
                 empty_payload: Arc::from("{}"),
                 node: Arc::from(""),
             }),
+            nodes: Mutex::new(Vec::new()),
         }
     }
 }
@@ -577,7 +579,11 @@ impl Store for MemoryStore {
         if runs.len() == c.limit {
             next_due = st.earliest_ready().map(|(_, k)| Ts(k.0));
         }
-        Ok(Claim { runs, next_due })
+        Ok(Claim {
+            runs,
+            next_due,
+            store_now: c.now,
+        })
     }
 
     fn runs_finish(&self, batch: &[RunFinish]) -> Result<(), StoreError> {
@@ -594,5 +600,47 @@ impl Store for MemoryStore {
             st.release_one(c);
         }
         Ok(())
+    }
+
+    // One process is the only node of a memory store: it is live while it runs, and no other
+    // node's runs can be in it, so there is nothing to rescue.
+
+    fn node_register(&self, node: &NodeInfo) -> Result<(), StoreError> {
+        let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+        self.nodes.lock().push(NodeRecord {
+            info: node.clone(),
+            started_at: now,
+            heartbeat_at: now,
+            stopped_at: None,
+        });
+        Ok(())
+    }
+
+    fn node_heartbeat(&self, node: &str) -> Result<bool, StoreError> {
+        let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+        let mut nodes = self.nodes.lock();
+        Ok(match nodes.iter_mut().find(|n| &*n.info.id == node) {
+            Some(n) if n.stopped_at.is_none() => {
+                n.heartbeat_at = now;
+                true
+            }
+            _ => false,
+        })
+    }
+
+    fn node_stop(&self, node: &str) -> Result<(), StoreError> {
+        let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+        if let Some(n) = self.nodes.lock().iter_mut().find(|n| &*n.info.id == node) {
+            n.stopped_at = Some(now);
+        }
+        Ok(())
+    }
+
+    fn nodes_list(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        Ok(self.nodes.lock().clone())
+    }
+
+    fn runs_rescue(&self, _rescue: &RescueDead) -> Result<Vec<RescuedRun>, StoreError> {
+        Ok(Vec::new())
     }
 }

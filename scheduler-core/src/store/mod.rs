@@ -5,6 +5,7 @@
 //! Methods are named noun-first and take one input struct each.
 
 pub mod memory;
+pub mod postgres;
 
 use std::sync::Arc;
 
@@ -86,12 +87,15 @@ pub struct JobReschedule {
 /// A request for due work.
 #[derive(Debug, Clone)]
 pub struct ClaimDue {
-    /// Claim what is due at or before this instant.
+    /// Claim what is due at or before this instant (stores shared by several nodes use their
+    /// own clock instead).
     pub now: Ts,
     /// At most this many (the free worker slots).
     pub limit: usize,
     /// The claiming node, recorded with each run.
     pub node: Arc<str>,
+    /// The product/groups the claiming node has plugins for: it claims nothing else.
+    pub groups: Arc<[GroupKey]>,
 }
 
 /// What a claim returned.
@@ -101,6 +105,55 @@ pub struct Claim {
     pub runs: Vec<Claimed>,
     /// The earliest due instant among the jobs left unclaimed, if the store knows it cheaply.
     pub next_due: Option<Ts>,
+    /// The instant the store judged "due" against (its clock), to turn `next_due` into a wait.
+    pub store_now: Ts,
+}
+
+/// A node as the store records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeInfo {
+    /// Unique per process start (host name plus a start id).
+    pub id: Arc<str>,
+    /// The host it runs on.
+    pub host: String,
+    /// The product/groups it has plugins for.
+    pub groups: Vec<GroupKey>,
+}
+
+/// A node as listed, with its liveness.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeRecord {
+    /// The node's id, host and groups.
+    pub info: NodeInfo,
+    /// When it started.
+    pub started_at: Ts,
+    /// Its last heartbeat (store clock).
+    pub heartbeat_at: Ts,
+    /// When it stopped, if it stopped cleanly.
+    pub stopped_at: Option<Ts>,
+}
+
+/// Resolve runs whose node stopped heartbeating.
+#[derive(Debug, Clone)]
+pub struct RescueDead {
+    /// A node is dead once its last heartbeat is older than this (store clock).
+    pub dead_after: std::time::Duration,
+    /// The groups the rescuing node knows, with whether their job type requests recovery.
+    /// Runs of other groups are left for a node that knows them.
+    pub groups: Vec<(GroupKey, bool)>,
+}
+
+/// One run resolved by a rescue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RescuedRun {
+    /// The run, now `abandoned`.
+    pub run_id: RunId,
+    /// Its job.
+    pub job_id: JobId,
+    /// The dead node that held it.
+    pub node: String,
+    /// True when the job runs again (its type requests recovery).
+    pub rerun: bool,
 }
 
 /// One claimed run: everything a worker needs to execute it.
@@ -193,4 +246,21 @@ pub trait Store: Send + Sync + 'static {
     /// Gives back claimed runs that never started: their run records disappear and their
     /// jobs are due again as before.
     fn runs_release(&self, runs: &[Claimed]) -> Result<(), StoreError>;
+
+    /// Records this node as live (at start).
+    fn node_register(&self, node: &NodeInfo) -> Result<(), StoreError>;
+
+    /// Refreshes this node's heartbeat on the store's clock. `Ok(false)` when the store no
+    /// longer counts the node as live (it was declared dead or stopped).
+    fn node_heartbeat(&self, node: &str) -> Result<bool, StoreError>;
+
+    /// Records that this node stopped cleanly (the last thing a stopping node does).
+    fn node_stop(&self, node: &str) -> Result<(), StoreError>;
+
+    /// The nodes the store knows, live or recently stopped.
+    fn nodes_list(&self) -> Result<Vec<NodeRecord>, StoreError>;
+
+    /// Resolves runs held by dead nodes with one guarded update: each becomes `abandoned`;
+    /// its job runs again when its type requests recovery, else it is finished as failed.
+    fn runs_rescue(&self, rescue: &RescueDead) -> Result<Vec<RescuedRun>, StoreError>;
 }

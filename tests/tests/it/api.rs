@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use harness::{instant_in, wait_until, Server, NIL_VM, VM};
+use harness::{instant_in, wait_until, Backend, Server, ServerOptions, NIL_VM, VM};
 use serde_json::{json, Value};
 
 const JOBS: &str = "/api/scheduler/vps4/backups/jobs";
@@ -29,9 +29,8 @@ fn runs(s: &Server, job: &str) -> Vec<Value> {
     r.body.as_array().cloned().unwrap_or_default()
 }
 
-#[test]
-fn the_reference_curl_flow_works_unchanged() {
-    let s = Server::start();
+fn the_reference_curl_flow_works_unchanged(b: Backend) {
+    let s = Server::start_on(b);
     // POST exactly as the seed does (its body key order, Accept and Content-Type).
     let when = instant_in(1_500);
     let created = s.post(
@@ -102,9 +101,8 @@ fn the_reference_curl_flow_works_unchanged() {
     s.get(&job_path(&other_id)).assert_problem(404, &other_id);
 }
 
-#[test]
-fn every_prefix_serves_the_same_routes() {
-    let s = Server::start();
+fn every_prefix_serves_the_same_routes(b: Backend) {
+    let s = Server::start_on(b);
     let created = s.post_json(JOBS, &json!({"vmId": VM, "when": instant_in(3_600_000)}));
     let id = created.get("id").as_str().unwrap().to_owned();
     for prefix in [
@@ -137,9 +135,8 @@ fn every_prefix_serves_the_same_routes() {
         .starts_with("/schedulers/vps4/backups/jobs/"));
 }
 
-#[test]
-fn the_groups_route_names_plugins_files_and_listeners() {
-    let s = Server::start();
+fn the_groups_route_names_plugins_files_and_listeners(b: Backend) {
+    let s = Server::start_on(b);
     let r = s.get("/api/scheduler");
     let groups = r.get("groups").as_array().unwrap();
     let backups = groups
@@ -157,9 +154,8 @@ fn the_groups_route_names_plugins_files_and_listeners() {
     assert_eq!(r.get("pluginAbi"), "1.0.0");
 }
 
-#[test]
-fn a_vetoed_run_is_recorded_and_does_not_block_the_group() {
-    let s = Server::start();
+fn a_vetoed_run_is_recorded_and_does_not_block_the_group(b: Backend) {
+    let s = Server::start_on(b);
     let vetoed = s.post_json(JOBS, &json!({"vmId": NIL_VM, "when": instant_in(0)}));
     let vid = vetoed.get("id").as_str().unwrap().to_owned();
     let done = wait_status(&s, &job_path(&vid), "vetoed");
@@ -184,9 +180,8 @@ fn a_vetoed_run_is_recorded_and_does_not_block_the_group() {
         .assert_problem(409, "vetoed");
 }
 
-#[test]
-fn a_panicking_job_fails_its_run_and_the_host_stays_up() {
-    let s = Server::start();
+fn a_panicking_job_fails_its_run_and_the_host_stays_up(b: Backend) {
+    let s = Server::start_on(b);
     let path = "/api/scheduler/fixtures/panics/jobs";
     let created = s.post_json(
         path,
@@ -212,9 +207,8 @@ fn a_panicking_job_fails_its_run_and_the_host_stays_up() {
     wait_status(&s, &job_path(ok.get("id").as_str().unwrap()), "completed");
 }
 
-#[test]
-fn a_panicking_listener_is_recorded_and_treated_as_allow() {
-    let s = Server::start();
+fn a_panicking_listener_is_recorded_and_treated_as_allow(b: Backend) {
+    let s = Server::start_on(b);
     let path = "/api/scheduler/fixtures/panics/jobs";
     let created = s.post_json(
         path,
@@ -236,9 +230,8 @@ fn a_panicking_listener_is_recorded_and_treated_as_allow() {
     );
 }
 
-#[test]
-fn a_panic_in_submit_time_validation_is_a_400_not_a_crash() {
-    let s = Server::start();
+fn a_panic_in_submit_time_validation_is_a_400_not_a_crash(b: Backend) {
+    let s = Server::start_on(b);
     let r = s.post_json(
         "/api/scheduler/fixtures/panics/jobs",
         &json!({"when": instant_in(0), "panicInCheck": true}),
@@ -247,9 +240,8 @@ fn a_panic_in_submit_time_validation_is_a_400_not_a_crash() {
     assert_eq!(s.get("/api/scheduler").status, 200);
 }
 
-#[test]
-fn a_job_schedules_its_next_run_through_its_context() {
-    let s = Server::start();
+fn a_job_schedules_its_next_run_through_its_context(b: Backend) {
+    let s = Server::start_on(b);
     let created = s.post_json(
         JOBS,
         &json!({"vmId": VM, "when": instant_in(0), "scheduleNextInSeconds": 3600}),
@@ -271,9 +263,8 @@ fn a_job_schedules_its_next_run_through_its_context() {
     assert_eq!((due - first).num_seconds(), 3600);
 }
 
-#[test]
-fn an_earlier_job_wakes_the_timer() {
-    let s = Server::start();
+fn an_earlier_job_wakes_the_timer(b: Backend) {
+    let s = Server::start_on(b);
     // The timer sleeps until this far-away job...
     s.post_json(JOBS, &json!({"vmId": VM, "when": instant_in(3_600_000)}));
     // ...and must wake early for this one.
@@ -281,9 +272,8 @@ fn an_earlier_job_wakes_the_timer() {
     wait_status(&s, &job_path(soon.get("id").as_str().unwrap()), "completed");
 }
 
-#[test]
-fn an_overdue_job_runs_at_once_and_records_its_lateness() {
-    let s = Server::start();
+fn an_overdue_job_runs_at_once_and_records_its_lateness(b: Backend) {
+    let s = Server::start_on(b);
     let when = instant_in(-60_000);
     let created = s.post_json(JOBS, &json!({"vmId": VM, "when": when}));
     assert_eq!(created.status, 201);
@@ -294,9 +284,8 @@ fn an_overdue_job_runs_at_once_and_records_its_lateness() {
     assert_eq!(run["scheduledFor"], when.as_str());
 }
 
-#[test]
-fn listing_pages_with_a_cursor_soonest_first() {
-    let s = Server::start();
+fn listing_pages_with_a_cursor_soonest_first(b: Backend) {
+    let s = Server::start_on(b);
     let mut ids = Vec::new();
     for i in (0..5).rev() {
         let r = s.post_json(
@@ -351,10 +340,8 @@ fn assert_unchanged(s: &Server, before: &Value) {
     );
 }
 
-#[test]
-fn every_error_row_of_the_contract_answers_with_a_problem_and_changes_nothing() {
-    let s =
-        Server::start_with(harness::ServerOptions::default().args(&["--max-body-bytes", "2048"]));
+fn every_error_row_of_the_contract_answers_with_a_problem_and_changes_nothing(b: Backend) {
+    let s = Server::start_with(ServerOptions::on(b).args(&["--max-body-bytes", "2048"]));
     let pending = s.post_json(JOBS, &json!({"vmId": VM, "when": instant_in(3_600_000)}));
     let pending_id = pending.get("id").as_str().unwrap().to_owned();
     let finished = s.post_json(JOBS, &json!({"vmId": VM, "when": instant_in(0)}));
@@ -458,9 +445,8 @@ fn every_error_row_of_the_contract_answers_with_a_problem_and_changes_nothing() 
     );
 }
 
-#[test]
-fn the_openapi_document_describes_the_routes() {
-    let s = Server::start();
+fn the_openapi_document_describes_the_routes(b: Backend) {
+    let s = Server::start_on(b);
     for path in ["/api/openapi.json", "/swagger.json"] {
         let r = s.get(path);
         assert_eq!(r.status, 200);
@@ -477,3 +463,19 @@ fn the_openapi_document_describes_the_routes() {
         assert!(r.body["components"]["schemas"]["JobDto"].is_object());
     }
 }
+
+on_both_stores!(
+    the_reference_curl_flow_works_unchanged,
+    every_prefix_serves_the_same_routes,
+    the_groups_route_names_plugins_files_and_listeners,
+    a_vetoed_run_is_recorded_and_does_not_block_the_group,
+    a_panicking_job_fails_its_run_and_the_host_stays_up,
+    a_panicking_listener_is_recorded_and_treated_as_allow,
+    a_panic_in_submit_time_validation_is_a_400_not_a_crash,
+    a_job_schedules_its_next_run_through_its_context,
+    an_earlier_job_wakes_the_timer,
+    an_overdue_job_runs_at_once_and_records_its_lateness,
+    listing_pages_with_a_cursor_soonest_first,
+    every_error_row_of_the_contract_answers_with_a_problem_and_changes_nothing,
+    the_openapi_document_describes_the_routes,
+);

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use harness::{instant_in, wait_until, Server, ServerOptions};
+use harness::{instant_in, wait_until, Backend, Server, ServerOptions};
 use serde_json::json;
 
 const SLEEPY: &str = "/api/scheduler/fixtures/sleepy/jobs";
@@ -18,9 +18,8 @@ fn start_sleeper(s: &Server, ms: u64) -> String {
     id
 }
 
-#[test]
-fn sigterm_waits_for_running_jobs_to_finish() {
-    let mut s = Server::start();
+fn sigterm_waits_for_running_jobs_to_finish(b: Backend) {
+    let mut s = Server::start_on(b);
     start_sleeper(&s, 1_500);
     let t = Instant::now();
     s.sigterm();
@@ -36,9 +35,8 @@ fn sigterm_waits_for_running_jobs_to_finish() {
     assert!(logs.contains("stopped"), "{logs}");
 }
 
-#[test]
-fn sigterm_cancels_running_jobs_after_the_shutdown_timeout() {
-    let mut s = Server::start_with(ServerOptions::default().args(&["--shutdown-timeout", "300ms"]));
+fn sigterm_cancels_running_jobs_after_the_shutdown_timeout(b: Backend) {
+    let mut s = Server::start_with(ServerOptions::on(b).args(&["--shutdown-timeout", "300ms"]));
     start_sleeper(&s, 120_000);
     let t = Instant::now();
     s.sigterm();
@@ -53,10 +51,10 @@ fn sigterm_cancels_running_jobs_after_the_shutdown_timeout() {
     assert!(logs.contains("run cancelled"), "{logs}");
 }
 
-#[test]
-fn plugin_log_records_land_in_the_runs_span_with_its_trace_id() {
-    let s = Server::start();
-    let id = start_sleeper(&s, 10);
+fn plugin_log_records_land_in_the_runs_span_with_its_trace_id(b: Backend) {
+    let s = Server::start_on(b);
+    let r = s.post_json(SLEEPY, &json!({"when": instant_in(0), "sleepMs": 10}));
+    let id = r.get("id").as_str().unwrap().to_owned();
     let run = wait_until("the run", Duration::from_secs(20), || {
         let r = s.get(&format!("{SLEEPY}/{id}/runs")).body;
         r[0]["finishedAt"].is_string().then(|| r[0].clone())
@@ -72,3 +70,9 @@ fn plugin_log_records_land_in_the_runs_span_with_its_trace_id() {
     );
     assert!(line.contains("plugin=\"fixture-sleepy\""), "{line}");
 }
+
+on_both_stores!(
+    sigterm_waits_for_running_jobs_to_finish,
+    sigterm_cancels_running_jobs_after_the_shutdown_timeout,
+    plugin_log_records_land_in_the_runs_span_with_its_trace_id,
+);

@@ -1,7 +1,30 @@
 //! One test binary: API end-to-end tests against the real server, plugin loading with real
 //! libraries, lifecycle (shutdown, logs), and the store conformance suite.
 
+/// Instantiates each named test, a `fn(Backend)`, once per store.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(harness::Backend::Memory)
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(harness::Backend::Postgres)
+                }
+            )*
+        }
+    };
+}
+
 mod api;
+mod durable;
 mod lifecycle;
 mod plugins;
 mod store_conformance;

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use scheduler_core::clock::{Clock, SystemClock, Ts};
 use scheduler_core::model::{GroupKey, JobId, JobStatus, RunOutcome, Schedule};
 use scheduler_core::store::{
-    Change, ClaimDue, Claimed, JobListQuery, JobReschedule, ListCursor, NewJob, RunFinish, Store,
+    Change, ClaimDue, Claimed, JobListQuery, JobReschedule, ListCursor, NewJob, NodeInfo,
+    RescueDead, RunFinish, Store,
 };
 
 /// Every case, by name. Adding a case here adds it for every store.
@@ -34,6 +35,9 @@ macro_rules! store_cases {
         $gen!(runs_are_listed_newest_first, $make);
         $gen!(bulk_insert_stores_every_job, $make);
         $gen!(a_requeued_run_makes_its_job_due_again, $make);
+        $gen!(a_claim_takes_only_the_nodes_groups, $make);
+        $gen!(a_live_nodes_runs_are_never_rescued, $make);
+        $gen!(nodes_register_heartbeat_and_stop, $make);
     };
 }
 
@@ -61,6 +65,7 @@ store_suite!(
     memory,
     Arc::new(scheduler_core::store::memory::MemoryStore::new())
 );
+store_suite!(postgres, harness::pg::migrated_store());
 
 const HOUR: i64 = 3_600_000_000;
 
@@ -83,14 +88,29 @@ fn new_job(g: &GroupKey, when: Ts) -> NewJob {
     }
 }
 
-fn claim(s: &dyn Store, limit: usize) -> Vec<Claimed> {
+/// Every group the cases use: a claim may take any of them.
+const GROUPS: &[&str] = &[
+    "read", "list", "claim", "once", "complete", "fail", "move", "rerun", "done", "delrun",
+    "paused", "release", "stale", "history", "bulk", "requeue", "rescue",
+];
+
+fn claim_in(s: &dyn Store, groups: &[&str], limit: usize) -> Vec<Claimed> {
     s.runs_claim_due(&ClaimDue {
         now: now(),
         limit,
         node: Arc::from("node-a"),
+        groups: groups.iter().map(|g| group(g)).collect(),
     })
     .unwrap()
     .runs
+}
+
+fn claim(s: &dyn Store, limit: usize) -> Vec<Claimed> {
+    claim_in(s, GROUPS, limit)
+}
+
+fn payload_of(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).expect("payload is JSON")
 }
 
 fn finish(c: &Claimed, outcome: RunOutcome) -> RunFinish {
@@ -121,7 +141,7 @@ fn an_inserted_job_reads_back_only_in_its_group(s: &dyn Store) {
     assert_eq!(j.next_run, Some(when));
     let got = s.job_get(&g, j.id).unwrap().unwrap();
     assert_eq!(got.id, j.id);
-    assert_eq!(&*got.payload, r#"{"n":1}"#);
+    assert_eq!(payload_of(&got.payload), serde_json::json!({"n": 1}));
     assert_eq!(got.schedule, Schedule::Once { when });
     assert!(s.job_get(&group("other"), j.id).unwrap().is_none());
     assert!(s.job_get(&g, JobId::new()).unwrap().is_none());
@@ -197,7 +217,7 @@ fn a_claim_takes_due_jobs_earliest_first_up_to_the_limit(s: &dyn Store) {
     );
     assert_eq!(first[0].attempt, 1);
     assert_eq!(first[0].scheduled_for, t.plus_micros(-2 * HOUR));
-    assert_eq!(&*first[0].payload, r#"{"n":1}"#);
+    assert_eq!(payload_of(&first[0].payload), serde_json::json!({"n": 1}));
     assert_ne!(first[0].run_id, first[1].run_id);
     assert_ne!(first[0].trace_id, first[1].trace_id);
     let second = claim(s, 10);
@@ -245,7 +265,10 @@ fn a_finished_run_completes_a_one_time_job(s: &dyn Store) {
     let run = &s.job_runs(&g, id, 10).unwrap().unwrap()[0];
     assert_eq!(run.id, c.run_id);
     assert_eq!(run.outcome, RunOutcome::Succeeded);
-    assert_eq!(run.output.as_deref(), Some(r#"{"ok":true}"#));
+    assert_eq!(
+        run.output.as_deref().map(payload_of),
+        Some(serde_json::json!({"ok": true}))
+    );
     assert_eq!(run.trace_id, c.trace_id);
     assert!(run.finished_at.is_some() && run.started_at.is_some());
     let listed = s
@@ -300,7 +323,11 @@ fn rescheduling_a_pending_job_moves_its_next_run(s: &dyn Store) {
     };
     assert_eq!(job.next_run, Some(when));
     assert!(job.version > 1);
-    assert_eq!(&*job.payload, r#"{"n":1}"#, "payload kept");
+    assert_eq!(
+        payload_of(&job.payload),
+        serde_json::json!({"n": 1}),
+        "payload kept"
+    );
     assert_eq!(claim(s, 10).len(), 1, "due at its new instant");
 }
 
@@ -481,4 +508,72 @@ fn a_requeued_run_makes_its_job_due_again(s: &dyn Store) {
     let runs = s.job_runs(&g, id, 10).unwrap().unwrap();
     assert_eq!(runs.len(), 2);
     assert_eq!(runs[1].outcome, RunOutcome::Cancelled);
+}
+
+fn a_claim_takes_only_the_nodes_groups(s: &dyn Store) {
+    let mine = group("claim");
+    let theirs = GroupKey::new("elsewhere", "claim").unwrap();
+    s.job_insert(new_job(&theirs, now().plus_micros(-2000)))
+        .unwrap();
+    let id = s
+        .job_insert(new_job(&mine, now().plus_micros(-1000)))
+        .unwrap()
+        .id;
+    let c = claim_in(s, &["claim"], 10);
+    if s.blocking() {
+        // A store shared by nodes filters by group: the other group's job stays for its nodes.
+        assert_eq!(c.iter().map(|c| c.job_id).collect::<Vec<_>>(), vec![id]);
+    } else {
+        // One process hosts every group it has jobs for.
+        assert!(c.iter().any(|c| c.job_id == id));
+    }
+}
+
+fn a_live_nodes_runs_are_never_rescued(s: &dyn Store) {
+    let g = group("rescue");
+    let node = NodeInfo {
+        id: Arc::from("node-a"),
+        host: "test".into(),
+        groups: vec![g.clone()],
+    };
+    s.node_register(&node).unwrap();
+    let id = s
+        .job_insert(new_job(&g, now().plus_micros(-1000)))
+        .unwrap()
+        .id;
+    let c = claim_in(s, &["rescue"], 1);
+    assert_eq!(c.len(), 1);
+    assert!(s.node_heartbeat("node-a").unwrap());
+    let rescued = s
+        .runs_rescue(&RescueDead {
+            dead_after: std::time::Duration::from_secs(30),
+            groups: vec![(g.clone(), true)],
+        })
+        .unwrap();
+    assert!(rescued.is_empty(), "{rescued:?}");
+    assert_eq!(status(s, &g, id), JobStatus::Running);
+}
+
+fn nodes_register_heartbeat_and_stop(s: &dyn Store) {
+    let node = NodeInfo {
+        id: Arc::from("node-b"),
+        host: "host-b".into(),
+        groups: vec![group("read"), group("list")],
+    };
+    s.node_register(&node).unwrap();
+    assert!(s.node_heartbeat("node-b").unwrap());
+    let listed = s.nodes_list().unwrap();
+    let me = listed
+        .iter()
+        .find(|n| &*n.info.id == "node-b")
+        .expect("listed");
+    assert_eq!(me.info.host, "host-b");
+    assert_eq!(me.info.groups, node.groups);
+    assert!(me.stopped_at.is_none());
+    s.node_stop("node-b").unwrap();
+    assert!(
+        !s.node_heartbeat("node-b").unwrap(),
+        "a stopped node is not live"
+    );
+    assert!(!s.node_heartbeat("never-registered").unwrap());
 }

@@ -1,0 +1,118 @@
+//! The maintenance thread: heartbeat and rescue.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex};
+
+use super::ClusterConfig;
+use crate::scheduler::Shared;
+use crate::store::{NodeInfo, RescueDead};
+
+/// The running maintenance thread.
+pub(crate) struct Maintenance {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Maintenance {
+    /// Starts heartbeating as `node` (already registered) and rescuing dead nodes' runs.
+    pub(crate) fn start(shared: Arc<Shared>, node: NodeInfo, config: ClusterConfig) -> Maintenance {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let s2 = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("sched-maintenance".into())
+            .spawn(move || run(&shared, &node, &config, &s2))
+            .expect("spawn maintenance thread");
+        Maintenance {
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops the thread (heartbeats end here: call after the engine stopped).
+    pub(crate) fn stop(mut self) {
+        {
+            let (lock, cond) = &*self.stop;
+            *lock.lock() = true;
+            cond.notify_all();
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn run(shared: &Shared, node: &NodeInfo, config: &ClusterConfig, stop: &(Mutex<bool>, Condvar)) {
+    let rescue = RescueDead {
+        dead_after: config.dead_after(),
+        groups: shared
+            .registry
+            .job_types()
+            .iter()
+            .map(|e| (e.group.clone(), e.options.requests_recovery))
+            .collect(),
+    };
+    let mut next_beat = Instant::now() + config.heartbeat;
+    let mut next_rescue = Instant::now();
+    let mut beat_failures: u32 = 0;
+    loop {
+        let now = Instant::now();
+        if now >= next_beat {
+            next_beat = now + config.heartbeat;
+            match shared.store.node_heartbeat(&node.id) {
+                Ok(true) => {
+                    if beat_failures > 0 {
+                        tracing::info!(node = %node.id, after_failures = beat_failures, "heartbeat restored");
+                    }
+                    beat_failures = 0;
+                }
+                Ok(false) => {
+                    tracing::error!(
+                        node = %node.id,
+                        "the cluster counted this node as dead (its heartbeat lapsed); its runs in progress were \
+                         resolved by other nodes and their completions will be ignored; registering again"
+                    );
+                    if let Err(e) = shared.store.node_register(node) {
+                        tracing::error!(error = %e, "registering again failed");
+                    }
+                }
+                Err(e) => {
+                    beat_failures += 1;
+                    if beat_failures == 1 || beat_failures.is_power_of_two() {
+                        tracing::error!(node = %node.id, error = %e, failures = beat_failures, "heartbeat failed");
+                    }
+                }
+            }
+        }
+        if now >= next_rescue {
+            next_rescue = now + config.rescue_every;
+            match shared.store.runs_rescue(&rescue) {
+                Ok(rescued) => {
+                    for r in rescued {
+                        tracing::warn!(
+                            run_id = %r.run_id,
+                            job_id = %r.job_id,
+                            dead_node = %r.node,
+                            rerun = r.rerun,
+                            "resolved a run of a dead node: {}",
+                            if r.rerun { "the job runs again" } else { "abandoned" }
+                        );
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "looking for runs of dead nodes failed"),
+            }
+        }
+        let wake_at = next_beat.min(next_rescue);
+        let (lock, cond) = stop;
+        let mut stopped = lock.lock();
+        if *stopped {
+            return;
+        }
+        let _ = cond.wait_until(&mut stopped, wake_at);
+        if *stopped {
+            return;
+        }
+    }
+}

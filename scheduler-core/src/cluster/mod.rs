@@ -1,0 +1,39 @@
+//! Living with other nodes on one store: this node's heartbeat, and resolving the runs of
+//! nodes that died (the rescuer). Both run on one maintenance thread that stops last, after
+//! the engine, so a stopping node's runs are never declared dead while they still execute.
+
+mod maintenance;
+
+use std::time::Duration;
+
+pub(crate) use maintenance::Maintenance;
+
+/// Liveness settings. Defaults: a heartbeat every 2 s; a node is dead after 2 missed periods
+/// (4 s without a heartbeat); runs of dead nodes are looked for every second. A killed node's
+/// runs are therefore resolved at most 2 heartbeat periods + 1 s after its last heartbeat.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// How often this node refreshes its heartbeat.
+    pub heartbeat: Duration,
+    /// A node whose heartbeat is older than this many periods is dead.
+    pub dead_after_periods: u32,
+    /// How often this node looks for runs of dead nodes.
+    pub rescue_every: Duration,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat: Duration::from_secs(2),
+            dead_after_periods: 2,
+            rescue_every: Duration::from_secs(1),
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// How long a silent node is still counted as live.
+    pub fn dead_after(&self) -> Duration {
+        self.heartbeat * self.dead_after_periods.max(1)
+    }
+}

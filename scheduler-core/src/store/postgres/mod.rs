@@ -1,0 +1,520 @@
+//! The PostgreSQL store, through Diesel: durable, and shared by every node on one database.
+//!
+//! Calls are synchronous Diesel calls on connections from an r2d2 pool: they block, so the
+//! engine makes them from its own worker threads (which exist to block) and the HTTP layer moves
+//! them to actix's blocking pool (`Store::blocking` is true). A synchronous driver fits an engine
+//! that runs plugin code on OS threads anyway, keeps libpq's TLS and URL handling, and needs no
+//! async-to-sync bridge on every call; batching (one claim statement per batch, one completion
+//! statement per batch) is what keeps the number of round trips low.
+//!
+//! What is due is decided by the database clock (`now()`), never by a node's clock.
+
+mod migrate;
+mod rows;
+pub mod schema;
+mod sql;
+
+use std::time::Duration;
+
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::{Connection, RunQueryDsl};
+
+pub use migrate::{MigrationReport, SchemaError};
+
+use self::rows::{
+    ClaimRow, FinishCounts, IdRow, JobRow, NextDueRow, NodeRow, RescueRow, RunRow, StatusRow,
+    TextIdRow,
+};
+use super::{
+    Change, Claim, ClaimDue, Claimed, JobListQuery, JobReschedule, NewJob, NodeInfo, NodeRecord,
+    RescueDead, RescuedRun, RunFinish, Store, StoreError,
+};
+use crate::clock::Ts;
+use crate::model::{GroupKey, Job, JobId, Run, Schedule};
+
+type PgPool = Pool<ConnectionManager<PgConnection>>;
+type Conn = PooledConnection<ConnectionManager<PgConnection>>;
+
+/// Rows per bulk-insert statement.
+const INSERT_CHUNK: usize = 5_000;
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct PgConfig {
+    /// `postgres://user:password@host:port/database?sslmode=...` (libpq syntax).
+    pub url: String,
+    /// Most connections this node opens.
+    pub pool_size: u32,
+    /// How long a caller waits for a connection before the call fails as unavailable.
+    pub connect_timeout: Duration,
+}
+
+/// The database could not be used at start.
+#[derive(Debug, thiserror::Error)]
+pub enum PgSetupError {
+    /// It could not be reached, or refused the credentials.
+    #[error("cannot connect to PostgreSQL at {url}: {reason}")]
+    Connect {
+        /// The URL without its password.
+        url: String,
+        /// libpq's reason.
+        reason: String,
+    },
+    /// Its schema does not fit this scheduler.
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+}
+
+/// The PostgreSQL job store.
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects (failing fast with libpq's reason when the database cannot be used) and opens
+    /// a pool of up to `pool_size` connections.
+    pub fn connect(config: &PgConfig) -> Result<PgStore, PgSetupError> {
+        disable_openssl_atexit();
+        let redacted = redact(&config.url);
+        // One direct connection first: its error is libpq's own words (refused, bad password).
+        PgConnection::establish(&config.url).map_err(|e| PgSetupError::Connect {
+            url: redacted.clone(),
+            reason: e.to_string().trim().replace('\n', " "),
+        })?;
+        let pool = Pool::builder()
+            .max_size(config.pool_size.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(config.connect_timeout)
+            .build_unchecked(ConnectionManager::new(config.url.clone()));
+        Ok(PgStore { pool })
+    }
+
+    fn conn(&self) -> Result<Conn, StoreError> {
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
+    }
+
+    /// Applies pending migrations (under an advisory lock, so nodes starting together do it
+    /// once), refusing a schema newer than this scheduler knows.
+    pub fn migrate(&self) -> Result<MigrationReport, PgSetupError> {
+        let mut conn = self.conn().map_err(|e| PgSetupError::Connect {
+            url: String::new(),
+            reason: e.to_string(),
+        })?;
+        Ok(migrate::run_pending(&mut conn)?)
+    }
+
+    /// Checks that the schema is exactly the one this scheduler knows (for `--no-migrate`).
+    pub fn check_schema(&self) -> Result<(), PgSetupError> {
+        let mut conn = self.conn().map_err(|e| PgSetupError::Connect {
+            url: String::new(),
+            reason: e.to_string(),
+        })?;
+        Ok(migrate::check_current(&mut conn)?)
+    }
+
+    /// True when the database answers and the schema is current (readiness).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        diesel::sql_query("SELECT 1")
+            .execute(&mut conn)
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn job_state(
+        conn: &mut Conn,
+        group: &GroupKey,
+        id: JobId,
+    ) -> Result<Option<Option<String>>, StoreError> {
+        let rows: Vec<StatusRow> = diesel::sql_query(sql::JOB_STATE)
+            .bind::<SqlUuid, _>(id.0)
+            .bind::<Text, _>(group.product())
+            .bind::<Text, _>(group.job_group())
+            .load(conn)
+            .map_err(db)?;
+        Ok(rows.into_iter().next().map(|r| r.final_status))
+    }
+}
+
+/// libpq uses OpenSSL, which registers an `atexit` cleanup that frees OpenSSL's state while
+/// other threads (the connection pool's) may still be inside it: the process could crash as it
+/// exits. OpenSSL's own switch turns that cleanup off; it must run before libpq first uses
+/// OpenSSL. The symbol is looked up at run time (libcrypto is already loaded with libpq), so
+/// nothing links against OpenSSL directly.
+fn disable_openssl_atexit() {
+    const OPENSSL_INIT_NO_ATEXIT: u64 = 0x0008_0000;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: dlsym with a NUL-terminated name; the symbol, when present, has OpenSSL 1.1+'s
+        // signature `int OPENSSL_init_crypto(uint64_t opts, const OPENSSL_INIT_SETTINGS *)`.
+        unsafe {
+            let sym = libc::dlsym(libc::RTLD_DEFAULT, c"OPENSSL_init_crypto".as_ptr());
+            if !sym.is_null() {
+                let init: extern "C" fn(u64, *const libc::c_void) -> libc::c_int =
+                    std::mem::transmute(sym);
+                init(OPENSSL_INIT_NO_ATEXIT, std::ptr::null());
+            }
+        }
+    });
+}
+
+/// Maps Diesel's errors: a lost or unusable connection is `Unavailable` (try again later).
+fn db(e: DieselError) -> StoreError {
+    match &e {
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            info,
+        ) => StoreError::Unavailable(info.message().to_owned()),
+        DieselError::BrokenTransactionManager => StoreError::Unavailable(e.to_string()),
+        _ => StoreError::Internal(e.to_string()),
+    }
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn schedule_json(s: &Schedule) -> String {
+    match s {
+        Schedule::Once { .. } => r#"{"type":"once"}"#.to_owned(),
+    }
+}
+
+fn group_names(groups: &[GroupKey]) -> Vec<String> {
+    groups.iter().map(|g| g.to_string()).collect()
+}
+
+impl Store for PgStore {
+    fn blocking(&self) -> bool {
+        true
+    }
+
+    fn job_insert(&self, new: NewJob) -> Result<Job, StoreError> {
+        let mut conn = self.conn()?;
+        let when = new.schedule.when().to_datetime();
+        let row: JobRow = diesel::sql_query(sql::insert_job())
+            .bind::<SqlUuid, _>(new.id.0)
+            .bind::<Text, _>(new.group.product())
+            .bind::<Text, _>(new.group.job_group())
+            .bind::<Text, _>(schedule_json(&new.schedule))
+            .bind::<Timestamptz, _>(when)
+            .bind::<Text, _>(&*new.payload)
+            .bind::<Bool, _>(new.paused)
+            .get_result(&mut conn)
+            .map_err(db)?;
+        row.into_job()
+    }
+
+    fn jobs_insert_many(&self, new: Vec<NewJob>) -> Result<usize, StoreError> {
+        let mut conn = self.conn()?;
+        let total = new.len();
+        conn.transaction(|conn| {
+            for chunk in new.chunks(INSERT_CHUNK) {
+                diesel::sql_query(sql::INSERT_JOBS)
+                    .bind::<Array<SqlUuid>, _>(chunk.iter().map(|j| j.id.0).collect::<Vec<_>>())
+                    .bind::<Array<Text>, _>(
+                        chunk.iter().map(|j| j.group.product()).collect::<Vec<_>>(),
+                    )
+                    .bind::<Array<Text>, _>(
+                        chunk
+                            .iter()
+                            .map(|j| j.group.job_group())
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind::<Array<Text>, _>(
+                        chunk
+                            .iter()
+                            .map(|j| schedule_json(&j.schedule))
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind::<Array<Timestamptz>, _>(
+                        chunk
+                            .iter()
+                            .map(|j| j.schedule.when().to_datetime())
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind::<Array<Text>, _>(chunk.iter().map(|j| &*j.payload).collect::<Vec<_>>())
+                    .bind::<Array<Bool>, _>(chunk.iter().map(|j| j.paused).collect::<Vec<_>>())
+                    .execute(conn)?;
+            }
+            Ok(total)
+        })
+        .map_err(db)
+    }
+
+    fn job_get(&self, group: &GroupKey, id: JobId) -> Result<Option<Job>, StoreError> {
+        let mut conn = self.conn()?;
+        let rows: Vec<JobRow> = diesel::sql_query(sql::get_job())
+            .bind::<SqlUuid, _>(id.0)
+            .bind::<Text, _>(group.product())
+            .bind::<Text, _>(group.job_group())
+            .load(&mut conn)
+            .map_err(db)?;
+        rows.into_iter().next().map(JobRow::into_job).transpose()
+    }
+
+    fn jobs_list(&self, q: &JobListQuery) -> Result<Vec<Job>, StoreError> {
+        let mut conn = self.conn()?;
+        let (due, id) = match q.after {
+            Some(c) => (c.due.to_datetime(), c.id.0),
+            // Before any instant the API accepts (it refuses years before 1970).
+            None => (
+                Ts::from_millis(-86_400_000).to_datetime(),
+                uuid::Uuid::nil(),
+            ),
+        };
+        let rows: Vec<JobRow> = diesel::sql_query(sql::list_jobs())
+            .bind::<Text, _>(q.group.product())
+            .bind::<Text, _>(q.group.job_group())
+            .bind::<Timestamptz, _>(due)
+            .bind::<SqlUuid, _>(id)
+            .bind::<BigInt, _>(i64::try_from(q.limit).unwrap_or(i64::MAX))
+            .load(&mut conn)
+            .map_err(db)?;
+        rows.into_iter().map(JobRow::into_job).collect()
+    }
+
+    fn job_reschedule(&self, c: &JobReschedule) -> Result<Change<Job>, StoreError> {
+        let mut conn = self.conn()?;
+        let rows: Vec<JobRow> = diesel::sql_query(sql::reschedule_job())
+            .bind::<SqlUuid, _>(c.id.0)
+            .bind::<Text, _>(c.group.product())
+            .bind::<Text, _>(c.group.job_group())
+            .bind::<Timestamptz, _>(c.schedule.when().to_datetime())
+            .bind::<Text, _>(schedule_json(&c.schedule))
+            .load(&mut conn)
+            .map_err(db)?;
+        if let Some(row) = rows.into_iter().next() {
+            return Ok(Change::Done(row.into_job()?));
+        }
+        Ok(match Self::job_state(&mut conn, &c.group, c.id)? {
+            Some(Some(status)) => Change::Finished(rows::final_status(&status)),
+            // Finished between the two statements would show here; an unfinished row that the
+            // update did not match cannot exist, so this is "not found".
+            _ => Change::NotFound,
+        })
+    }
+
+    fn job_delete(&self, group: &GroupKey, id: JobId) -> Result<Change<()>, StoreError> {
+        let mut conn = self.conn()?;
+        let rows: Vec<IdRow> = diesel::sql_query(sql::DELETE_JOB)
+            .bind::<SqlUuid, _>(id.0)
+            .bind::<Text, _>(group.product())
+            .bind::<Text, _>(group.job_group())
+            .load(&mut conn)
+            .map_err(db)?;
+        if !rows.is_empty() {
+            return Ok(Change::Done(()));
+        }
+        Ok(match Self::job_state(&mut conn, group, id)? {
+            Some(Some(status)) => Change::Finished(rows::final_status(&status)),
+            _ => Change::NotFound,
+        })
+    }
+
+    fn job_runs(
+        &self,
+        group: &GroupKey,
+        id: JobId,
+        limit: usize,
+    ) -> Result<Option<Vec<Run>>, StoreError> {
+        let mut conn = self.conn()?;
+        if Self::job_state(&mut conn, group, id)?.is_none() {
+            return Ok(None);
+        }
+        let rows: Vec<RunRow> = diesel::sql_query(sql::job_runs())
+            .bind::<SqlUuid, _>(id.0)
+            .bind::<BigInt, _>(i64::try_from(limit).unwrap_or(i64::MAX))
+            .load(&mut conn)
+            .map_err(db)?;
+        rows.into_iter()
+            .map(RunRow::into_run)
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
+
+    fn runs_claim_due(&self, c: &ClaimDue) -> Result<Claim, StoreError> {
+        let mut conn = self.conn()?;
+        let groups = group_names(&c.groups);
+        let rows: Vec<ClaimRow> = diesel::sql_query(sql::CLAIM_DUE)
+            .bind::<BigInt, _>(i64::try_from(c.limit).unwrap_or(i64::MAX))
+            .bind::<Array<Text>, _>(&groups)
+            .bind::<Text, _>(&*c.node)
+            .load(&mut conn)
+            .map_err(db)?;
+        let runs = rows
+            .into_iter()
+            .map(ClaimRow::into_claimed)
+            .collect::<Result<Vec<_>, _>>()?;
+        if runs.len() == c.limit {
+            return Ok(Claim {
+                runs,
+                next_due: None,
+                store_now: c.now,
+            });
+        }
+        let next: NextDueRow = diesel::sql_query(sql::NEXT_DUE)
+            .bind::<Array<Text>, _>(&groups)
+            .get_result(&mut conn)
+            .map_err(db)?;
+        Ok(Claim {
+            runs,
+            next_due: next.next_due.map(Ts::from_datetime),
+            store_now: Ts::from_datetime(next.db_now),
+        })
+    }
+
+    fn runs_finish(&self, batch: &[RunFinish]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn()?;
+        let counts: FinishCounts = diesel::sql_query(sql::FINISH_RUNS)
+            .bind::<Array<SqlUuid>, _>(batch.iter().map(|f| f.run_id.0).collect::<Vec<_>>())
+            .bind::<Array<SqlUuid>, _>(batch.iter().map(|f| f.job_id.0).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(batch.iter().map(|f| f.outcome.as_str()).collect::<Vec<_>>())
+            .bind::<Array<Timestamptz>, _>(
+                batch
+                    .iter()
+                    .map(|f| f.started_at.to_datetime())
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Array<Timestamptz>, _>(
+                batch
+                    .iter()
+                    .map(|f| f.finished_at.to_datetime())
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Array<Nullable<Text>>, _>(
+                batch.iter().map(|f| f.error.as_deref()).collect::<Vec<_>>(),
+            )
+            .bind::<Array<Nullable<Text>>, _>(
+                batch
+                    .iter()
+                    .map(|f| f.output.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Array<Nullable<Text>>, _>(
+                batch
+                    .iter()
+                    .map(|f| f.listener_error.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Array<Bool>, _>(batch.iter().map(|f| f.requeue).collect::<Vec<_>>())
+            .get_result(&mut conn)
+            .map_err(db)?;
+        if counts.runs < batch.len() as i64 {
+            tracing::warn!(
+                completions = batch.len(),
+                recorded = counts.runs,
+                "completions for runs no longer held were ignored (their claim was lost, e.g. after this node was declared dead)"
+            );
+        }
+        Ok(())
+    }
+
+    fn runs_release(&self, runs: &[Claimed]) -> Result<(), StoreError> {
+        if runs.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn()?;
+        diesel::sql_query(sql::RELEASE_RUNS)
+            .bind::<Array<SqlUuid>, _>(runs.iter().map(|c| c.run_id.0).collect::<Vec<_>>())
+            .execute(&mut conn)
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn node_register(&self, node: &NodeInfo) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        diesel::sql_query(sql::REGISTER_NODE)
+            .bind::<Text, _>(&*node.id)
+            .bind::<Text, _>(&node.host)
+            .bind::<Array<Text>, _>(group_names(&node.groups))
+            .execute(&mut conn)
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn node_heartbeat(&self, node: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let rows: Vec<TextIdRow> = diesel::sql_query(sql::HEARTBEAT)
+            .bind::<Text, _>(node)
+            .load(&mut conn)
+            .map_err(db)?;
+        Ok(!rows.is_empty())
+    }
+
+    fn node_stop(&self, node: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        diesel::sql_query(sql::STOP_NODE)
+            .bind::<Text, _>(node)
+            .execute(&mut conn)
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn nodes_list(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        let mut conn = self.conn()?;
+        let rows: Vec<NodeRow> = diesel::sql_query(sql::LIST_NODES)
+            .load(&mut conn)
+            .map_err(db)?;
+        Ok(rows.into_iter().map(NodeRow::into_record).collect())
+    }
+
+    fn runs_rescue(&self, r: &RescueDead) -> Result<Vec<RescuedRun>, StoreError> {
+        let mut conn = self.conn()?;
+        let micros = i64::try_from(r.dead_after.as_micros()).unwrap_or(i64::MAX);
+        diesel::sql_query(sql::MARK_DEAD_NODES)
+            .bind::<BigInt, _>(micros)
+            .execute(&mut conn)
+            .map_err(db)?;
+        let rows: Vec<RescueRow> = diesel::sql_query(sql::RESCUE_RUNS)
+            .bind::<BigInt, _>(micros)
+            .bind::<Array<Text>, _>(
+                r.groups
+                    .iter()
+                    .map(|(g, _)| g.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Array<Bool>, _>(
+                r.groups
+                    .iter()
+                    .map(|(_, recover)| *recover)
+                    .collect::<Vec<_>>(),
+            )
+            .load(&mut conn)
+            .map_err(db)?;
+        Ok(rows.into_iter().map(RescueRow::into_rescued).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_appear_in_messages() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(redact("postgres://app@db/x"), "postgres://app@db/x");
+        assert_eq!(redact("host=db user=app"), "host=db user=app");
+    }
+}

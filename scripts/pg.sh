@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL cluster for tests and benchmarks.
+#
+#   eval "$(scripts/pg.sh start)"   # installs PostgreSQL if missing, starts a cluster,
+#                                   # prints `export TEST_DATABASE_URL=...`
+#   scripts/pg.sh stop              # stops it and removes its files
+#
+# The cluster lives in target/pgtest (or $PGTEST_DIR) and listens on 127.0.0.1 on a free port;
+# the superuser `postgres` has the password `postgres`. As root (CI and these machines) the server runs as an unprivileged
+# user, because PostgreSQL refuses to run as root. Tests use fsync=off for speed; set
+# PGTEST_DURABLE=1 (benchmarks) to keep PostgreSQL's durable defaults.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir="${PGTEST_DIR:-$PWD/target/pgtest}"
+
+say() { echo "pg.sh: $*" >&2; }
+
+find_bin() {
+    local d
+    d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+    if [ -n "$d" ] && [ -x "$d/initdb" ]; then echo "$d"; return 0; fi
+    if command -v initdb >/dev/null 2>&1; then dirname "$(command -v initdb)"; return 0; fi
+    return 1
+}
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo "$@"; else
+        say "need root to run: $*"; return 1; fi
+}
+
+install() {
+    say "PostgreSQL is not installed: installing it with apt-get"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql libpq-dev >&2 ||
+        { as_root apt-get update >&2 && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql libpq-dev >&2; }
+}
+
+start() {
+    local bin user port opts
+    bin=$(find_bin) || { install; bin=$(find_bin); } || { say "no initdb after installing PostgreSQL"; exit 1; }
+    stop_quietly
+    mkdir -p "$dir"
+    if [ "$(id -u)" = 0 ]; then
+        user=postgres
+        id -u "$user" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$user"
+        chown "$user" "$dir"
+        chmod 700 "$dir"
+        run() { runuser -u "$user" -- "$@"; }
+    else
+        run() { "$@"; }
+    fi
+    # Local socket connections are trusted; TCP connections need the password (so tests can
+    # check what a wrong password does).
+    echo postgres >"$dir/pwfile"
+    [ "$(id -u)" = 0 ] && chown postgres "$dir/pwfile"
+    run "$bin/initdb" -D "$dir/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
+        --pwfile="$dir/pwfile" -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 ||
+        { cat "$dir/initdb.log" >&2; exit 1; }
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    opts="-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_buffers=256MB"
+    if [ -z "${PGTEST_DURABLE:-}" ]; then
+        opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    fi
+    run "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "$opts" -w -t 60 start >&2 ||
+        { cat "$dir/server.log" >&2; exit 1; }
+    echo "$bin" >"$dir/bin"
+    echo "postgres://postgres:postgres@127.0.0.1:$port/postgres" >"$dir/url"
+    say "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (data in $dir)"
+    echo "export TEST_DATABASE_URL=postgres://postgres:postgres@127.0.0.1:$port/postgres"
+}
+
+stop_quietly() {
+    if [ -f "$dir/bin" ] && [ -d "$dir/data" ]; then
+        local bin
+        bin=$(cat "$dir/bin")
+        if [ "$(id -u)" = 0 ]; then
+            runuser -u postgres -- "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+        else
+            "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+        fi
+    fi
+    rm -rf "$dir"
+}
+
+case "${1:-start}" in
+start) start ;;
+stop) stop_quietly ;;
+install-client) install ;;
+*) say "usage: scripts/pg.sh start|stop|install-client"; exit 2 ;;
+esac
