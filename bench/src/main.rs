@@ -12,8 +12,18 @@
 
 mod http;
 mod inproc;
+mod pg;
 mod report;
 mod server;
+
+/// Which store a workload runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreKind {
+    /// The in-memory store.
+    Memory,
+    /// PostgreSQL (a fresh database on BENCH_DATABASE_URL or TEST_DATABASE_URL).
+    Postgres,
+}
 
 use clap::{Parser, Subcommand};
 
@@ -32,6 +42,11 @@ enum Cmd {
         n: usize,
         #[arg(long, default_value_t = 2)]
         workers: usize,
+        /// Claimed runs queued for workers (the claim batch is up to idle workers + this).
+        #[arg(long, default_value_t = 64)]
+        queue: usize,
+        #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
+        store: StoreKind,
     },
     /// W2 in process: N jobs due uniformly over S seconds.
     W2 {
@@ -41,11 +56,15 @@ enum Cmd {
         secs: u64,
         #[arg(long, default_value_t = 2)]
         workers: usize,
+        #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
+        store: StoreKind,
     },
     /// W3 in process: N pending jobs due in an hour.
     W3 {
         #[arg(long, default_value_t = 1_000_000)]
         n: usize,
+        #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
+        store: StoreKind,
     },
     /// W4: creates per second over HTTP against the real server.
     W4 {
@@ -53,11 +72,15 @@ enum Cmd {
         secs: u64,
         #[arg(long, default_value_t = 32)]
         conns: usize,
+        #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
+        store: StoreKind,
     },
     /// W1 through the real server: jobs created over HTTP, starts read back over HTTP.
     W1Server {
         #[arg(long, default_value_t = 100_000)]
         n: usize,
+        #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
+        store: StoreKind,
     },
     /// W2 through the real server.
     W2Server {
@@ -65,6 +88,8 @@ enum Cmd {
         n: usize,
         #[arg(long, default_value_t = 10)]
         secs: u64,
+        #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
+        store: StoreKind,
     },
     /// Every workload above, each in its own process.
     All,
@@ -72,16 +97,27 @@ enum Cmd {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
-        Cmd::W1 { n, workers } => inproc::w1(n, workers),
-        Cmd::W2 { n, secs, workers } => inproc::w2(n, secs, workers),
-        Cmd::W3 { n } => inproc::w3(n),
-        Cmd::W4 { secs, conns } => server::w4(secs, conns),
-        Cmd::W1Server { n } => server::w1(n),
-        Cmd::W2Server { n, secs } => server::w2(n, secs),
+        Cmd::W1 {
+            n,
+            workers,
+            queue,
+            store,
+        } => inproc::w1(n, workers, queue, store),
+        Cmd::W2 {
+            n,
+            secs,
+            workers,
+            store,
+        } => inproc::w2(n, secs, workers, store),
+        Cmd::W3 { n, store } => inproc::w3(n, store),
+        Cmd::W4 { secs, conns, store } => server::w4(secs, conns, store),
+        Cmd::W1Server { n, store } => server::w1(n, store),
+        Cmd::W2Server { n, secs, store } => server::w2(n, secs, store),
         Cmd::All => {
             let me = std::env::current_exe()?;
-            for args in [
-                &["w1", "--n", "10000"][..],
+            let pg = std::env::var_os("BENCH_DATABASE_URL").is_some();
+            let mut runs: Vec<&[&str]> = vec![
+                &["w1", "--n", "10000"],
                 &["w1", "--n", "100000"],
                 &["w2"],
                 &["w3"],
@@ -89,7 +125,42 @@ fn main() -> anyhow::Result<()> {
                 &["w1-server", "--n", "10000"],
                 &["w1-server", "--n", "100000"],
                 &["w2-server"],
-            ] {
+            ];
+            if pg {
+                runs.extend([
+                    &[
+                        "w1",
+                        "--n",
+                        "10000",
+                        "--store",
+                        "postgres",
+                        "--workers",
+                        "8",
+                        "--queue",
+                        "128",
+                    ][..],
+                    &[
+                        "w1",
+                        "--n",
+                        "100000",
+                        "--store",
+                        "postgres",
+                        "--workers",
+                        "8",
+                        "--queue",
+                        "128",
+                    ],
+                    &["w2", "--store", "postgres", "--workers", "8"],
+                    &["w3", "--store", "postgres"],
+                    &["w4", "--store", "postgres"],
+                    &["w1-server", "--n", "10000", "--store", "postgres"],
+                    &["w1-server", "--n", "100000", "--store", "postgres"],
+                    &["w2-server", "--store", "postgres"],
+                ]);
+            } else {
+                eprintln!("BENCH_DATABASE_URL is not set: skipping the PostgreSQL workloads");
+            }
+            for args in runs {
                 let status = std::process::Command::new(&me).args(args).status()?;
                 anyhow::ensure!(status.success(), "bench {} failed", args.join(" "));
             }

@@ -11,7 +11,9 @@ use scheduler_core::{Clock, SystemClock, Ts};
 use serde_json::Value;
 
 use crate::http::Conn;
+use crate::pg::BenchDb;
 use crate::report::{line, noop_plugin_dir, percentiles, target_dir};
+use crate::StoreKind;
 
 const JOBS: &str = "/api/scheduler/bench/noop/jobs";
 
@@ -20,10 +22,11 @@ struct ServerProc {
     child: Child,
     port: u16,
     _plugins: tempfile::TempDir,
+    _db: Option<BenchDb>,
 }
 
 impl ServerProc {
-    fn start() -> anyhow::Result<ServerProc> {
+    fn start(store: StoreKind) -> anyhow::Result<ServerProc> {
         let plugins = noop_plugin_dir()?;
         let bin = target_dir().join("scheduler");
         anyhow::ensure!(
@@ -31,9 +34,26 @@ impl ServerProc {
             "{} missing: run `cargo build --release --workspace`",
             bin.display()
         );
-        let mut child = Command::new(bin)
-            .args(["--bind", "127.0.0.1:0", "--workers", "16", "--plugins"])
-            .arg(plugins.path())
+        let db = match store {
+            StoreKind::Memory => None,
+            StoreKind::Postgres => Some(BenchDb::create()?),
+        };
+        let mut cmd = Command::new(bin);
+        cmd.args(["--bind", "127.0.0.1:0", "--workers", "16", "--plugins"])
+            .arg(plugins.path());
+        if let Some(db) = &db {
+            cmd.args([
+                "--jobstore",
+                "postgres",
+                "--database-url",
+                &db.url,
+                "--db-pool-size",
+                "32",
+                "--queue",
+                "128",
+            ]);
+        }
+        let mut child = cmd
             .env(
                 "RUST_LOG",
                 std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "info".into()),
@@ -58,6 +78,7 @@ impl ServerProc {
             child,
             port,
             _plugins: plugins,
+            _db: db,
         })
     }
 
@@ -93,8 +114,16 @@ fn body(when: Ts) -> Vec<u8> {
     format!(r#"{{"when":"{}","n":1}}"#, when.to_rfc3339()).into_bytes()
 }
 
-pub fn w4(secs: u64, conns: usize) -> anyhow::Result<()> {
-    let server = ServerProc::start()?;
+fn label(w: &str, store: StoreKind) -> String {
+    match store {
+        StoreKind::Memory => w.to_owned(),
+        StoreKind::Postgres => format!("{w}-pg"),
+    }
+}
+
+pub fn w4(secs: u64, conns: usize, store: StoreKind) -> anyhow::Result<()> {
+    let name = label("W4", store);
+    let server = ServerProc::start(store)?;
     let rt = runtime()?;
     let deadline = Instant::now() + Duration::from_secs(secs);
     let errors = Arc::new(AtomicUsize::new(0));
@@ -127,16 +156,16 @@ pub fn w4(secs: u64, conns: usize) -> anyhow::Result<()> {
     let lat: Vec<i64> = lat.into_iter().flatten().collect();
     let n = lat.len();
     line(
-        "W4",
+        &name,
         format!(
             "{:.0} creates/s over HTTP ({n} in {secs} s, {conns} connections, {} errors)",
             n as f64 / secs as f64,
             errors.load(Ordering::Relaxed)
         ),
     );
-    line("W4", format!("request latency {}", percentiles(lat)));
+    line(&name, format!("request latency {}", percentiles(lat)));
     line(
-        "W4",
+        &name,
         format!("server peak RSS {:.1} MiB", server.peak_rss_mib()),
     );
     Ok(())
@@ -240,12 +269,12 @@ async fn wait_drained(port: u16, timeout: Duration) -> anyhow::Result<()> {
     }
 }
 
-pub fn w1(n: usize) -> anyhow::Result<()> {
-    let name = format!("W1-srv {n}");
-    let server = ServerProc::start()?;
+pub fn w1(n: usize, store: StoreKind) -> anyhow::Result<()> {
+    let name = format!("{} {n}", label("W1-srv", store));
+    let server = ServerProc::start(store)?;
     let rt = runtime()?;
     // Creating over HTTP takes a while: T0 leaves room for it (stated in the output).
-    let lead_ms = 5_000 + (n as i64) / 10;
+    let lead_ms = 5_000 + (n as i64) / if store == StoreKind::Postgres { 2 } else { 10 };
     let t0 = SystemClock.now().plus_micros(lead_ms * 1000);
     let t = Instant::now();
     let ids = rt.block_on(create_all(server.port, n, 32, Arc::new(move |_| t0)))?;
@@ -288,9 +317,9 @@ pub fn w1(n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn w2(n: usize, secs: u64) -> anyhow::Result<()> {
-    let name = format!("W2-srv {n}/{secs}s");
-    let server = ServerProc::start()?;
+pub fn w2(n: usize, secs: u64, store: StoreKind) -> anyhow::Result<()> {
+    let name = format!("{} {n}/{secs}s", label("W2-srv", store));
+    let server = ServerProc::start(store)?;
     let rt = runtime()?;
     let begin = SystemClock.now().plus_micros(3_000_000);
     let step = (secs * 1_000_000) as f64 / n as f64;

@@ -93,7 +93,10 @@ pub(crate) fn execute(shared: &Shared, run: &Claimed, cancel: &CancelFlag) -> Ru
     match out.code {
         outcome::SUCCEEDED => {
             finish.outcome = RunOutcome::Succeeded;
-            finish.output = out.output_json.into_option().map(|s| s.into_string());
+            finish.output = out
+                .output_json
+                .into_option()
+                .and_then(|s| storable_output(s.into_string()));
             tracing::debug!("run succeeded");
         }
         outcome::CANCELLED => {
@@ -117,7 +120,34 @@ pub(crate) fn execute(shared: &Shared, run: &Claimed, cancel: &CancelFlag) -> Ru
             tracing::warn!(error = finish.error.as_deref(), "run failed");
         }
     }
+    finish.error = finish.error.map(no_nul);
+    finish.listener_error = finish.listener_error.map(no_nul);
     finish
+}
+
+/// A job's output as the store keeps it: a JSON document without NUL characters, else nothing
+/// (the run still succeeded; the output is dropped with a warning).
+fn storable_output(text: String) -> Option<String> {
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(v) if crate::request::check_storable(&v).is_ok() => Some(text),
+        Ok(_) => {
+            tracing::warn!("the job's output contains a NUL character; it is not stored");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the job's output is not JSON; it is not stored");
+            None
+        }
+    }
+}
+
+/// Plugin text as the store keeps it: NUL characters (which PostgreSQL text cannot hold) dropped.
+fn no_nul(s: String) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "")
+    } else {
+        s
+    }
 }
 
 fn join(errors: Vec<String>) -> Option<String> {

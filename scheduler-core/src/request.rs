@@ -169,12 +169,54 @@ pub fn parse_create(body: &Value) -> Result<CreateRequest, CoreError> {
         .filter(|(k, _)| !SERVICE_KEYS.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    if payload.iter().any(|(k, v)| k.contains('\0') || has_nul(v)) {
+        return Err(nul_refused());
+    }
     let payload = serde_json::to_string(&payload).map_err(|e| invalid("body", e.to_string()))?;
     Ok(CreateRequest {
         schedule: Schedule::Once { when },
         payload,
         paused,
     })
+}
+
+/// Refuses payloads no store can keep: a NUL character (`\u0000`) in any string or key
+/// (PostgreSQL's `jsonb` cannot hold one).
+pub fn check_storable(payload: &Value) -> Result<(), CoreError> {
+    if has_nul(payload) {
+        Err(nul_refused())
+    } else {
+        Ok(())
+    }
+}
+
+fn nul_refused() -> CoreError {
+    invalid(
+        "body",
+        "a payload string or key contains a NUL character (\\u0000), which the job store cannot keep",
+    )
+}
+
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+/// Checks an instant a job names (from a plugin or an import) is in the range the API accepts.
+pub fn check_instant(field: &'static str, t: Ts) -> Result<(), CoreError> {
+    let secs = t.0.div_euclid(1_000_000);
+    if (MIN_INSTANT..=MAX_INSTANT).contains(&secs) {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            "is out of range: use an instant from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z",
+        ))
+    }
 }
 
 /// Reads a PATCH body: a new schedule; nothing else may change.
@@ -293,6 +335,17 @@ mod tests {
         assert_eq!(
             field_of(parse_create(&json!({"when": "9999-12-31T23:59:59-01:00"})).unwrap_err()),
             "when"
+        );
+    }
+
+    #[test]
+    fn a_nul_character_in_the_payload_is_refused() {
+        let e =
+            parse_create(&json!({"when": "2020-01-01T00:00:00Z", "name": "a\u{0}b"})).unwrap_err();
+        assert!(e.to_string().contains("NUL"), "{e}");
+        assert!(
+            parse_create(&json!({"when": "2020-01-01T00:00:00Z", "name": "a\\u0000b"})).is_ok(),
+            "an escaped backslash is fine"
         );
     }
 

@@ -137,10 +137,11 @@ impl Shared {
                 reason: "must be a JSON object".into(),
             });
         }
+        let when = Ts::from_millis(when_ms);
+        request::check_instant("when", when)?;
+        request::check_storable(&value)?;
         let req = CreateRequest {
-            schedule: Schedule::Once {
-                when: Ts::from_millis(when_ms),
-            },
+            schedule: Schedule::Once { when },
             payload: payload.to_owned(),
             paused: false,
         };

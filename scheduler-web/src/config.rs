@@ -100,6 +100,12 @@ pub struct ServeConfig {
     #[arg(long, env = "SCHEDULER_WORKERS", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub workers: u16,
 
+    /// Claimed runs that may wait for a free worker; a claim takes up to the idle workers plus
+    /// this many (default: as many as `--workers`). Larger batches raise throughput with
+    /// PostgreSQL; smaller ones leave more due work to other nodes.
+    #[arg(long, env = "SCHEDULER_QUEUE", value_parser = clap::value_parser!(u16).range(0..=10000))]
+    pub queue: Option<u16>,
+
     /// HTTP worker threads (default: one per CPU core).
     #[arg(long, env = "SCHEDULER_HTTP_WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub http_workers: Option<u16>,

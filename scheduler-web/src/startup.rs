@@ -85,7 +85,7 @@ impl Application {
                 host,
                 engine: EngineConfig {
                     workers,
-                    queue: workers,
+                    queue: config.queue.map_or(workers, usize::from),
                     poll_interval: poll,
                     ..EngineConfig::default()
                 },

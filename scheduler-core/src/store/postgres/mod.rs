@@ -9,6 +9,7 @@
 //!
 //! What is due is decided by the database clock (`now()`), never by a node's clock.
 
+mod insert_batch;
 mod migrate;
 mod rows;
 pub mod schema;
@@ -16,6 +17,7 @@ mod sql;
 
 use std::time::Duration;
 
+use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -23,6 +25,10 @@ use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamptz, Uuid a
 use diesel::{Connection, RunQueryDsl};
 
 pub use migrate::{MigrationReport, SchemaError};
+
+/// The claim statement, for diagnostics (`EXPLAIN`): `$1` the batch size, `$2` the node's
+/// groups as `product/group` text, `$3` the node id.
+pub const CLAIM_SQL: &str = sql::CLAIM_DUE;
 
 use self::rows::{
     ClaimRow, FinishCounts, IdRow, JobRow, NextDueRow, NodeRow, RescueRow, RunRow, StatusRow,
@@ -71,6 +77,7 @@ pub enum PgSetupError {
 /// The PostgreSQL job store.
 pub struct PgStore {
     pool: PgPool,
+    inserts: insert_batch::InsertBatcher,
 }
 
 impl PgStore {
@@ -86,10 +93,15 @@ impl PgStore {
         })?;
         let pool = Pool::builder()
             .max_size(config.pool_size.max(1))
-            .min_idle(Some(1))
+            // Connections open on demand only: a background connect still running when the
+            // process exits can crash inside libpq's libraries.
+            .min_idle(Some(0))
             .connection_timeout(config.connect_timeout)
             .build_unchecked(ConnectionManager::new(config.url.clone()));
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            inserts: insert_batch::InsertBatcher::start(pool.clone()),
+            pool,
+        })
     }
 
     fn conn(&self) -> Result<Conn, StoreError> {
@@ -205,19 +217,7 @@ impl Store for PgStore {
     }
 
     fn job_insert(&self, new: NewJob) -> Result<Job, StoreError> {
-        let mut conn = self.conn()?;
-        let when = new.schedule.when().to_datetime();
-        let row: JobRow = diesel::sql_query(sql::insert_job())
-            .bind::<SqlUuid, _>(new.id.0)
-            .bind::<Text, _>(new.group.product())
-            .bind::<Text, _>(new.group.job_group())
-            .bind::<Text, _>(schedule_json(&new.schedule))
-            .bind::<Timestamptz, _>(when)
-            .bind::<Text, _>(&*new.payload)
-            .bind::<Bool, _>(new.paused)
-            .get_result(&mut conn)
-            .map_err(db)?;
-        row.into_job()
+        self.inserts.insert(new)
     }
 
     fn jobs_insert_many(&self, new: Vec<NewJob>) -> Result<usize, StoreError> {
@@ -351,11 +351,21 @@ impl Store for PgStore {
     fn runs_claim_due(&self, c: &ClaimDue) -> Result<Claim, StoreError> {
         let mut conn = self.conn()?;
         let groups = group_names(&c.groups);
-        let rows: Vec<ClaimRow> = diesel::sql_query(sql::CLAIM_DUE)
-            .bind::<BigInt, _>(i64::try_from(c.limit).unwrap_or(i64::MAX))
-            .bind::<Array<Text>, _>(&groups)
-            .bind::<Text, _>(&*c.node)
-            .load(&mut conn)
+        let rows: Vec<ClaimRow> = conn
+            .transaction(|conn| {
+                // The claim must walk the due index in order and stop after the batch. Right
+                // after a burst of inserts the planner's statistics still say "few rows due" and
+                // it would rather fetch every due row and sort them (measured: 37 ms instead of
+                // 4 ms per claim with 100,000 due): rule that plan out for this statement.
+                conn.batch_execute(
+                    "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off",
+                )?;
+                diesel::sql_query(sql::CLAIM_DUE)
+                    .bind::<BigInt, _>(i64::try_from(c.limit).unwrap_or(i64::MAX))
+                    .bind::<Array<Text>, _>(&groups)
+                    .bind::<Text, _>(&*c.node)
+                    .load(conn)
+            })
             .map_err(db)?;
         let runs = rows
             .into_iter()

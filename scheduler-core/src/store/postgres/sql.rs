@@ -11,20 +11,17 @@ pub const JOB_COLUMNS: &str =
 pub const RUN_COLUMNS: &str = "r.id, r.job_id, r.product, r.job_group, r.attempt, r.scheduled_for, \
      r.started_at, r.finished_at, r.node, r.outcome, r.error, r.output::text AS output, r.listener_error, r.trace_id";
 
-pub fn insert_job() -> String {
-    format!(
-        "INSERT INTO jobs AS j (id, product, job_group, schedule, when_at, payload, paused, next_due, sort_due, created_at, updated_at)
-         VALUES ($1, $2, $3, $4::jsonb, $5, $6::jsonb, $7, $5, $5, now(), now())
-         RETURNING {JOB_COLUMNS}"
-    )
-}
-
-/// Bulk insert from parallel arrays (one statement per chunk).
+/// Inserts jobs from parallel arrays, returning nothing (the bulk path).
 pub const INSERT_JOBS: &str = "
-    INSERT INTO jobs (id, product, job_group, schedule, when_at, payload, paused, next_due, sort_due, created_at, updated_at)
+    INSERT INTO jobs AS j (id, product, job_group, schedule, when_at, payload, paused, next_due, sort_due, created_at, updated_at)
     SELECT t.id, t.product, t.job_group, t.schedule::jsonb, t.when_at, t.payload::jsonb, t.paused, t.when_at, t.when_at, now(), now()
     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::bool[])
          AS t(id, product, job_group, schedule, when_at, payload, paused)";
+
+/// Inserts jobs from parallel arrays and returns them (concurrent creates, batched).
+pub fn insert_jobs_returning() -> String {
+    format!("{INSERT_JOBS} RETURNING {JOB_COLUMNS}")
+}
 
 pub fn get_job() -> String {
     format!(
