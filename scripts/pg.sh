@@ -4,6 +4,7 @@
 #   eval "$(scripts/pg.sh start)"   # installs PostgreSQL if missing, starts a cluster,
 #                                   # prints `export TEST_DATABASE_URL=...`
 #   scripts/pg.sh stop              # stops it and removes its files
+#   scripts/pg.sh halt | resume     # stops it keeping its data / starts it again (outage tests)
 #
 # The cluster lives in target/pgtest (or $PGTEST_DIR) and listens on 127.0.0.1 on a free port;
 # the superuser `postgres` has the password `postgres`. As root (CI and these machines) the server runs as an unprivileged
@@ -63,9 +64,23 @@ start() {
     run "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "$opts" -w -t 60 start >&2 ||
         { cat "$dir/server.log" >&2; exit 1; }
     echo "$bin" >"$dir/bin"
+    echo "$opts" >"$dir/opts"
     echo "postgres://postgres:postgres@127.0.0.1:$port/postgres" >"$dir/url"
     say "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (data in $dir)"
     echo "export TEST_DATABASE_URL=postgres://postgres:postgres@127.0.0.1:$port/postgres"
+}
+
+as_owner() {
+    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# Stops the server but keeps its data (an outage); `resume` starts it again on the same port.
+halt() {
+    as_owner "$(cat "$dir/bin")/pg_ctl" -D "$dir/data" -m fast -w stop >&2
+}
+
+resume() {
+    as_owner "$(cat "$dir/bin")/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "$(cat "$dir/opts")" -w -t 60 start >&2
 }
 
 stop_quietly() {
@@ -84,6 +99,8 @@ stop_quietly() {
 case "${1:-start}" in
 start) start ;;
 stop) stop_quietly ;;
+halt) halt ;;
+resume) resume ;;
 install-client) install ;;
-*) say "usage: scripts/pg.sh start|stop|install-client"; exit 2 ;;
+*) say "usage: scripts/pg.sh start|stop|halt|resume|install-client"; exit 2 ;;
 esac

@@ -29,17 +29,9 @@ struct Rig {
 fn start(store: StoreKind, workers: usize, queue: usize) -> anyhow::Result<Rig> {
     let plugins = noop_plugin_dir()?;
     let report = load_plugins(plugins.path())?;
-    anyhow::ensure!(
-        report.refused.is_empty(),
-        "noop plugin refused: {:?}",
-        report.refused
-    );
+    anyhow::ensure!(report.refused.is_empty(), "noop plugin refused: {:?}", report.refused);
     let mut config = SchedulerConfig::new("bench");
-    config.engine = EngineConfig {
-        workers,
-        queue,
-        ..EngineConfig::default()
-    };
+    config.engine = EngineConfig { workers, queue, ..EngineConfig::default() };
     let (backend, db): (Arc<dyn Store>, _) = match store {
         StoreKind::Memory => (Arc::new(MemoryStore::new()), None),
         StoreKind::Postgres => {
@@ -54,17 +46,8 @@ fn start(store: StoreKind, workers: usize, queue: usize) -> anyhow::Result<Rig> 
             (Arc::new(pg), Some(db))
         }
     };
-    let s = Scheduler::start(
-        backend,
-        Arc::new(report.registry),
-        Arc::new(SystemClock),
-        config,
-    )?;
-    Ok(Rig {
-        s,
-        db,
-        _plugins: plugins,
-    })
+    let s = Scheduler::start(backend, Arc::new(report.registry), Arc::new(SystemClock), config)?;
+    Ok(Rig { s, db, _plugins: plugins })
 }
 
 fn label(w: &str, store: StoreKind) -> String {
@@ -75,11 +58,7 @@ fn label(w: &str, store: StoreKind) -> String {
 }
 
 /// Inserts jobs due at the instants `due(i)`, in chunks, through the validated bulk path.
-fn insert(
-    s: &Scheduler,
-    n: usize,
-    due: impl Fn(usize) -> Ts,
-) -> anyhow::Result<(Vec<JobId>, Duration)> {
+fn insert(s: &Scheduler, n: usize, due: impl Fn(usize) -> Ts) -> anyhow::Result<(Vec<JobId>, Duration)> {
     let mut ids = Vec::with_capacity(n);
     let t = Instant::now();
     let mut i = 0;
@@ -101,11 +80,7 @@ fn insert(
 fn wait_recorded(s: &Scheduler, n: u64, timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     while s.stats().recorded < n {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "only {} of {n} runs recorded in {timeout:?}",
-            s.stats().recorded
-        );
+        anyhow::ensure!(Instant::now() < deadline, "only {} of {n} runs recorded in {timeout:?}", s.stats().recorded);
         std::thread::sleep(Duration::from_millis(1));
     }
     Ok(())
@@ -115,22 +90,14 @@ fn wait_recorded(s: &Scheduler, n: u64, timeout: Duration) -> anyhow::Result<()>
 fn starts(rig: &Rig, ids: &[JobId]) -> anyhow::Result<Vec<(Ts, Ts)>> {
     if let Some(db) = &rig.db {
         let st = pg::run_starts(&mut db.conn()?)?;
-        anyhow::ensure!(
-            st.len() == ids.len(),
-            "{} runs for {} jobs",
-            st.len(),
-            ids.len()
-        );
+        anyhow::ensure!(st.len() == ids.len(), "{} runs for {} jobs", st.len(), ids.len());
         return Ok(st.into_iter().map(|(d, s)| (Ts(d), Ts(s))).collect());
     }
     ids.iter()
         .map(|id| {
             let runs = rig.s.job_runs("bench", "noop", &id.to_string(), 2)?;
             anyhow::ensure!(runs.len() == 1, "job {id} ran {} times", runs.len());
-            Ok((
-                runs[0].scheduled_for,
-                runs[0].started_at.context("no start")?,
-            ))
+            Ok((runs[0].scheduled_for, runs[0].started_at.context("no start")?))
         })
         .collect()
 }
@@ -158,11 +125,7 @@ pub fn w1(n: usize, workers: usize, queue: usize, store: StoreKind) -> anyhow::R
         std::env::set_var("NOOP_RECORD_FILE", record.path());
     }
     let rig = start(store, workers, queue)?;
-    let lead = if store == StoreKind::Postgres {
-        5_000_000 + n as i64 * 20
-    } else {
-        5_000_000
-    };
+    let lead = if store == StoreKind::Postgres { 5_000_000 + n as i64 * 20 } else { 5_000_000 };
     let t0 = SystemClock.now().plus_micros(lead);
     let (ids, took) = insert(&rig.s, n, |_| t0)?;
     line(
@@ -173,10 +136,7 @@ pub fn w1(n: usize, workers: usize, queue: usize, store: StoreKind) -> anyhow::R
             lead / 1000
         ),
     );
-    anyhow::ensure!(
-        SystemClock.now() < t0,
-        "insert took longer than the lead before T0"
-    );
+    anyhow::ensure!(SystemClock.now() < t0, "insert took longer than the lead before T0");
     wait_recorded(&rig.s, n as u64, Duration::from_secs(600))?;
     let st = starts(&rig, &ids)?;
     let last = st.iter().map(|(_, start)| *start).max().unwrap_or(t0);
@@ -190,27 +150,14 @@ pub fn w1(n: usize, workers: usize, queue: usize, store: StoreKind) -> anyhow::R
             span * 1000.0
         ),
     );
-    line(
-        &name,
-        format!("lateness (start - T0) {}", percentiles(lateness)),
-    );
+    line(&name, format!("lateness (start - T0) {}", percentiles(lateness)));
     if store == StoreKind::Postgres {
         let (total, dups) = plugin_record(record.path())?;
-        line(
-            &name,
-            format!("plugin recorded {total} starts for {n} jobs, {dups} duplicates"),
-        );
+        line(&name, format!("plugin recorded {total} starts for {n} jobs, {dups} duplicates"));
         anyhow::ensure!(total == n && dups == 0, "a job ran other than exactly once");
     }
-    line(
-        &name,
-        format!(
-            "peak RSS {:.1} MiB",
-            proc_status_kib("VmHWM:") as f64 / 1024.0
-        ),
-    );
-    rig.s
-        .shutdown(Duration::from_secs(5), Duration::from_secs(1));
+    line(&name, format!("peak RSS {:.1} MiB", proc_status_kib("VmHWM:") as f64 / 1024.0));
+    rig.s.shutdown(Duration::from_secs(5), Duration::from_secs(1));
     Ok(())
 }
 
@@ -221,18 +168,11 @@ pub fn w2(n: usize, secs: u64, workers: usize, store: StoreKind) -> anyhow::Resu
     let step = (secs * 1_000_000) as f64 / n as f64;
     let (ids, _) = insert(&rig.s, n, |i| begin.plus_micros((i as f64 * step) as i64))?;
     wait_recorded(&rig.s, n as u64, Duration::from_secs(secs + 60))?;
-    let lateness: Vec<i64> = starts(&rig, &ids)?
-        .iter()
-        .map(|(due, start)| start.micros_since(*due))
-        .collect();
+    let lateness: Vec<i64> = starts(&rig, &ids)?.iter().map(|(due, start)| start.micros_since(*due)).collect();
     let early = lateness.iter().filter(|l| **l < 0).count();
     anyhow::ensure!(early == 0, "{early} runs started before they were due");
-    line(
-        &name,
-        format!("lateness (start - due) {}", percentiles(lateness)),
-    );
-    rig.s
-        .shutdown(Duration::from_secs(5), Duration::from_secs(1));
+    line(&name, format!("lateness (start - due) {}", percentiles(lateness)));
+    rig.s.shutdown(Duration::from_secs(5), Duration::from_secs(1));
     Ok(())
 }
 
@@ -258,19 +198,12 @@ pub fn w3(n: usize, store: StoreKind) -> anyhow::Result<()> {
         claim_cost(db, &name, 10_000)?;
     }
     let (ids, took) = insert(&rig.s, n, |i| base.plus_micros(dues[i]))?;
-    line(
-        &name,
-        format!(
-            "insert {:.0} jobs/s ({n} in {took:.2?})",
-            n as f64 / took.as_secs_f64()
-        ),
-    );
+    line(&name, format!("insert {:.0} jobs/s ({n} in {took:.2?})", n as f64 / took.as_secs_f64()));
     match &rig.db {
         None => {
             let ids_kib = (ids.capacity() * std::mem::size_of::<JobId>()) as u64 / 1024;
             let after = proc_status_kib("VmRSS:");
-            let per_job =
-                (after.saturating_sub(before + dues_kib + ids_kib)) as f64 * 1024.0 / n as f64;
+            let per_job = (after.saturating_sub(before + dues_kib + ids_kib)) as f64 * 1024.0 / n as f64;
             line(
                 &name,
                 format!(
@@ -282,8 +215,7 @@ pub fn w3(n: usize, store: StoreKind) -> anyhow::Result<()> {
         }
         Some(db) => claim_cost(db, &name, n + 10_000)?,
     }
-    rig.s
-        .shutdown(Duration::from_secs(5), Duration::from_secs(1));
+    rig.s.shutdown(Duration::from_secs(5), Duration::from_secs(1));
     Ok(())
 }
 
@@ -293,10 +225,7 @@ pub fn w3(n: usize, store: StoreKind) -> anyhow::Result<()> {
 fn claim_cost(db: &BenchDb, name: &str, pending: usize) -> anyhow::Result<()> {
     let mut conn = db.conn()?;
     pg::ensure_idle_due(&mut conn, 2_000)?;
-    let claim = CLAIM_SQL
-        .replace("$1", "100")
-        .replace("$2", "ARRAY['bench/idle']")
-        .replace("$3", "'bench'");
+    let claim = CLAIM_SQL.replace("$1", "100").replace("$2", "ARRAY['bench/idle']").replace("$3", "'bench'");
     let mut times = Vec::new();
     let mut plan = String::new();
     for _ in 0..30 {
@@ -308,13 +237,7 @@ fn claim_cost(db: &BenchDb, name: &str, pending: usize) -> anyhow::Result<()> {
             .unwrap_or(f64::NAN);
         times.push((ms * 1000.0) as i64);
     }
-    line(
-        name,
-        format!(
-            "claim of 100 with {pending} pending: execution {}",
-            percentiles(times)
-        ),
-    );
+    line(name, format!("claim of 100 with {pending} pending: execution {}", percentiles(times)));
     let scan = plan
         .lines()
         .filter(|l| l.contains("Scan") && l.contains("jobs"))

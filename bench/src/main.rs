@@ -10,6 +10,7 @@
 //! In-process workloads drive the engine API with the `noop` plugin; `-server` variants drive
 //! the real `scheduler` binary over HTTP.
 
+mod cluster;
 mod http;
 mod inproc;
 mod pg;
@@ -91,28 +92,26 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
         store: StoreKind,
     },
+    /// W5: W1 on several server processes sharing one PostgreSQL database.
+    W5 {
+        #[arg(long, default_value_t = 100_000)]
+        n: usize,
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+    },
     /// Every workload above, each in its own process.
     All,
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
-        Cmd::W1 {
-            n,
-            workers,
-            queue,
-            store,
-        } => inproc::w1(n, workers, queue, store),
-        Cmd::W2 {
-            n,
-            secs,
-            workers,
-            store,
-        } => inproc::w2(n, secs, workers, store),
+        Cmd::W1 { n, workers, queue, store } => inproc::w1(n, workers, queue, store),
+        Cmd::W2 { n, secs, workers, store } => inproc::w2(n, secs, workers, store),
         Cmd::W3 { n, store } => inproc::w3(n, store),
         Cmd::W4 { secs, conns, store } => server::w4(secs, conns, store),
         Cmd::W1Server { n, store } => server::w1(n, store),
         Cmd::W2Server { n, secs, store } => server::w2(n, secs, store),
+        Cmd::W5 { n, nodes } => cluster::w5(n, nodes),
         Cmd::All => {
             let me = std::env::current_exe()?;
             let pg = std::env::var_os("BENCH_DATABASE_URL").is_some();
@@ -128,34 +127,17 @@ fn main() -> anyhow::Result<()> {
             ];
             if pg {
                 runs.extend([
-                    &[
-                        "w1",
-                        "--n",
-                        "10000",
-                        "--store",
-                        "postgres",
-                        "--workers",
-                        "8",
-                        "--queue",
-                        "128",
-                    ][..],
-                    &[
-                        "w1",
-                        "--n",
-                        "100000",
-                        "--store",
-                        "postgres",
-                        "--workers",
-                        "8",
-                        "--queue",
-                        "128",
-                    ],
+                    &["w1", "--n", "10000", "--store", "postgres", "--workers", "8", "--queue", "128"][..],
+                    &["w1", "--n", "100000", "--store", "postgres", "--workers", "8", "--queue", "128"],
                     &["w2", "--store", "postgres", "--workers", "8"],
                     &["w3", "--store", "postgres"],
                     &["w4", "--store", "postgres"],
                     &["w1-server", "--n", "10000", "--store", "postgres"],
                     &["w1-server", "--n", "100000", "--store", "postgres"],
                     &["w2-server", "--store", "postgres"],
+                    &["w5", "--nodes", "1"],
+                    &["w5", "--nodes", "2"],
+                    &["w5", "--nodes", "3"],
                 ]);
             } else {
                 eprintln!("BENCH_DATABASE_URL is not set: skipping the PostgreSQL workloads");

@@ -19,15 +19,10 @@ impl BenchDb {
             .map_err(|_| anyhow::anyhow!("set BENCH_DATABASE_URL (e.g. eval \"$(PGTEST_DURABLE=1 scripts/pg.sh start)\" and use TEST_DATABASE_URL)"))?;
         let name = format!("sched_bench_{}", std::process::id());
         let mut conn = PgConnection::establish(&admin)?;
-        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut conn)?;
+        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn)?;
         diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn)?;
         let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-        Ok(BenchDb {
-            url: format!("{base}/{name}"),
-            name,
-            admin,
-        })
+        Ok(BenchDb { url: format!("{base}/{name}"), name, admin })
     }
 
     pub fn conn(&self) -> anyhow::Result<PgConnection> {
@@ -38,11 +33,7 @@ impl BenchDb {
 impl Drop for BenchDb {
     fn drop(&mut self) {
         if let Ok(mut conn) = PgConnection::establish(&self.admin) {
-            let _ = diesel::sql_query(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut conn);
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut conn);
         }
     }
 }
@@ -78,22 +69,11 @@ pub fn explain(conn: &mut PgConnection, sql: &str) -> anyhow::Result<String> {
         diesel::sql_query("SET LOCAL enable_bitmapscan = off").execute(conn)?;
         diesel::sql_query("SET LOCAL enable_seqscan = off").execute(conn)?;
         let lines: Vec<PlanLine> =
-            diesel::sql_query(format!("EXPLAIN (ANALYZE, COSTS OFF, TIMING ON) {sql}"))
-                .load(conn)?;
-        plan = lines
-            .into_iter()
-            .map(|l| l.line)
-            .collect::<Vec<_>>()
-            .join("\n");
+            diesel::sql_query(format!("EXPLAIN (ANALYZE, COSTS OFF, TIMING ON) {sql}")).load(conn)?;
+        plan = lines.into_iter().map(|l| l.line).collect::<Vec<_>>().join("\n");
         Err(diesel::result::Error::RollbackTransaction)
     })
-    .or_else(|e| {
-        if matches!(e, diesel::result::Error::RollbackTransaction) {
-            Ok(())
-        } else {
-            Err(e)
-        }
-    })?;
+    .or_else(|e| if matches!(e, diesel::result::Error::RollbackTransaction) { Ok(()) } else { Err(e) })?;
     Ok(plan)
 }
 
@@ -109,4 +89,31 @@ pub fn ensure_idle_due(conn: &mut PgConnection, n: i64) -> anyhow::Result<()> {
     .execute(conn)?;
     diesel::sql_query("ANALYZE jobs").execute(conn)?;
     Ok(())
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// The `n` column of a one-row count query.
+pub fn count(conn: &mut PgConnection, sql: &str) -> anyhow::Result<i64> {
+    let rows: Vec<Count> = diesel::sql_query(sql).load(conn)?;
+    Ok(rows.first().map_or(0, |r| r.n))
+}
+
+#[derive(QueryableByName)]
+struct NodeCount {
+    #[diesel(sql_type = Text)]
+    node: String,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// How many runs each node executed.
+pub fn runs_per_node(conn: &mut PgConnection) -> anyhow::Result<Vec<(String, i64)>> {
+    let rows: Vec<NodeCount> =
+        diesel::sql_query("SELECT node, count(*) AS n FROM runs GROUP BY node ORDER BY node").load(conn)?;
+    Ok(rows.into_iter().map(|r| (r.node, r.n)).collect())
 }

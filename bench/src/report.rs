@@ -19,20 +19,12 @@ pub fn percentiles(mut micros: Vec<i64>) -> Percentiles {
         let i = ((micros.len() as f64 - 1.0) * q).round() as usize;
         micros[i] as f64 / 1000.0
     };
-    Percentiles {
-        p50: at(0.50),
-        p99: at(0.99),
-        max: at(1.0),
-    }
+    Percentiles { p50: at(0.50), p99: at(0.99), max: at(1.0) }
 }
 
 impl std::fmt::Display for Percentiles {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
-            self.p50, self.p99, self.max
-        )
+        write!(f, "p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms", self.p50, self.p99, self.max)
     }
 }
 
@@ -58,11 +50,7 @@ pub fn target_dir() -> PathBuf {
 /// A temporary plugin directory holding the built `noop` plugin.
 pub fn noop_plugin_dir() -> anyhow::Result<tempfile::TempDir> {
     let src = target_dir().join("libnoop.so");
-    anyhow::ensure!(
-        src.is_file(),
-        "{} missing: run `cargo build --release --workspace`",
-        src.display()
-    );
+    anyhow::ensure!(src.is_file(), "{} missing: run `cargo build --release --workspace`", src.display());
     let dir = tempfile::tempdir()?;
     std::fs::copy(&src, dir.path().join("libnoop.so"))?;
     Ok(dir)

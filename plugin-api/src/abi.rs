@@ -38,9 +38,8 @@ pub struct PluginModule {
     ///
     /// Fields appended after this one must be read as optional by the host (ABI rule above).
     #[sabi(last_prefix_field)]
-    pub instantiate: extern "C" fn(
-        host: HostApi_TO<'static, RBox<()>>,
-    ) -> RResult<Plugin_TO<'static, RBox<()>>, RString>,
+    pub instantiate:
+        extern "C" fn(host: HostApi_TO<'static, RBox<()>>) -> RResult<Plugin_TO<'static, RBox<()>>, RString>,
 }
 
 impl RootModule for PluginModule_Ref {
@@ -61,19 +60,11 @@ pub trait Plugin: Send + Sync {
     fn validate(&self, job_type: u32, payload_json: RStr<'_>) -> RResult<(), RString>;
 
     /// Runs one execution of a job. Never unwinds: panics come back as [`outcome::PANICKED`].
-    fn run<'a>(
-        &self,
-        job_type: u32,
-        ctx: RunContext_TO<'a, abi_stable::sabi_types::RRef<'a, ()>>,
-    ) -> RunOutcome;
+    fn run<'a>(&self, job_type: u32, ctx: RunContext_TO<'a, abi_stable::sabi_types::RRef<'a, ()>>) -> RunOutcome;
 
     /// Asks one veto listener whether this run may go ahead. Never unwinds.
     #[sabi(last_prefix_field)]
-    fn veto<'a>(
-        &self,
-        listener: u32,
-        ctx: RunContext_TO<'a, abi_stable::sabi_types::RRef<'a, ()>>,
-    ) -> VetoOutcome;
+    fn veto<'a>(&self, listener: u32, ctx: RunContext_TO<'a, abi_stable::sabi_types::RRef<'a, ()>>) -> VetoOutcome;
 }
 
 /// What one run sees of the host, implemented by the host and valid for the duration of a call.

@@ -29,25 +29,17 @@ pub enum JobError {
 impl JobError {
     /// A failure that may succeed if retried.
     pub fn retryable(message: impl fmt::Display) -> Self {
-        Self::Retryable {
-            message: message.to_string(),
-            after: None,
-        }
+        Self::Retryable { message: message.to_string(), after: None }
     }
 
     /// A failure that may succeed if retried after `after`.
     pub fn retry_after(after: Duration, message: impl fmt::Display) -> Self {
-        Self::Retryable {
-            message: message.to_string(),
-            after: Some(after),
-        }
+        Self::Retryable { message: message.to_string(), after: Some(after) }
     }
 
     /// A failure that retrying will not fix.
     pub fn permanent(message: impl fmt::Display) -> Self {
-        Self::Permanent {
-            message: message.to_string(),
-        }
+        Self::Permanent { message: message.to_string() }
     }
 
     pub(crate) fn into_outcome(self) -> RunOutcome {

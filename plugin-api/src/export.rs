@@ -13,9 +13,7 @@ use abi_stable::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::abi::{
-    outcome, verdict, HostApi_TO, Plugin, Plugin_TO, RunContext_TO, RunOutcome, VetoOutcome,
-};
+use crate::abi::{outcome, verdict, HostApi_TO, Plugin, Plugin_TO, RunContext_TO, RunOutcome, VetoOutcome};
 use crate::error::success;
 use crate::job::{Job, JobContext};
 use crate::listener::{Verdict, VetoContext, VetoListener};
@@ -115,12 +113,7 @@ pub struct PluginParts {
 
 impl PluginParts {
     pub fn new(name: &'static str, version: &'static str) -> Self {
-        Self {
-            name,
-            version,
-            jobs: Vec::new(),
-            listeners: Vec::new(),
-        }
+        Self { name, version, jobs: Vec::new(), listeners: Vec::new() }
     }
 
     pub fn job<J: Job + Default>(mut self) -> Self {
@@ -135,13 +128,9 @@ impl PluginParts {
     }
 
     pub fn listener<L: VetoListener + Default>(mut self) -> Self {
-        let info = ListenerInfo {
-            name: L::name().to_owned(),
-            product: L::PRODUCT.to_owned(),
-            job_group: L::GROUP.to_owned(),
-        };
-        self.listeners
-            .push((info, || Box::new(ListenerBox(L::default()))));
+        let info =
+            ListenerInfo { name: L::name().to_owned(), product: L::PRODUCT.to_owned(), job_group: L::GROUP.to_owned() };
+        self.listeners.push((info, || Box::new(ListenerBox(L::default()))));
         self
     }
 
@@ -199,25 +188,18 @@ pub struct PluginInstance {
 impl Plugin for PluginInstance {
     fn validate(&self, job_type: u32, payload_json: RStr<'_>) -> RResult<(), RString> {
         let Some(job) = self.jobs.get(job_type as usize) else {
-            return RErr(RString::from(format!(
-                "no job type #{job_type} in this plugin"
-            )));
+            return RErr(RString::from(format!("no job type #{job_type} in this plugin")));
         };
         match catch(|| job.validate(payload_json.as_str())) {
             Ok(Ok(())) => ROk(()),
             Ok(Err(msg)) => RErr(RString::from(msg)),
-            Err(panic) => RErr(RString::from(format!(
-                "the job type's validation panicked: {panic}"
-            ))),
+            Err(panic) => RErr(RString::from(format!("the job type's validation panicked: {panic}"))),
         }
     }
 
     fn run<'a>(&self, job_type: u32, ctx: RunContext_TO<'a, RRef<'a, ()>>) -> RunOutcome {
         let Some(job) = self.jobs.get(job_type as usize) else {
-            return failure(
-                outcome::PERMANENT,
-                format!("no job type #{job_type} in this plugin"),
-            );
+            return failure(outcome::PERMANENT, format!("no job type #{job_type} in this plugin"));
         };
         let ctx = JobContext::new(ctx);
         match catch(|| job.run(&ctx)) {
@@ -235,18 +217,11 @@ impl Plugin for PluginInstance {
         };
         let ctx = VetoContext::new(ctx);
         match catch(|| l.veto(&ctx)) {
-            Ok(Verdict::Allow) => VetoOutcome {
-                code: verdict::ALLOW,
-                reason: RString::new(),
-            },
-            Ok(Verdict::Veto(reason)) => VetoOutcome {
-                code: verdict::VETO,
-                reason: RString::from(reason),
-            },
-            Err(panic) => VetoOutcome {
-                code: verdict::FAILED,
-                reason: RString::from(format!("listener panicked: {panic}")),
-            },
+            Ok(Verdict::Allow) => VetoOutcome { code: verdict::ALLOW, reason: RString::new() },
+            Ok(Verdict::Veto(reason)) => VetoOutcome { code: verdict::VETO, reason: RString::from(reason) },
+            Err(panic) => {
+                VetoOutcome { code: verdict::FAILED, reason: RString::from(format!("listener panicked: {panic}")) }
+            }
         }
     }
 }
@@ -330,9 +305,7 @@ thread_local! {
 fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
     LAST_PANIC.with(|p| p.borrow_mut().take());
     panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-        LAST_PANIC
-            .with(|p| p.borrow_mut().take())
-            .unwrap_or_else(|| payload_message(payload.as_ref()))
+        LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_else(|| payload_message(payload.as_ref()))
     })
 }
 
@@ -365,10 +338,7 @@ mod tests {
     #[test]
     fn root_symbol_matches_abi_stable() {
         assert_eq!(ROOT_SYMBOL, abi_stable::library::ROOT_MODULE_LOADER_NAME);
-        assert_eq!(
-            ROOT_SYMBOL,
-            abi_stable_shared::mangled_root_module_loader_name()
-        );
+        assert_eq!(ROOT_SYMBOL, abi_stable_shared::mangled_root_module_loader_name());
     }
 
     #[derive(serde::Deserialize, Debug)]

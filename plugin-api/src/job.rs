@@ -78,9 +78,7 @@ impl JobOutput {
 
     /// Output stored with the run as JSON.
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Self {
-        Self {
-            json: serde_json::to_string(value).ok(),
-        }
+        Self { json: serde_json::to_string(value).ok() }
     }
 }
 
@@ -151,14 +149,9 @@ impl<'a> JobContext<'a> {
 
     /// Schedules a new job of this job's product and group at `when` with `request` as its
     /// payload (a JSON object). Returns the new job's id.
-    pub fn schedule<T: Serialize + ?Sized>(
-        &self,
-        when: DateTime<Utc>,
-        request: &T,
-    ) -> Result<String, JobError> {
-        let payload = serde_json::to_string(request).map_err(|e| {
-            JobError::permanent(format!("request for the new job is not JSON: {e}"))
-        })?;
+    pub fn schedule<T: Serialize + ?Sized>(&self, when: DateTime<Utc>, request: &T) -> Result<String, JobError> {
+        let payload = serde_json::to_string(request)
+            .map_err(|e| JobError::permanent(format!("request for the new job is not JSON: {e}")))?;
         self.raw
             .schedule(when.timestamp_millis(), RStr::from_str(&payload))
             .into_result()

@@ -44,17 +44,15 @@ pub(crate) fn install(api: HostApi_TO<'static, RBox<()>>) {
         });
     }
     // Fails when a dispatcher is already set (a plugin linked into a test binary): keep that one.
-    let _ =
-        tracing_core::dispatcher::set_global_default(tracing_core::Dispatch::new(TracingBridge {
-            next_span: AtomicU64::new(1),
-        }));
+    let _ = tracing_core::dispatcher::set_global_default(tracing_core::Dispatch::new(TracingBridge {
+        next_span: AtomicU64::new(1),
+    }));
 }
 
 fn emit(lvl: u8, target: &str, message: &str) {
     if let Some(host) = HOST.get() {
         if lvl <= host.max {
-            host.api
-                .log(lvl, RStr::from_str(target), RStr::from_str(message));
+            host.api.log(lvl, RStr::from_str(target), RStr::from_str(message));
         }
     }
 }

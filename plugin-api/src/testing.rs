@@ -80,8 +80,7 @@ impl TestRun {
 
     /// Runs the job once.
     pub fn execute<J: Job>(&self, job: &J) -> JobResult {
-        let request: J::Request =
-            parse_request(&self.payload).map_err(crate::error::JobError::permanent)?;
+        let request: J::Request = parse_request(&self.payload).map_err(crate::error::JobError::permanent)?;
         let ctx = JobContext::new(RunContext_TO::from_ptr(self, TD_Opaque));
         job.execute(request, &ctx)
     }
@@ -97,14 +96,7 @@ impl TestRun {
         self.scheduled
             .lock()
             .map(|v| {
-                v.iter()
-                    .map(|(ms, p)| {
-                        (
-                            DateTime::from_timestamp_millis(*ms).unwrap_or_default(),
-                            p.clone(),
-                        )
-                    })
-                    .collect()
+                v.iter().map(|(ms, p)| (DateTime::from_timestamp_millis(*ms).unwrap_or_default(), p.clone())).collect()
             })
             .unwrap_or_default()
     }
@@ -140,10 +132,7 @@ impl RunContext for TestRun {
         match self.scheduled.lock() {
             Ok(mut v) => {
                 v.push((when_ms, payload_json.as_str().to_owned()));
-                ROk(RString::from(format!(
-                    "00000000-0000-4000-8000-{:012}",
-                    v.len()
-                )))
+                ROk(RString::from(format!("00000000-0000-4000-8000-{:012}", v.len())))
             }
             Err(_) => RErr(RString::from("test run state poisoned")),
         }

@@ -48,8 +48,7 @@ impl Ts {
 
     /// RFC 3339 in UTC with a `Z` and millisecond precision, as the API writes instants.
     pub fn to_rfc3339(self) -> String {
-        self.to_datetime()
-            .to_rfc3339_opts(SecondsFormat::Millis, true)
+        self.to_datetime().to_rfc3339_opts(SecondsFormat::Millis, true)
     }
 }
 
@@ -71,9 +70,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Ts {
-        let d = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
+        let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         Ts(i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
     }
 }

@@ -40,10 +40,7 @@ pub(crate) fn execute(shared: &Shared, run: &Claimed, cancel: &CancelFlag) -> Ru
     };
 
     let Some(entry) = shared.registry.get(&run.group) else {
-        finish.error = Some(format!(
-            "no plugin on node {} registers {}",
-            shared.node, run.group
-        ));
+        finish.error = Some(format!("no plugin on node {} registers {}", shared.node, run.group));
         finish.finished_at = shared.clock.now();
         tracing::error!(error = finish.error.as_deref(), "run failed");
         return finish;
@@ -63,10 +60,7 @@ pub(crate) fn execute(shared: &Shared, run: &Claimed, cancel: &CancelFlag) -> Ru
 
     let mut listener_errors: Vec<String> = Vec::new();
     for l in &entry.listeners {
-        let v = l
-            .plugin
-            .instance
-            .veto(l.index, RunContext_TO::from_ptr(&ctx, TD_Opaque));
+        let v = l.plugin.instance.veto(l.index, RunContext_TO::from_ptr(&ctx, TD_Opaque));
         match v.code {
             verdict::ALLOW => {}
             verdict::VETO => {
@@ -85,18 +79,12 @@ pub(crate) fn execute(shared: &Shared, run: &Claimed, cancel: &CancelFlag) -> Ru
     }
     finish.listener_error = join(listener_errors);
 
-    let out = entry
-        .plugin
-        .instance
-        .run(entry.index, RunContext_TO::from_ptr(&ctx, TD_Opaque));
+    let out = entry.plugin.instance.run(entry.index, RunContext_TO::from_ptr(&ctx, TD_Opaque));
     finish.finished_at = shared.clock.now();
     match out.code {
         outcome::SUCCEEDED => {
             finish.outcome = RunOutcome::Succeeded;
-            finish.output = out
-                .output_json
-                .into_option()
-                .and_then(|s| storable_output(s.into_string()));
+            finish.output = out.output_json.into_option().and_then(|s| storable_output(s.into_string()));
             tracing::debug!("run succeeded");
         }
         outcome::CANCELLED => {

@@ -14,9 +14,7 @@ pub fn check_name(field: &'static str, value: &str) -> Result<(), CoreError> {
     let ok = !value.is_empty()
         && value.len() <= 64
         && value.as_bytes()[0].is_ascii_alphanumeric()
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
     if ok {
         Ok(())
     } else {
@@ -40,10 +38,7 @@ impl GroupKey {
     pub fn new(product: &str, job_group: &str) -> Result<GroupKey, CoreError> {
         check_name("product", product)?;
         check_name("jobGroup", job_group)?;
-        Ok(GroupKey(Arc::new((
-            product.to_owned(),
-            job_group.to_owned(),
-        ))))
+        Ok(GroupKey(Arc::new((product.to_owned(), job_group.to_owned()))))
     }
 
     /// The product.
@@ -75,9 +70,7 @@ impl fmt::Debug for GroupKey {
 /// `getrandom` system call) behind a global lock; ids are identifiers, not secrets, so a
 /// per-thread generator is enough and much cheaper on the run path.
 pub fn new_v7() -> Uuid {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let mut random = [0u8; 10];
     fastrand::fill(&mut random);
     uuid::Builder::from_unix_timestamp_millis(ms, &random).into_uuid()
@@ -141,10 +134,7 @@ impl TraceId {
         if s.len() != 32 {
             return None;
         }
-        u128::from_str_radix(s, 16)
-            .ok()
-            .filter(|v| *v != 0)
-            .map(TraceId)
+        u128::from_str_radix(s, 16).ok().filter(|v| *v != 0).map(TraceId)
     }
 
     /// Writes the 32 hex digits into `buf` and returns them.
@@ -223,10 +213,7 @@ impl JobStatus {
 
     /// True once nothing more will run.
     pub fn is_finished(self) -> bool {
-        matches!(
-            self,
-            JobStatus::Completed | JobStatus::Failed | JobStatus::Vetoed
-        )
+        matches!(self, JobStatus::Completed | JobStatus::Failed | JobStatus::Vetoed)
     }
 }
 

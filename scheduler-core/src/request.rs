@@ -10,13 +10,7 @@ use crate::error::CoreError;
 use crate::model::Schedule;
 
 /// Keys the service reads itself; they never reach the job as payload.
-pub const SERVICE_KEYS: [&str; 5] = [
-    "when",
-    "jobType",
-    "repeatIntervalInDays",
-    "repeatCount",
-    "isPaused",
-];
+pub const SERVICE_KEYS: [&str; 5] = ["when", "jobType", "repeatIntervalInDays", "repeatCount", "isPaused"];
 
 /// A create request, read.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,22 +24,12 @@ pub struct CreateRequest {
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> CoreError {
-    CoreError::InvalidField {
-        field,
-        reason: reason.into(),
-    }
+    CoreError::InvalidField { field, reason: reason.into() }
 }
 
 fn object(body: &Value) -> Result<&Map<String, Value>, CoreError> {
-    body.as_object().ok_or_else(|| {
-        invalid(
-            "body",
-            format!(
-                "must be a JSON object with a `when` key, not {}",
-                kind(body)
-            ),
-        )
-    })
+    body.as_object()
+        .ok_or_else(|| invalid("body", format!("must be a JSON object with a `when` key, not {}", kind(body))))
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -89,16 +73,16 @@ pub fn parse_instant(field: &'static str, v: &Value) -> Result<Ts, CoreError> {
         }
         Err(e) => {
             let shown: String = s.chars().take(64).collect();
-            let hint = if chrono::NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%dT%H:%M:%S%.f")
-                .is_ok()
-            {
+            let hint = if chrono::NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%dT%H:%M:%S%.f").is_ok() {
                 "it has no UTC offset: add `Z` or one like `+02:00`".to_owned()
             } else {
                 format!("{e}")
             };
             Err(invalid(
                 field,
-                format!("\"{shown}\" is not an ISO 8601 instant with an offset (e.g. \"2017-09-21T23:58:16.797Z\"): {hint}"),
+                format!(
+                    "\"{shown}\" is not an ISO 8601 instant with an offset (e.g. \"2017-09-21T23:58:16.797Z\"): {hint}"
+                ),
             ))
         }
     }
@@ -112,13 +96,7 @@ fn job_type(map: &Map<String, Value>) -> Result<&'static str, CoreError> {
             "jobType",
             "RECURRING jobs are not supported by this version of the scheduler yet; use ONE_TIME",
         )),
-        Some(other) => Err(invalid(
-            "jobType",
-            format!(
-                "must be \"ONE_TIME\" or \"RECURRING\", not {}",
-                short(other)
-            ),
-        )),
+        Some(other) => Err(invalid("jobType", format!("must be \"ONE_TIME\" or \"RECURRING\", not {}", short(other)))),
     }
 }
 
@@ -138,11 +116,7 @@ pub fn parse_create(body: &Value) -> Result<CreateRequest, CoreError> {
     for key in ["repeatIntervalInDays", "repeatCount"] {
         if map.contains_key(key) {
             return Err(invalid(
-                if key == "repeatCount" {
-                    "repeatCount"
-                } else {
-                    "repeatIntervalInDays"
-                },
+                if key == "repeatCount" { "repeatCount" } else { "repeatIntervalInDays" },
                 "is only valid with jobType RECURRING",
             ));
         }
@@ -157,27 +131,15 @@ pub fn parse_create(body: &Value) -> Result<CreateRequest, CoreError> {
     let paused = match map.get("isPaused") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            return Err(invalid(
-                "isPaused",
-                format!("must be true or false, not {}", short(other)),
-            ))
-        }
+        Some(other) => return Err(invalid("isPaused", format!("must be true or false, not {}", short(other)))),
     };
-    let payload: Map<String, Value> = map
-        .iter()
-        .filter(|(k, _)| !SERVICE_KEYS.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let payload: Map<String, Value> =
+        map.iter().filter(|(k, _)| !SERVICE_KEYS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
     if payload.iter().any(|(k, v)| k.contains('\0') || has_nul(v)) {
         return Err(nul_refused());
     }
     let payload = serde_json::to_string(&payload).map_err(|e| invalid("body", e.to_string()))?;
-    Ok(CreateRequest {
-        schedule: Schedule::Once { when },
-        payload,
-        paused,
-    })
+    Ok(CreateRequest { schedule: Schedule::Once { when }, payload, paused })
 }
 
 /// Refuses payloads no store can keep: a NUL character (`\u0000`) in any string or key
@@ -191,10 +153,7 @@ pub fn check_storable(payload: &Value) -> Result<(), CoreError> {
 }
 
 fn nul_refused() -> CoreError {
-    invalid(
-        "body",
-        "a payload string or key contains a NUL character (\\u0000), which the job store cannot keep",
-    )
+    invalid("body", "a payload string or key contains a NUL character (\\u0000), which the job store cannot keep")
 }
 
 fn has_nul(v: &Value) -> bool {
@@ -212,10 +171,7 @@ pub fn check_instant(field: &'static str, t: Ts) -> Result<(), CoreError> {
     if (MIN_INSTANT..=MAX_INSTANT).contains(&secs) {
         Ok(())
     } else {
-        Err(invalid(
-            field,
-            "is out of range: use an instant from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z",
-        ))
+        Err(invalid(field, "is out of range: use an instant from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z"))
     }
 }
 
@@ -223,10 +179,7 @@ pub fn check_instant(field: &'static str, t: Ts) -> Result<(), CoreError> {
 pub fn parse_reschedule(body: &Value) -> Result<Schedule, CoreError> {
     let map = object(body)?;
     job_type(map)?;
-    if let Some(key) = map
-        .keys()
-        .find(|k| !matches!(k.as_str(), "when" | "jobType"))
-    {
+    if let Some(key) = map.keys().find(|k| !matches!(k.as_str(), "when" | "jobType")) {
         return Err(CoreError::InvalidField {
             field: "body",
             reason: format!(
@@ -235,15 +188,10 @@ pub fn parse_reschedule(body: &Value) -> Result<Schedule, CoreError> {
             ),
         });
     }
-    let when = map.get("when").ok_or_else(|| {
-        invalid(
-            "when",
-            "is required: the new ISO 8601 instant (with offset) for the job",
-        )
-    })?;
-    Ok(Schedule::Once {
-        when: parse_instant("when", when)?,
-    })
+    let when = map
+        .get("when")
+        .ok_or_else(|| invalid("when", "is required: the new ISO 8601 instant (with offset) for the job"))?;
+    Ok(Schedule::Once { when: parse_instant("when", when)? })
 }
 
 #[cfg(test)]
@@ -260,12 +208,11 @@ mod tests {
 
     #[test]
     fn the_reference_body_splits_into_schedule_and_payload() {
-        let r = parse_create(&json!({"vmId": "79bfd10c-1529-42de-bd68-1a6e084ee13d", "when": "2017-09-21T23:58:16.797Z"})).unwrap();
+        let r =
+            parse_create(&json!({"vmId": "79bfd10c-1529-42de-bd68-1a6e084ee13d", "when": "2017-09-21T23:58:16.797Z"}))
+                .unwrap();
         assert_eq!(r.schedule.when().to_rfc3339(), "2017-09-21T23:58:16.797Z");
-        assert_eq!(
-            r.payload,
-            r#"{"vmId":"79bfd10c-1529-42de-bd68-1a6e084ee13d"}"#
-        );
+        assert_eq!(r.payload, r#"{"vmId":"79bfd10c-1529-42de-bd68-1a6e084ee13d"}"#);
         assert!(!r.paused);
     }
 
@@ -279,69 +226,39 @@ mod tests {
     fn bad_bodies_name_the_field() {
         assert_eq!(field_of(parse_create(&json!([1])).unwrap_err()), "body");
         assert_eq!(field_of(parse_create(&json!({})).unwrap_err()), "when");
+        assert_eq!(field_of(parse_create(&json!({"when": 5})).unwrap_err()), "when");
+        assert_eq!(field_of(parse_create(&json!({"when": "tomorrow"})).unwrap_err()), "when");
+        assert_eq!(field_of(parse_create(&json!({"when": "2017-09-21T23:58:16"})).unwrap_err()), "when");
         assert_eq!(
-            field_of(parse_create(&json!({"when": 5})).unwrap_err()),
-            "when"
-        );
-        assert_eq!(
-            field_of(parse_create(&json!({"when": "tomorrow"})).unwrap_err()),
-            "when"
-        );
-        assert_eq!(
-            field_of(parse_create(&json!({"when": "2017-09-21T23:58:16"})).unwrap_err()),
-            "when"
-        );
-        assert_eq!(
-            field_of(
-                parse_create(&json!({"when": "2017-09-21T23:58:16Z", "jobType": "RECURRING"}))
-                    .unwrap_err()
-            ),
+            field_of(parse_create(&json!({"when": "2017-09-21T23:58:16Z", "jobType": "RECURRING"})).unwrap_err()),
             "jobType"
         );
         assert_eq!(
-            field_of(
-                parse_create(&json!({"when": "2017-09-21T23:58:16Z", "jobType": 3})).unwrap_err()
-            ),
+            field_of(parse_create(&json!({"when": "2017-09-21T23:58:16Z", "jobType": 3})).unwrap_err()),
             "jobType"
         );
         assert_eq!(
-            field_of(
-                parse_create(&json!({"when": "2017-09-21T23:58:16Z", "repeatCount": 3}))
-                    .unwrap_err()
-            ),
+            field_of(parse_create(&json!({"when": "2017-09-21T23:58:16Z", "repeatCount": 3})).unwrap_err()),
             "repeatCount"
         );
         assert_eq!(
-            field_of(
-                parse_create(&json!({"when": "2017-09-21T23:58:16Z", "isPaused": "yes"}))
-                    .unwrap_err()
-            ),
+            field_of(parse_create(&json!({"when": "2017-09-21T23:58:16Z", "isPaused": "yes"})).unwrap_err()),
             "isPaused"
         );
     }
 
     #[test]
     fn instants_outside_1970_to_9999_are_refused() {
-        assert_eq!(
-            field_of(parse_create(&json!({"when": "1969-12-31T23:59:59Z"})).unwrap_err()),
-            "when"
-        );
-        assert_eq!(
-            field_of(parse_create(&json!({"when": "0000-01-01T00:00:00Z"})).unwrap_err()),
-            "when"
-        );
+        assert_eq!(field_of(parse_create(&json!({"when": "1969-12-31T23:59:59Z"})).unwrap_err()), "when");
+        assert_eq!(field_of(parse_create(&json!({"when": "0000-01-01T00:00:00Z"})).unwrap_err()), "when");
         assert!(parse_create(&json!({"when": "1970-01-01T00:00:00Z"})).is_ok());
         assert!(parse_create(&json!({"when": "9999-12-31T23:59:59.999Z"})).is_ok());
-        assert_eq!(
-            field_of(parse_create(&json!({"when": "9999-12-31T23:59:59-01:00"})).unwrap_err()),
-            "when"
-        );
+        assert_eq!(field_of(parse_create(&json!({"when": "9999-12-31T23:59:59-01:00"})).unwrap_err()), "when");
     }
 
     #[test]
     fn a_nul_character_in_the_payload_is_refused() {
-        let e =
-            parse_create(&json!({"when": "2020-01-01T00:00:00Z", "name": "a\u{0}b"})).unwrap_err();
+        let e = parse_create(&json!({"when": "2020-01-01T00:00:00Z", "name": "a\u{0}b"})).unwrap_err();
         assert!(e.to_string().contains("NUL"), "{e}");
         assert!(
             parse_create(&json!({"when": "2020-01-01T00:00:00Z", "name": "a\\u0000b"})).is_ok(),
@@ -359,8 +276,7 @@ mod tests {
     fn patch_takes_only_the_schedule() {
         assert!(parse_reschedule(&json!({"when": "2017-09-21T22:16:36.797Z"})).is_ok());
         assert_eq!(field_of(parse_reschedule(&json!({})).unwrap_err()), "when");
-        let e = parse_reschedule(&json!({"when": "2017-09-21T22:16:36.797Z", "vmId": "x"}))
-            .unwrap_err();
+        let e = parse_reschedule(&json!({"when": "2017-09-21T22:16:36.797Z", "vmId": "x"})).unwrap_err();
         assert!(e.to_string().contains("vmId"), "{e}");
     }
 }

@@ -20,9 +20,7 @@ use crate::error::CoreError;
 use crate::model::{GroupKey, Job, JobId, Run, Schedule};
 use crate::plugin::{JobTypeEntry, Registry};
 use crate::request::{self, CreateRequest};
-use crate::store::{
-    Change, JobListQuery, JobReschedule, ListCursor, NewJob, NodeInfo, NodeRecord, Store,
-};
+use crate::store::{Change, JobListQuery, JobReschedule, ListCursor, NewJob, NodeInfo, NodeRecord, Store};
 
 /// How to run the scheduler.
 #[derive(Debug, Clone)]
@@ -59,6 +57,8 @@ pub(crate) struct Shared {
     pub(crate) groups: Arc<[GroupKey]>,
     pub(crate) wake: Wake,
     pub(crate) counters: Counters,
+    /// How long a silent node still counts as live.
+    pub(crate) dead_after: Duration,
     stopping: AtomicBool,
 }
 
@@ -91,9 +91,7 @@ impl Shared {
             .instance
             .validate(entry.index, RStr::from_str(payload))
             .into_result()
-            .map_err(|m| CoreError::PayloadRejected {
-                message: m.into_string(),
-            })
+            .map_err(|m| CoreError::PayloadRejected { message: m.into_string() })
     }
 
     fn insert(&self, entry: &JobTypeEntry, req: CreateRequest) -> Result<Job, CoreError> {
@@ -114,37 +112,20 @@ impl Shared {
     }
 
     /// A job scheduled by a running job through its context.
-    pub(crate) fn create_follow_up(
-        &self,
-        group: &GroupKey,
-        when_ms: i64,
-        payload: &str,
-    ) -> Result<Job, CoreError> {
-        let entry = self
-            .registry
-            .get(group)
-            .ok_or_else(|| CoreError::GroupNotFound {
-                product: group.product().to_owned(),
-                job_group: group.job_group().to_owned(),
-            })?;
-        let value: Value = serde_json::from_str(payload).map_err(|e| CoreError::InvalidField {
-            field: "payload",
-            reason: format!("is not JSON: {e}"),
+    pub(crate) fn create_follow_up(&self, group: &GroupKey, when_ms: i64, payload: &str) -> Result<Job, CoreError> {
+        let entry = self.registry.get(group).ok_or_else(|| CoreError::GroupNotFound {
+            product: group.product().to_owned(),
+            job_group: group.job_group().to_owned(),
         })?;
+        let value: Value = serde_json::from_str(payload)
+            .map_err(|e| CoreError::InvalidField { field: "payload", reason: format!("is not JSON: {e}") })?;
         if !value.is_object() {
-            return Err(CoreError::InvalidField {
-                field: "payload",
-                reason: "must be a JSON object".into(),
-            });
+            return Err(CoreError::InvalidField { field: "payload", reason: "must be a JSON object".into() });
         }
         let when = Ts::from_millis(when_ms);
         request::check_instant("when", when)?;
         request::check_storable(&value)?;
-        let req = CreateRequest {
-            schedule: Schedule::Once { when },
-            payload: payload.to_owned(),
-            paused: false,
-        };
+        let req = CreateRequest { schedule: Schedule::Once { when }, payload: payload.to_owned(), paused: false };
         self.insert(entry, req)
     }
 }
@@ -170,29 +151,18 @@ impl Scheduler {
             registry: registry.clone(),
             clock,
             node: Arc::from(config.node.as_str()),
-            groups: registry
-                .job_types()
-                .iter()
-                .map(|e| e.group.clone())
-                .collect(),
+            groups: registry.job_types().iter().map(|e| e.group.clone()).collect(),
             wake: Wake::default(),
             counters: Counters::default(),
+            dead_after: config.cluster.dead_after(),
             stopping: AtomicBool::new(false),
         });
-        let node = NodeInfo {
-            id: shared.node.clone(),
-            host: config.host.clone(),
-            groups: shared.groups.to_vec(),
-        };
+        let node = NodeInfo { id: shared.node.clone(), host: config.host.clone(), groups: shared.groups.to_vec() };
         shared.store.node_register(&node)?;
         // Heartbeats start before the first claim and stop after the last run.
         let maintenance = Maintenance::start(shared.clone(), node, config.cluster.clone());
         let engine = Engine::start(shared.clone(), &config.engine);
-        Ok(Scheduler {
-            shared,
-            engine: Mutex::new(Some(engine)),
-            maintenance: Mutex::new(Some(maintenance)),
-        })
+        Ok(Scheduler { shared, engine: Mutex::new(Some(engine)), maintenance: Mutex::new(Some(maintenance)) })
     }
 
     /// What the loaded plugins registered.
@@ -212,7 +182,7 @@ impl Scheduler {
 
     /// The nodes the store knows (for a memory store, this one).
     pub fn nodes(&self) -> Result<Vec<NodeRecord>, CoreError> {
-        Ok(self.shared.store.nodes_list()?)
+        Ok(self.shared.store.nodes_list(self.shared.dead_after)?)
     }
 
     /// What the engine did since start.
@@ -229,36 +199,23 @@ impl Scheduler {
     }
 
     fn entry(&self, product: &str, job_group: &str) -> Result<&Arc<JobTypeEntry>, CoreError> {
-        self.shared
-            .registry
-            .lookup(product, job_group)
-            .ok_or_else(|| CoreError::GroupNotFound {
-                product: product.chars().take(64).collect(),
-                job_group: job_group.chars().take(64).collect(),
-            })
-    }
-
-    fn job_id(entry: &JobTypeEntry, id: &str) -> Result<JobId, CoreError> {
-        id.parse::<JobId>().map_err(|_| CoreError::JobNotFound {
-            id: id.chars().take(64).collect(),
-            group: entry.group.to_string(),
+        self.shared.registry.lookup(product, job_group).ok_or_else(|| CoreError::GroupNotFound {
+            product: product.chars().take(64).collect(),
+            job_group: job_group.chars().take(64).collect(),
         })
     }
 
+    fn job_id(entry: &JobTypeEntry, id: &str) -> Result<JobId, CoreError> {
+        id.parse::<JobId>()
+            .map_err(|_| CoreError::JobNotFound { id: id.chars().take(64).collect(), group: entry.group.to_string() })
+    }
+
     fn not_found(entry: &JobTypeEntry, id: JobId) -> CoreError {
-        CoreError::JobNotFound {
-            id: id.to_string(),
-            group: entry.group.to_string(),
-        }
+        CoreError::JobNotFound { id: id.to_string(), group: entry.group.to_string() }
     }
 
     /// Creates a job from a POST body.
-    pub fn job_create(
-        &self,
-        product: &str,
-        job_group: &str,
-        body: &Value,
-    ) -> Result<Job, CoreError> {
+    pub fn job_create(&self, product: &str, job_group: &str, body: &Value) -> Result<Job, CoreError> {
         if self.shared.is_stopping() {
             return Err(CoreError::ShuttingDown);
         }
@@ -305,10 +262,7 @@ impl Scheduler {
     pub fn job_get(&self, product: &str, job_group: &str, id: &str) -> Result<Job, CoreError> {
         let entry = self.entry(product, job_group)?;
         let id = Self::job_id(entry, id)?;
-        self.shared
-            .store
-            .job_get(&entry.group, id)?
-            .ok_or_else(|| Self::not_found(entry, id))
+        self.shared.store.job_get(&entry.group, id)?.ok_or_else(|| Self::not_found(entry, id))
     }
 
     /// A page of a group's unfinished jobs, soonest first.
@@ -320,21 +274,11 @@ impl Scheduler {
         after: Option<ListCursor>,
     ) -> Result<Vec<Job>, CoreError> {
         let entry = self.entry(product, job_group)?;
-        Ok(self.shared.store.jobs_list(&JobListQuery {
-            group: entry.group.clone(),
-            limit,
-            after,
-        })?)
+        Ok(self.shared.store.jobs_list(&JobListQuery { group: entry.group.clone(), limit, after })?)
     }
 
     /// Reschedules a job from a PATCH body.
-    pub fn job_reschedule(
-        &self,
-        product: &str,
-        job_group: &str,
-        id: &str,
-        body: &Value,
-    ) -> Result<Job, CoreError> {
+    pub fn job_reschedule(&self, product: &str, job_group: &str, id: &str, body: &Value) -> Result<Job, CoreError> {
         let entry = self.entry(product, job_group)?;
         let id = Self::job_id(entry, id)?;
         let schedule = request::parse_reschedule(body)?;
@@ -352,10 +296,7 @@ impl Scheduler {
                 Ok(job)
             }
             Change::NotFound => Err(Self::not_found(entry, id)),
-            Change::Finished(status) => Err(CoreError::JobFinished {
-                id: id.to_string(),
-                status,
-            }),
+            Change::Finished(status) => Err(CoreError::JobFinished { id: id.to_string(), status }),
         }
     }
 
@@ -366,27 +307,15 @@ impl Scheduler {
         match self.shared.store.job_delete(&entry.group, id)? {
             Change::Done(()) => Ok(()),
             Change::NotFound => Err(Self::not_found(entry, id)),
-            Change::Finished(status) => Err(CoreError::JobFinished {
-                id: id.to_string(),
-                status,
-            }),
+            Change::Finished(status) => Err(CoreError::JobFinished { id: id.to_string(), status }),
         }
     }
 
     /// A job's runs, newest first.
-    pub fn job_runs(
-        &self,
-        product: &str,
-        job_group: &str,
-        id: &str,
-        limit: usize,
-    ) -> Result<Vec<Run>, CoreError> {
+    pub fn job_runs(&self, product: &str, job_group: &str, id: &str, limit: usize) -> Result<Vec<Run>, CoreError> {
         let entry = self.entry(product, job_group)?;
         let id = Self::job_id(entry, id)?;
-        self.shared
-            .store
-            .job_runs(&entry.group, id, limit)?
-            .ok_or_else(|| Self::not_found(entry, id))
+        self.shared.store.job_runs(&entry.group, id, limit)?.ok_or_else(|| Self::not_found(entry, id))
     }
 
     /// Stops taking new work, gives back queued runs, waits for running ones up to `grace`,

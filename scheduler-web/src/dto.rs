@@ -2,6 +2,7 @@
 
 use scheduler_core::model::{Job, Run};
 use scheduler_core::plugin::{JobTypeEntry, LoadedPlugin, Refusal};
+use scheduler_core::store::NodeRecord;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -44,10 +45,7 @@ impl From<&Job> for JobDto {
         let when = j.schedule.when().to_rfc3339();
         let mut request = Map::new();
         request.insert("when".into(), Value::String(when.clone()));
-        request.insert(
-            "jobType".into(),
-            Value::String(j.schedule.job_type().into()),
-        );
+        request.insert("jobType".into(), Value::String(j.schedule.job_type().into()));
         if let Ok(Value::Object(payload)) = serde_json::from_str::<Value>(&j.payload) {
             for (k, v) in payload {
                 request.entry(k).or_insert(v);
@@ -126,10 +124,7 @@ impl From<&Run> for RunDto {
             outcome: r.outcome.as_str(),
             error: r.error.clone(),
             trace_id: r.trace_id.to_string(),
-            output: r
-                .output
-                .as_deref()
-                .and_then(|s| serde_json::from_str(s).ok()),
+            output: r.output.as_deref().and_then(|s| serde_json::from_str(s).ok()),
             listener_error: r.listener_error.clone(),
         }
     }
@@ -209,10 +204,7 @@ pub struct RefusalDto {
 
 impl From<&Refusal> for RefusalDto {
     fn from(r: &Refusal) -> Self {
-        RefusalDto {
-            file: r.file.display().to_string(),
-            reason: r.reason.clone(),
-        }
+        RefusalDto { file: r.file.display().to_string(), reason: r.reason.clone() }
     }
 }
 
@@ -232,4 +224,41 @@ pub struct SchedulerDto {
     pub version: String,
     /// The plugin ABI version this service loads.
     pub plugin_abi: String,
+}
+
+/// A node: one process of the service, sharing the store with the others.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeDto {
+    /// Unique per process start: host name and a start id.
+    pub id: String,
+    /// The host it runs on.
+    pub host: String,
+    /// The product/groups it has plugins for (`product/group`): it claims only these.
+    pub groups: Vec<String>,
+    /// When it started.
+    #[schema(format = DateTime)]
+    pub started_at: String,
+    /// Its last heartbeat (database clock).
+    #[schema(format = DateTime)]
+    pub heartbeat_at: String,
+    /// When it stopped, or was declared dead.
+    #[schema(format = DateTime, nullable)]
+    pub stopped_at: Option<String>,
+    /// Not stopped and heartbeating.
+    pub live: bool,
+}
+
+impl From<&NodeRecord> for NodeDto {
+    fn from(n: &NodeRecord) -> Self {
+        NodeDto {
+            id: n.info.id.to_string(),
+            host: n.info.host.clone(),
+            groups: n.info.groups.iter().map(|g| g.to_string()).collect(),
+            started_at: n.started_at.to_rfc3339(),
+            heartbeat_at: n.heartbeat_at.to_rfc3339(),
+            stopped_at: n.stopped_at.map(|t| t.to_rfc3339()),
+            live: n.live,
+        }
+    }
 }

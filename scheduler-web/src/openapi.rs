@@ -3,7 +3,7 @@
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
-use crate::dto::{GroupDto, JobDto, PluginDto, RefusalDto, RunDto, SchedulerDto};
+use crate::dto::{GroupDto, JobDto, NodeDto, PluginDto, RefusalDto, RunDto, SchedulerDto};
 use crate::problem::Problem;
 use crate::routes::jobs::{CreateJobBody, RescheduleBody};
 
@@ -18,6 +18,7 @@ is also served under `/api/schedulers`, `/scheduler` and `/schedulers`. Errors a
     ),
     paths(
         crate::routes::groups::list,
+        crate::routes::nodes::list,
         crate::routes::jobs::list,
         crate::routes::jobs::create,
         crate::routes::jobs::get,
@@ -27,7 +28,7 @@ is also served under `/api/schedulers`, `/scheduler` and `/schedulers`. Errors a
         crate::routes::health::health,
     ),
     components(schemas(
-        JobDto, RunDto, GroupDto, PluginDto, RefusalDto, SchedulerDto, Problem, CreateJobBody, RescheduleBody
+        JobDto, RunDto, GroupDto, NodeDto, PluginDto, RefusalDto, SchedulerDto, Problem, CreateJobBody, RescheduleBody
     )),
     tags(
         (name = "jobs", description = "Jobs of a product and job group"),

@@ -44,13 +44,7 @@ impl Problem {
 
     /// A 400 about one field.
     pub fn invalid(field: &str, detail: impl Into<String>) -> Problem {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-field",
-            "Invalid request field",
-            detail,
-        )
-        .with_field(field)
+        Problem::new(StatusCode::BAD_REQUEST, "invalid-field", "Invalid request field", detail).with_field(field)
     }
 
     /// The response for a route that does not exist.
@@ -59,10 +53,7 @@ impl Problem {
             StatusCode::NOT_FOUND,
             "route-not-found",
             "No such route",
-            format!(
-                "no route matches {}",
-                path.chars().take(200).collect::<String>()
-            ),
+            format!("no route matches {}", path.chars().take(200).collect::<String>()),
         )
     }
 }
@@ -90,44 +81,25 @@ impl From<CoreError> for Problem {
     fn from(e: CoreError) -> Problem {
         let detail = e.to_string();
         match e {
-            CoreError::GroupNotFound { .. } => Problem::new(
-                StatusCode::NOT_FOUND,
-                "group-not-found",
-                "Unknown product or job group",
-                detail,
-            ),
-            CoreError::JobNotFound { .. } => Problem::new(
-                StatusCode::NOT_FOUND,
-                "job-not-found",
-                "No such job",
-                detail,
-            )
-            .with_field("jobId"),
-            CoreError::JobFinished { .. } => Problem::new(
-                StatusCode::CONFLICT,
-                "job-finished",
-                "Job already finished",
-                detail,
-            ),
+            CoreError::GroupNotFound { .. } => {
+                Problem::new(StatusCode::NOT_FOUND, "group-not-found", "Unknown product or job group", detail)
+            }
+            CoreError::JobNotFound { .. } => {
+                Problem::new(StatusCode::NOT_FOUND, "job-not-found", "No such job", detail).with_field("jobId")
+            }
+            CoreError::JobFinished { .. } => {
+                Problem::new(StatusCode::CONFLICT, "job-finished", "Job already finished", detail)
+            }
             CoreError::InvalidField { field, .. } => Problem::invalid(field, detail),
-            CoreError::PayloadRejected { .. } => Problem::new(
-                StatusCode::BAD_REQUEST,
-                "payload-rejected",
-                "Payload rejected by the job type",
-                detail,
-            ),
-            CoreError::ShuttingDown => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting-down",
-                "Shutting down",
-                detail,
-            ),
-            CoreError::Store(StoreError::Unavailable(_)) => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store-unavailable",
-                "Job store unavailable",
-                detail,
-            ),
+            CoreError::PayloadRejected { .. } => {
+                Problem::new(StatusCode::BAD_REQUEST, "payload-rejected", "Payload rejected by the job type", detail)
+            }
+            CoreError::ShuttingDown => {
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "shutting-down", "Shutting down", detail)
+            }
+            CoreError::Store(StoreError::Unavailable(_)) => {
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "store-unavailable", "Job store unavailable", detail)
+            }
             CoreError::Store(StoreError::Internal(_)) => {
                 tracing::error!(error = %detail, "store error");
                 Problem::new(

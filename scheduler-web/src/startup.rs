@@ -48,11 +48,7 @@ impl Application {
                 (Registry::default(), Vec::new())
             }
         };
-        let groups: Vec<String> = registry
-            .job_types()
-            .iter()
-            .map(|e| e.group.to_string())
-            .collect();
+        let groups: Vec<String> = registry.job_types().iter().map(|e| e.group.to_string()).collect();
         tracing::info!(groups = ?groups, refused = refused.len(), "plugins ready");
 
         let (store, poll): (Arc<dyn Store>, _) = match config.jobstore {
@@ -71,10 +67,8 @@ impl Application {
             }
         };
         let host = host_name();
-        let node = config
-            .node_name
-            .clone()
-            .unwrap_or_else(|| format!("{host}-{:08x}", uuid::Uuid::new_v4().as_u128() as u32));
+        let node =
+            config.node_name.clone().unwrap_or_else(|| format!("{host}-{:08x}", uuid::Uuid::new_v4().as_u128() as u32));
         let workers = usize::from(config.workers);
         let scheduler = Arc::new(Scheduler::start(
             store,
@@ -89,18 +83,12 @@ impl Application {
                     poll_interval: poll,
                     ..EngineConfig::default()
                 },
-                cluster: ClusterConfig {
-                    heartbeat: config.heartbeat,
-                    ..ClusterConfig::default()
-                },
+                cluster: ClusterConfig { heartbeat: config.heartbeat, ..ClusterConfig::default() },
             },
         )?);
 
-        let state = web::Data::new(AppState {
-            scheduler: scheduler.clone(),
-            refused,
-            max_body_bytes: config.max_body_bytes,
-        });
+        let state =
+            web::Data::new(AppState { scheduler: scheduler.clone(), refused, max_body_bytes: config.max_body_bytes });
         let mut server = HttpServer::new(move || {
             let mut app = App::new()
                 .app_data(state.clone())
@@ -118,17 +106,10 @@ impl Application {
         if let Some(n) = config.http_workers {
             server = server.workers(usize::from(n));
         }
-        let server = server
-            .bind(config.bind)
-            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let server = server.bind(config.bind).with_context(|| format!("cannot listen on {}", config.bind))?;
         let port = server.addrs().first().map(|a| a.port()).unwrap_or(0);
         tracing::info!(node = %node, jobstore = ?config.jobstore, workers, "scheduler listening on http://{}:{port}", config.bind.ip());
-        Ok(Application {
-            port,
-            server: server.run(),
-            scheduler,
-            config,
-        })
+        Ok(Application { port, server: server.run(), scheduler, config })
     }
 
     /// The port the server listens on (useful when binding port 0).
@@ -175,13 +156,6 @@ fn host_name() -> String {
 
 /// Connects to PostgreSQL with the configured URL.
 pub fn open_postgres(db: &DbArgs) -> anyhow::Result<PgStore> {
-    let url = db
-        .database_url
-        .clone()
-        .context("--jobstore postgres needs --database-url (or DATABASE_URL)")?;
-    Ok(PgStore::connect(&PgConfig {
-        url,
-        pool_size: db.db_pool_size,
-        connect_timeout: db.db_timeout,
-    })?)
+    let url = db.database_url.clone().context("--jobstore postgres needs --database-url (or DATABASE_URL)")?;
+    Ok(PgStore::connect(&PgConfig { url, pool_size: db.db_pool_size, connect_timeout: db.db_timeout })?)
 }

@@ -31,9 +31,9 @@ impl AppState {
             let s = self.scheduler.clone();
             match web::block(move || f(&s)).await {
                 Ok(r) => r.map_err(Problem::from),
-                Err(e) => Err(Problem::from(CoreError::Store(
-                    scheduler_core::store::StoreError::Internal(e.to_string()),
-                ))),
+                Err(e) => {
+                    Err(Problem::from(CoreError::Store(scheduler_core::store::StoreError::Internal(e.to_string()))))
+                }
             }
         } else {
             f(&self.scheduler).map_err(Problem::from)

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 pub mod pg;
 
-pub use pg::TestDb;
+pub use pg::{PgServer, TestDb};
 
 /// Which store a server (or a test) uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,8 +60,7 @@ pub fn plugin_lib(name: &str) -> PathBuf {
 }
 
 /// The example plugins a normal server loads.
-pub const STANDARD_PLUGINS: [&str; 4] =
-    ["vps4_backups", "noop", "fixture_panicky", "fixture_sleepy"];
+pub const STANDARD_PLUGINS: [&str; 4] = ["vps4_backups", "noop", "fixture_panicky", "fixture_sleepy"];
 
 /// A directory holding plugin libraries under chosen file names (hard links to the built ones).
 pub struct PluginDir {
@@ -80,9 +79,7 @@ impl PluginDir {
 
     /// An empty directory.
     pub fn empty() -> PluginDir {
-        PluginDir {
-            dir: tempfile::tempdir().expect("temp dir"),
-        }
+        PluginDir { dir: tempfile::tempdir().expect("temp dir") }
     }
 
     /// Adds the built plugin `name` as `file_name`.
@@ -126,14 +123,7 @@ impl Resp {
         let content_type = r.header("content-type").map(str::to_owned);
         let text = r.into_string().unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp {
-            status,
-            location,
-            link,
-            content_type,
-            body,
-            text,
-        }
+        Resp { status, location, link, content_type, body, text }
     }
 
     /// A field of the body.
@@ -144,23 +134,11 @@ impl Resp {
     /// Asserts this is a problem+json with `status`, whose detail mentions `needle`.
     pub fn assert_problem(&self, status: u16, needle: &str) {
         assert_eq!(self.status, status, "status of {}", self.text);
-        assert_eq!(
-            self.content_type.as_deref(),
-            Some("application/problem+json"),
-            "content type of {}",
-            self.text
-        );
+        assert_eq!(self.content_type.as_deref(), Some("application/problem+json"), "content type of {}", self.text);
         assert_eq!(self.body["status"], status, "{}", self.text);
         let detail = self.body["detail"].as_str().unwrap_or_default();
-        assert!(
-            detail.contains(needle),
-            "detail {detail:?} should mention {needle:?}"
-        );
-        assert!(
-            self.body["title"].is_string() && self.body["type"].is_string(),
-            "{}",
-            self.text
-        );
+        assert!(detail.contains(needle), "detail {detail:?} should mention {needle:?}");
+        assert!(self.body["title"].is_string() && self.body["type"].is_string(), "{}", self.text);
     }
 }
 
@@ -240,22 +218,15 @@ impl ServerOptions {
 /// Starts the binary and captures its output; returns the child and the shared log lines.
 pub fn spawn(opts: &ServerOptions) -> (Child, Logs) {
     let mut cmd = Command::new(scheduler_bin());
-    cmd.arg("--bind")
-        .arg("127.0.0.1:0")
-        .arg("--workers")
-        .arg("8");
+    cmd.arg("--bind").arg("127.0.0.1:0");
+    if !opts.args.iter().any(|a| a == "--workers") {
+        cmd.arg("--workers").arg("8");
+    }
     if let Some(p) = &opts.plugins {
         cmd.arg("--plugins").arg(p.path());
     }
     if let Some(db) = &opts.db {
-        cmd.args([
-            "--jobstore",
-            "postgres",
-            "--database-url",
-            &db.url,
-            "--db-pool-size",
-            "8",
-        ]);
+        cmd.args(["--jobstore", "postgres", "--database-url", &db.url, "--db-pool-size", "8"]);
     }
     cmd.args(&opts.args)
         .env("RUST_LOG", "info")
@@ -265,8 +236,7 @@ pub fn spawn(opts: &ServerOptions) -> (Child, Logs) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("start scheduler");
-    let logs: Arc<(Mutex<Vec<String>>, Condvar)> =
-        Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+    let logs: Arc<(Mutex<Vec<String>>, Condvar)> = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
     for stream in [
         Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
         Box::new(child.stderr.take().expect("stderr")),
@@ -301,25 +271,25 @@ impl Server {
             child: Some(child),
             port: 0,
             logs,
-            agent: ureq::AgentBuilder::new()
-                .timeout(Duration::from_secs(30))
-                .build(),
+            agent: ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build(),
             _plugins: opts.plugins.clone(),
             db: opts.db.clone(),
         };
-        let line = server
-            .wait_for_log("scheduler listening on http://", Duration::from_secs(60))
-            .unwrap_or_else(|| panic!("server did not start; its output:\n{}", server.logs()));
-        let after = line
-            .split("scheduler listening on http://")
-            .nth(1)
-            .unwrap_or_default();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let line = loop {
+            if let Some(l) = server.wait_for_log("scheduler listening on http://", Duration::from_millis(100)) {
+                break l;
+            }
+            let exited = server.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            if exited.is_some() || Instant::now() >= deadline {
+                // Give the output threads a moment to collect the last lines.
+                let _ = server.wait_for_log("\u{0}never", Duration::from_millis(200));
+                panic!("server did not start ({exited:?}); its output:\n{}", server.logs());
+            }
+        };
+        let after = line.split("scheduler listening on http://").nth(1).unwrap_or_default();
         let addr = after.split_whitespace().next().unwrap_or_default();
-        server.port = addr
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .expect("port in log line");
+        server.port = addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port in log line");
         server
     }
 
@@ -329,10 +299,7 @@ impl Server {
     }
 
     fn send(&self, method: &str, path: &str, body: Option<&str>) -> Resp {
-        let req = self
-            .agent
-            .request(method, &self.url(path))
-            .set("Accept", "application/json");
+        let req = self.agent.request(method, &self.url(path)).set("Accept", "application/json");
         let r = match body {
             Some(b) => req.set("Content-Type", "application/json").send_string(b),
             None => req.call(),
@@ -340,10 +307,7 @@ impl Server {
         match r {
             Ok(resp) => Resp::from(resp),
             Err(ureq::Error::Status(_, resp)) => Resp::from(resp),
-            Err(e) => panic!(
-                "{method} {path} failed: {e}\nserver output:\n{}",
-                self.logs()
-            ),
+            Err(e) => panic!("{method} {path} failed: {e}\nserver output:\n{}", self.logs()),
         }
     }
 
@@ -384,24 +348,27 @@ impl Server {
 
     /// Waits for a log line containing `needle`; returns it.
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> Option<String> {
-        let deadline = Instant::now() + timeout;
-        let (lock, cond) = &*self.logs;
-        let mut lines = lock.lock().expect("logs");
-        loop {
-            if let Some(l) = lines.iter().find(|l| l.contains(needle)) {
-                return Some(l.clone());
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return None;
-            }
-            lines = cond.wait_timeout(lines, deadline - now).expect("logs").0;
-        }
+        wait_for_line(&self.logs, needle, timeout)
     }
 
     /// Sends SIGTERM.
     pub fn sigterm(&self) {
         self.signal(libc::SIGTERM);
+    }
+
+    /// Freezes the process (SIGSTOP): it holds its claims but does nothing, heartbeats included.
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Wakes a frozen process (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    /// This server's node id, as it reports it.
+    pub fn node_id(&self) -> String {
+        self.get("/api/scheduler").body["node"].as_str().unwrap_or_default().to_owned()
     }
 
     /// Sends SIGKILL.
@@ -443,6 +410,24 @@ impl Drop for Server {
     }
 }
 
+/// Waits until a captured output line contains `needle`; returns it. Output is read by other
+/// threads, so a line printed just before a process exits may arrive after the exit is seen.
+pub fn wait_for_line(logs: &Logs, needle: &str, timeout: Duration) -> Option<String> {
+    let deadline = Instant::now() + timeout;
+    let (lock, cond) = &**logs;
+    let mut lines = lock.lock().expect("logs");
+    loop {
+        if let Some(l) = lines.iter().find(|l| l.contains(needle)) {
+            return Some(l.clone());
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        lines = cond.wait_timeout(lines, deadline - now).expect("logs").0;
+    }
+}
+
 /// Polls `f` every 20 ms until it returns `Some`, or panics after `timeout` naming `what`.
 pub fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
@@ -450,10 +435,7 @@ pub fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Optio
         if let Some(v) = f() {
             return v;
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -468,3 +450,59 @@ pub fn instant_in(offset_ms: i64) -> String {
 pub const VM: &str = "79bfd10c-1529-42de-bd68-1a6e084ee13d";
 /// The VM id the example veto listener vetoes.
 pub const NIL_VM: &str = "00000000-0000-0000-0000-000000000000";
+
+/// Creates jobs over HTTP from `threads` client threads, spreading them over `servers` in
+/// turn. Returns the ids in the order of `bodies`.
+pub fn create_many(servers: &[&Server], path: &str, bodies: Vec<Value>, threads: usize) -> Vec<String> {
+    let n = bodies.len();
+    let bodies = Arc::new(bodies);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let urls: Vec<String> = servers.iter().map(|s| s.url(path)).collect();
+    let handles: Vec<_> = (0..threads.max(1))
+        .map(|_| {
+            let (bodies, next, urls) = (bodies.clone(), next.clone(), urls.clone());
+            std::thread::spawn(move || {
+                let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
+                let mut out = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= bodies.len() {
+                        return out;
+                    }
+                    let url = &urls[i % urls.len()];
+                    let resp = agent
+                        .post(url)
+                        .set("Content-Type", "application/json")
+                        .send_string(&bodies[i].to_string())
+                        .unwrap_or_else(|e| panic!("create {i} on {url}: {e}"));
+                    let v: Value = resp.into_json().expect("job JSON");
+                    out.push((i, v["id"].as_str().expect("id").to_owned()));
+                }
+            })
+        })
+        .collect();
+    let mut ids = vec![String::new(); n];
+    for h in handles {
+        for (i, id) in h.join().expect("client thread") {
+            ids[i] = id;
+        }
+    }
+    ids
+}
+
+/// Lines of a plugin's start record (`start-record`): job id, run id, attempt, unix ms.
+pub fn read_starts(path: &Path) -> Vec<(String, String, u32, i64)> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            Some((f.next()?.to_owned(), f.next()?.to_owned(), f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -41,35 +41,109 @@ fn with_database(url: &str, db: &str) -> String {
 impl TestDb {
     /// Creates an empty database (the scheduler migrates it when it starts).
     pub fn create() -> TestDb {
-        let admin_url = admin_url();
+        TestDb::create_on(&admin_url())
+    }
+
+    /// Creates an empty database on the server of this admin URL.
+    pub fn create_on(admin_url: &str) -> TestDb {
+        let admin_url = admin_url.to_owned();
         let name = format!("sched_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::establish(&admin_url)
             .unwrap_or_else(|e| panic!("cannot connect to TEST_DATABASE_URL {admin_url}: {e}"));
         diesel::sql_query(format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .unwrap_or_else(|e| panic!("cannot create a test database: {e}"));
-        TestDb {
-            url: with_database(&admin_url, &name),
-            name,
-            admin_url,
-        }
+        TestDb { url: with_database(&admin_url, &name), name, admin_url }
     }
 
     /// Runs SQL on this database (for tests that inspect or change it directly).
     pub fn execute(&self, sql: &str) -> usize {
-        let mut conn = PgConnection::establish(&self.url).expect("connect to the test database");
+        let mut conn = self.connect();
         diesel::sql_query(sql).execute(&mut conn).expect("test SQL")
+    }
+
+    /// A connection to this database.
+    pub fn connect(&self) -> PgConnection {
+        PgConnection::establish(&self.url).expect("connect to the test database")
+    }
+
+    /// The single bigint a query returns (counts).
+    pub fn count(&self, sql: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.connect();
+        let rows: Vec<N> = diesel::sql_query(sql).load(&mut conn).expect("test SQL");
+        rows.first().map_or(0, |r| r.n)
+    }
+}
+
+/// A PostgreSQL server of a test's own (for tests that stop and start it), from
+/// `scripts/pg.sh` in a temporary directory. Removed when dropped.
+pub struct PgServer {
+    dir: tempfile::TempDir,
+    /// The admin URL of its `postgres` database.
+    pub url: String,
+}
+
+fn pg_script(dir: &std::path::Path, cmd: &str) -> std::process::Output {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pg.sh");
+    std::process::Command::new("bash")
+        .arg(script)
+        .arg(cmd)
+        .env("PGTEST_DIR", dir.join("pg"))
+        .output()
+        .unwrap_or_else(|e| panic!("scripts/pg.sh {cmd}: {e}"))
+}
+
+impl PgServer {
+    /// Starts a fresh server.
+    pub fn start() -> PgServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // The server runs as an unprivileged user when we are root: let it into the directory.
+        let _ = std::process::Command::new("chmod").arg("755").arg(dir.path()).status();
+        let out = pg_script(dir.path(), "start");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "pg.sh start failed: {}", String::from_utf8_lossy(&out.stderr));
+        let url = text
+            .lines()
+            .find_map(|l| l.strip_prefix("export TEST_DATABASE_URL="))
+            .expect("pg.sh printed the URL")
+            .to_owned();
+        PgServer { dir, url }
+    }
+
+    /// Stops the server, keeping its data.
+    pub fn halt(&self) {
+        let out = pg_script(self.dir.path(), "halt");
+        assert!(out.status.success(), "pg.sh halt failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Starts it again on the same port.
+    pub fn resume(&self) {
+        let out = pg_script(self.dir.path(), "resume");
+        assert!(out.status.success(), "pg.sh resume failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// A fresh database on this server.
+    pub fn database(&self) -> TestDb {
+        TestDb::create_on(&self.url)
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        let _ = pg_script(self.dir.path(), "stop");
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
-            let _ = diesel::sql_query(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut admin);
+            let _ =
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut admin);
         }
     }
 }
@@ -107,10 +181,7 @@ mod tests {
 
     #[test]
     fn the_database_name_is_replaced_and_the_query_kept() {
-        assert_eq!(
-            with_database("postgres://u@h:1/postgres", "x"),
-            "postgres://u@h:1/x"
-        );
+        assert_eq!(with_database("postgres://u@h:1/postgres", "x"), "postgres://u@h:1/x");
         assert_eq!(
             with_database("postgres://u@h:1/postgres?sslmode=disable", "x"),
             "postgres://u@h:1/x?sslmode=disable"

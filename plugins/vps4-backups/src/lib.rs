@@ -70,9 +70,7 @@ impl VetoListener for Vps4BackupTriggerListener {
         match ctx.request::<BackupRequest>() {
             Ok(r) if r.vm_id.is_nil() => {
                 tracing::info!(job = ctx.job_id(), "vetoing backup of the nil VM id");
-                Verdict::Veto(
-                    "no VM has the nil id 00000000-0000-0000-0000-000000000000".to_owned(),
-                )
+                Verdict::Veto("no VM has the nil id 00000000-0000-0000-0000-000000000000".to_owned())
             }
             _ => Verdict::Allow,
         }

@@ -25,10 +25,7 @@ impl Maintenance {
             .name("sched-maintenance".into())
             .spawn(move || run(&shared, &node, &config, &s2))
             .expect("spawn maintenance thread");
-        Maintenance {
-            stop,
-            handle: Some(handle),
-        }
+        Maintenance { stop, handle: Some(handle) }
     }
 
     /// Stops the thread (heartbeats end here: call after the engine stopped).
@@ -47,16 +44,15 @@ impl Maintenance {
 fn run(shared: &Shared, node: &NodeInfo, config: &ClusterConfig, stop: &(Mutex<bool>, Condvar)) {
     let rescue = RescueDead {
         dead_after: config.dead_after(),
-        groups: shared
-            .registry
-            .job_types()
-            .iter()
-            .map(|e| (e.group.clone(), e.options.requests_recovery))
-            .collect(),
+        groups: shared.registry.job_types().iter().map(|e| (e.group.clone(), e.options.requests_recovery)).collect(),
     };
     let mut next_beat = Instant::now() + config.heartbeat;
     let mut next_rescue = Instant::now();
     let mut beat_failures: u32 = 0;
+    // Since when this node has reached the store without interruption. After an outage every
+    // node's heartbeat is stale, so a node judges others only once it has itself been connected
+    // for a full dead-after period, in which every live node has heartbeated again.
+    let mut connected_since = Some(Instant::now());
     loop {
         let now = Instant::now();
         if now >= next_beat {
@@ -67,6 +63,7 @@ fn run(shared: &Shared, node: &NodeInfo, config: &ClusterConfig, stop: &(Mutex<b
                         tracing::info!(node = %node.id, after_failures = beat_failures, "heartbeat restored");
                     }
                     beat_failures = 0;
+                    connected_since.get_or_insert(now);
                 }
                 Ok(false) => {
                     tracing::error!(
@@ -80,39 +77,51 @@ fn run(shared: &Shared, node: &NodeInfo, config: &ClusterConfig, stop: &(Mutex<b
                 }
                 Err(e) => {
                     beat_failures += 1;
+                    connected_since = None;
                     if beat_failures == 1 || beat_failures.is_power_of_two() {
-                        tracing::error!(node = %node.id, error = %e, failures = beat_failures, "heartbeat failed");
+                        tracing::error!(
+                            node = %node.id,
+                            error = %e,
+                            failures = beat_failures,
+                            "heartbeat failed: the job store is unreachable; runs in progress go on and \
+                             their outcomes are kept until the store is back"
+                        );
                     }
                 }
             }
         }
         if now >= next_rescue {
             next_rescue = now + config.rescue_every;
-            match shared.store.runs_rescue(&rescue) {
-                Ok(rescued) => {
-                    for r in rescued {
-                        tracing::warn!(
-                            run_id = %r.run_id,
-                            job_id = %r.job_id,
-                            dead_node = %r.node,
-                            rerun = r.rerun,
-                            "resolved a run of a dead node: {}",
-                            if r.rerun { "the job runs again" } else { "abandoned" }
-                        );
-                    }
-                }
-                Err(e) => tracing::debug!(error = %e, "looking for runs of dead nodes failed"),
+            let settled = connected_since.is_some_and(|t| now.duration_since(t) >= config.dead_after());
+            if settled {
+                rescue_dead(shared, &rescue);
             }
         }
-        let wake_at = next_beat.min(next_rescue);
         let (lock, cond) = stop;
         let mut stopped = lock.lock();
+        if !*stopped {
+            let _ = cond.wait_until(&mut stopped, next_beat.min(next_rescue));
+        }
         if *stopped {
             return;
         }
-        let _ = cond.wait_until(&mut stopped, wake_at);
-        if *stopped {
-            return;
+    }
+}
+
+fn rescue_dead(shared: &Shared, rescue: &RescueDead) {
+    match shared.store.runs_rescue(rescue) {
+        Ok(rescued) => {
+            for r in rescued {
+                tracing::warn!(
+                    run_id = %r.run_id,
+                    job_id = %r.job_id,
+                    dead_node = %r.node,
+                    rerun = r.rerun,
+                    "resolved a run of a dead node: {}",
+                    if r.rerun { "the job runs again" } else { "abandoned" }
+                );
+            }
         }
+        Err(e) => tracing::debug!(error = %e, "looking for runs of dead nodes failed"),
     }
 }

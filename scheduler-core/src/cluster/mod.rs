@@ -23,11 +23,7 @@ pub struct ClusterConfig {
 
 impl Default for ClusterConfig {
     fn default() -> Self {
-        Self {
-            heartbeat: Duration::from_secs(2),
-            dead_after_periods: 2,
-            rescue_every: Duration::from_secs(1),
-        }
+        Self { heartbeat: Duration::from_secs(2), dead_after_periods: 2, rescue_every: Duration::from_secs(1) }
     }
 }
 

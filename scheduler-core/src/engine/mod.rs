@@ -52,12 +52,7 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self {
-            workers: 16,
-            queue: 16,
-            poll_interval: None,
-            finish_batch: 512,
-        }
+        Self { workers: 16, queue: 16, poll_interval: None, finish_batch: 512 }
     }
 }
 
@@ -117,9 +112,7 @@ impl Engine {
             queue_cap: config.queue,
             poll: config.poll_interval,
             executing: AtomicUsize::new(0),
-            cancels: (0..workers)
-                .map(|_| Arc::new(CancelFlag::default()))
-                .collect(),
+            cancels: (0..workers).map(|_| Arc::new(CancelFlag::default())).collect(),
         });
         let handles = (0..workers)
             .map(|i| {
@@ -130,22 +123,13 @@ impl Engine {
                     .expect("spawn worker thread")
             })
             .collect();
-        Engine {
-            workers: handles,
-            recorder,
-            pool,
-        }
+        Engine { workers: handles, recorder, pool }
     }
 
     /// Stops claiming, gives back queued runs, lets running ones finish until `grace` is over,
     /// then asks them to stop and waits up to `cancel_grace` more. Returns how many runs were
     /// still executing when it gave up waiting.
-    pub(crate) fn shutdown(
-        mut self,
-        shared: &Shared,
-        grace: Duration,
-        cancel_grace: Duration,
-    ) -> usize {
+    pub(crate) fn shutdown(mut self, shared: &Shared, grace: Duration, cancel_grace: Duration) -> usize {
         let queued: Vec<Claimed> = {
             let mut st = self.pool.state.lock();
             st.stopping = true;
@@ -165,10 +149,7 @@ impl Engine {
         finished(Instant::now() + grace);
         let running = self.pool.executing.load(Ordering::SeqCst);
         if running > 0 {
-            tracing::warn!(
-                running,
-                "shutdown grace period over: asking running jobs to stop"
-            );
+            tracing::warn!(running, "shutdown grace period over: asking running jobs to stop");
             for c in &self.pool.cancels {
                 c.set();
             }
@@ -253,12 +234,8 @@ fn worker_loop(shared: &Shared, pool: &Pool, done: Option<&Sender<RunFinish>>, i
 fn lead(shared: &Shared, pool: &Pool, idle: usize) -> Option<Claimed> {
     let limit = 1 + idle + pool.queue_cap;
     let now = shared.clock.now();
-    let claim = shared.store.runs_claim_due(&ClaimDue {
-        now,
-        limit,
-        node: shared.node.clone(),
-        groups: shared.groups.clone(),
-    });
+    let claim =
+        shared.store.runs_claim_due(&ClaimDue { now, limit, node: shared.node.clone(), groups: shared.groups.clone() });
     let mut st = pool.state.lock();
     let sleep_until = match claim {
         Ok(claim) => {
@@ -268,10 +245,7 @@ fn lead(shared: &Shared, pool: &Pool, idle: usize) -> Option<Claimed> {
             }
             let mut runs = claim.runs.into_iter();
             if let Some(first) = runs.next() {
-                shared
-                    .counters
-                    .claimed
-                    .fetch_add(1 + runs.len() as u64, Ordering::Relaxed);
+                shared.counters.claimed.fetch_add(1 + runs.len() as u64, Ordering::Relaxed);
                 st.has_leader = false;
                 if st.stopping {
                     let back: Vec<Claimed> = std::iter::once(first).chain(runs).collect();
@@ -290,13 +264,9 @@ fn lead(shared: &Shared, pool: &Pool, idle: usize) -> Option<Claimed> {
                 }
                 return Some(first);
             }
-            let poll_deadline = pool
-                .poll
-                .map(|p| now.plus_micros(i64::try_from(p.as_micros()).unwrap_or(i64::MAX)));
+            let poll_deadline = pool.poll.map(|p| now.plus_micros(i64::try_from(p.as_micros()).unwrap_or(i64::MAX)));
             // The store judged "due" by its own clock: wait as long as it says, on ours.
-            let next_due = claim
-                .next_due
-                .map(|d| now.plus_micros(d.micros_since(claim.store_now).max(0)));
+            let next_due = claim.next_due.map(|d| now.plus_micros(d.micros_since(claim.store_now).max(0)));
             match (next_due, poll_deadline) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -344,10 +314,7 @@ fn record(shared: &Shared, batch: &[RunFinish]) {
     loop {
         match shared.store.runs_finish(batch) {
             Ok(()) => {
-                shared
-                    .counters
-                    .recorded
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                shared.counters.recorded.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 return;
             }
             Err(e) => {

@@ -82,8 +82,7 @@ impl RunContext for HostRunContext<'_> {
         self.cancel.is_set()
     }
     fn wait_cancelled(&self, timeout_ms: u64) -> bool {
-        self.cancel
-            .wait(std::time::Duration::from_millis(timeout_ms))
+        self.cancel.wait(std::time::Duration::from_millis(timeout_ms))
     }
     fn schedule(&self, when_ms: i64, payload_json: RStr<'_>) -> RResult<RString, RString> {
         match self.follow_up.schedule(when_ms, payload_json.as_str()) {

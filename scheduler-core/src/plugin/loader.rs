@@ -59,10 +59,7 @@ pub struct LoadError {
 
 /// Loads every `.so` file (the platform's library suffix) in `dir`, in name order.
 pub fn load_plugins(dir: &Path) -> Result<LoadReport, LoadError> {
-    let err = |source| LoadError {
-        dir: dir.to_owned(),
-        source,
-    };
+    let err = |source| LoadError { dir: dir.to_owned(), source };
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
         .map_err(err)?
         .filter_map(Result::ok)
@@ -117,28 +114,15 @@ pub fn load_plugins(dir: &Path) -> Result<LoadReport, LoadError> {
 fn load_one(file: &Path, registry: &mut Registry) -> Result<Arc<LoadedPlugin>, String> {
     let sha256 = file_sha256(file).map_err(|e| format!("cannot read the file: {e}"))?;
     let header = lib_header_from_path(file).map_err(describe)?;
-    let module = header
-        .init_root_module::<PluginModule_Ref>()
-        .map_err(describe)?;
+    let module = header.init_root_module::<PluginModule_Ref>().map_err(describe)?;
 
     let manifest_json = (module.manifest())();
-    let manifest = Manifest::from_json(manifest_json.as_str()).map_err(|e| {
-        format!(
-            "its manifest is not valid ({e}): {}",
-            clip(manifest_json.as_str())
-        )
-    })?;
+    let manifest = Manifest::from_json(manifest_json.as_str())
+        .map_err(|e| format!("its manifest is not valid ({e}): {}", clip(manifest_json.as_str())))?;
     let groups = check_manifest(&manifest, registry)?;
 
-    let host = HostApi_TO::from_value(
-        PluginLog {
-            plugin: manifest.name.clone(),
-        },
-        TD_Opaque,
-    );
-    let instance = (module.instantiate())(host)
-        .into_result()
-        .map_err(|e| format!("it failed to start: {e}"))?;
+    let host = HostApi_TO::from_value(PluginLog { plugin: manifest.name.clone() }, TD_Opaque);
+    let instance = (module.instantiate())(host).into_result().map_err(|e| format!("it failed to start: {e}"))?;
 
     let plugin = Arc::new(LoadedPlugin {
         name: manifest.name.clone(),
@@ -161,14 +145,8 @@ fn load_one(file: &Path, registry: &mut Registry) -> Result<Arc<LoadedPlugin>, S
         });
     }
     for (index, (l, group)) in manifest.listeners.iter().zip(groups.listeners).enumerate() {
-        registry.add_listener(
-            group,
-            ListenerEntry {
-                name: l.name.clone(),
-                plugin: plugin.clone(),
-                index: index as u32,
-            },
-        );
+        registry
+            .add_listener(group, ListenerEntry { name: l.name.clone(), plugin: plugin.clone(), index: index as u32 });
     }
     Ok(plugin)
 }
@@ -184,11 +162,7 @@ fn check_manifest(m: &Manifest, registry: &Registry) -> Result<ManifestGroups, S
         return Err("its manifest has an empty plugin name".into());
     }
     if let Some(other) = registry.plugin_named(&m.name) {
-        return Err(format!(
-            "a plugin named `{}` is already loaded from {}",
-            m.name,
-            other.file.display()
-        ));
+        return Err(format!("a plugin named `{}` is already loaded from {}", m.name, other.file.display()));
     }
     if m.job_types.is_empty() && m.listeners.is_empty() {
         return Err("it registers no job type and no listener".into());
@@ -215,10 +189,7 @@ fn check_manifest(m: &Manifest, registry: &Registry) -> Result<ManifestGroups, S
             .map_err(|e| format!("listener `{}` has an invalid name: {e}", l.name))?;
         listeners.push(group);
     }
-    Ok(ManifestGroups {
-        job_types,
-        listeners,
-    })
+    Ok(ManifestGroups { job_types, listeners })
 }
 
 /// Operator-facing text for a library that could not be loaded.

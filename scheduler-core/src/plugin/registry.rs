@@ -117,9 +117,8 @@ impl Registry {
     }
 
     pub(crate) fn add_job_type(&mut self, mut entry: JobTypeEntry) {
-        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.orphan_listeners)
-            .into_iter()
-            .partition(|(g, _)| *g == entry.group);
+        let (mine, rest): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.orphan_listeners).into_iter().partition(|(g, _)| *g == entry.group);
         self.orphan_listeners = rest;
         entry.listeners.extend(mine.into_iter().map(|(_, l)| l));
         self.groups.insert(entry.group.clone(), Arc::new(entry));

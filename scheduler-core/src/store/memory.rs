@@ -17,8 +17,8 @@ use parking_lot::Mutex;
 use uuid::Uuid;
 
 use super::{
-    Change, Claim, ClaimDue, Claimed, JobListQuery, JobReschedule, NewJob, NodeInfo, NodeRecord,
-    RescueDead, RescuedRun, RunFinish, Store, StoreError,
+    Change, Claim, ClaimDue, Claimed, JobListQuery, JobReschedule, NewJob, NodeInfo, NodeRecord, RescueDead,
+    RescuedRun, RunFinish, Store, StoreError,
 };
 use crate::clock::Ts;
 use crate::model::{GroupKey, Job, JobId, JobStatus, Run, RunId, RunOutcome, Schedule, TraceId};
@@ -123,11 +123,7 @@ impl State {
         }
         let g = u16::try_from(self.groups.len())
             .map_err(|_| StoreError::Internal("more than 65535 product/groups".into()))?;
-        self.groups.push(GroupState {
-            key: key.clone(),
-            ready: BTreeSet::new(),
-            held: BTreeSet::new(),
-        });
+        self.groups.push(GroupState { key: key.clone(), ready: BTreeSet::new(), held: BTreeSet::new() });
         self.group_index.insert(key.clone(), g);
         Ok(g)
     }
@@ -135,11 +131,7 @@ impl State {
     fn find_job(&self, id: Uuid) -> Option<u32> {
         let hash = self.hasher.hash_one(id);
         let jobs = &self.jobs;
-        self.by_id
-            .find(hash, |&s| {
-                jobs[s as usize].as_ref().is_some_and(|j| j.id == id)
-            })
-            .copied()
+        self.by_id.find(hash, |&s| jobs[s as usize].as_ref().is_some_and(|j| j.id == id)).copied()
     }
 
     fn find_job_in(&self, group: &GroupKey, id: Uuid) -> Option<u32> {
@@ -149,15 +141,11 @@ impl State {
     }
 
     fn job(&self, slot: u32) -> &JobRec {
-        self.jobs[slot as usize]
-            .as_ref()
-            .expect("slot indexed but empty")
+        self.jobs[slot as usize].as_ref().expect("slot indexed but empty")
     }
 
     fn job_mut(&mut self, slot: u32) -> &mut JobRec {
-        self.jobs[slot as usize]
-            .as_mut()
-            .expect("slot indexed but empty")
+        self.jobs[slot as usize].as_mut().expect("slot indexed but empty")
     }
 
     fn run(&self, slot: u32) -> Option<&RunRec> {
@@ -167,11 +155,7 @@ impl State {
     fn insert_job(&mut self, new: NewJob) -> Result<u32, StoreError> {
         let g = self.group_id(&new.group)?;
         let when = new.schedule.when().0;
-        let payload = if &*new.payload == "{}" {
-            self.empty_payload.clone()
-        } else {
-            new.payload
-        };
+        let payload = if &*new.payload == "{}" { self.empty_payload.clone() } else { new.payload };
         let rec = JobRec {
             id: new.id.0,
             group: g,
@@ -196,18 +180,15 @@ impl State {
                 let s = u32::try_from(self.jobs.len())
                     .ok()
                     .filter(|s| *s != NONE)
-                    .ok_or_else(|| {
-                        StoreError::Internal("more than 4 billion jobs in memory".into())
-                    })?;
+                    .ok_or_else(|| StoreError::Internal("more than 4 billion jobs in memory".into()))?;
                 self.jobs.push(Some(rec));
                 s
             }
         };
         let hash = self.hasher.hash_one(new.id.0);
         let (jobs, hasher) = (&self.jobs, &self.hasher);
-        self.by_id.insert_unique(hash, slot, |&s| {
-            hasher.hash_one(jobs[s as usize].as_ref().map_or(Uuid::nil(), |j| j.id))
-        });
+        self.by_id
+            .insert_unique(hash, slot, |&s| hasher.hash_one(jobs[s as usize].as_ref().map_or(Uuid::nil(), |j| j.id)));
         let gs = &mut self.groups[g as usize];
         if new.paused {
             gs.held.insert((when, new.id.0));
@@ -244,9 +225,7 @@ impl State {
         let id = self.job(slot).id;
         let hash = self.hasher.hash_one(id);
         let jobs = &self.jobs;
-        if let Ok(e) = self.by_id.find_entry(hash, |&s| {
-            jobs[s as usize].as_ref().is_some_and(|j| j.id == id)
-        }) {
+        if let Ok(e) = self.by_id.find_entry(hash, |&s| jobs[s as usize].as_ref().is_some_and(|j| j.id == id)) {
             e.remove();
         }
         self.jobs[slot as usize] = None;
@@ -363,11 +342,7 @@ impl State {
 
     fn finish_one(&mut self, f: &RunFinish) {
         let run_slot = f.token as u32;
-        let Some(run) = self
-            .runs
-            .get_mut(run_slot as usize)
-            .and_then(Option::as_mut)
-        else {
+        let Some(run) = self.runs.get_mut(run_slot as usize).and_then(Option::as_mut) else {
             tracing::warn!(run = %f.run_id, "completion for an unknown run ignored");
             return;
         };
@@ -419,11 +394,9 @@ impl State {
         let prev = run.prev_of_job;
         let hash = self.hasher.hash_one(c.run_id.0);
         let runs = &self.runs;
-        if let Ok(e) = self.run_by_id.find_entry(hash, |&s| {
-            runs[s as usize]
-                .as_ref()
-                .is_some_and(|r| r.id == c.run_id.0)
-        }) {
+        if let Ok(e) =
+            self.run_by_id.find_entry(hash, |&s| runs[s as usize].as_ref().is_some_and(|r| r.id == c.run_id.0))
+        {
             e.remove();
         }
         self.runs[run_slot as usize] = None;
@@ -539,12 +512,7 @@ impl Store for MemoryStore {
         Ok(Change::Done(()))
     }
 
-    fn job_runs(
-        &self,
-        group: &GroupKey,
-        id: JobId,
-        limit: usize,
-    ) -> Result<Option<Vec<Run>>, StoreError> {
+    fn job_runs(&self, group: &GroupKey, id: JobId, limit: usize) -> Result<Option<Vec<Run>>, StoreError> {
         let st = self.state.lock();
         let Some(slot) = st.find_job_in(group, id.0) else {
             return Ok(None);
@@ -579,11 +547,7 @@ impl Store for MemoryStore {
         if runs.len() == c.limit {
             next_due = st.earliest_ready().map(|(_, k)| Ts(k.0));
         }
-        Ok(Claim {
-            runs,
-            next_due,
-            store_now: c.now,
-        })
+        Ok(Claim { runs, next_due, store_now: c.now })
     }
 
     fn runs_finish(&self, batch: &[RunFinish]) -> Result<(), StoreError> {
@@ -612,6 +576,7 @@ impl Store for MemoryStore {
             started_at: now,
             heartbeat_at: now,
             stopped_at: None,
+            live: true,
         });
         Ok(())
     }
@@ -636,8 +601,8 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn nodes_list(&self) -> Result<Vec<NodeRecord>, StoreError> {
-        Ok(self.nodes.lock().clone())
+    fn nodes_list(&self, _dead_after: std::time::Duration) -> Result<Vec<NodeRecord>, StoreError> {
+        Ok(self.nodes.lock().iter().map(|n| NodeRecord { live: n.stopped_at.is_none(), ..n.clone() }).collect())
     }
 
     fn runs_rescue(&self, _rescue: &RescueDead) -> Result<Vec<RescuedRun>, StoreError> {

@@ -129,8 +129,10 @@ pub struct NodeRecord {
     pub started_at: Ts,
     /// Its last heartbeat (store clock).
     pub heartbeat_at: Ts,
-    /// When it stopped, if it stopped cleanly.
+    /// When it stopped, if it stopped cleanly (or was declared dead).
     pub stopped_at: Option<Ts>,
+    /// Not stopped, and its last heartbeat is recent enough (by the store's clock).
+    pub live: bool,
 }
 
 /// Resolve runs whose node stopped heartbeating.
@@ -229,12 +231,7 @@ pub trait Store: Send + Sync + 'static {
     fn job_delete(&self, group: &GroupKey, id: JobId) -> Result<Change<()>, StoreError>;
 
     /// A job's runs, newest first; `None` when there is no such job.
-    fn job_runs(
-        &self,
-        group: &GroupKey,
-        id: JobId,
-        limit: usize,
-    ) -> Result<Option<Vec<Run>>, StoreError>;
+    fn job_runs(&self, group: &GroupKey, id: JobId, limit: usize) -> Result<Option<Vec<Run>>, StoreError>;
 
     /// Claims due runs, earliest first, marking each job running so it cannot run twice.
     fn runs_claim_due(&self, claim: &ClaimDue) -> Result<Claim, StoreError>;
@@ -257,8 +254,9 @@ pub trait Store: Send + Sync + 'static {
     /// Records that this node stopped cleanly (the last thing a stopping node does).
     fn node_stop(&self, node: &str) -> Result<(), StoreError>;
 
-    /// The nodes the store knows, live or recently stopped.
-    fn nodes_list(&self) -> Result<Vec<NodeRecord>, StoreError>;
+    /// The nodes the store knows, live or recently stopped; a node is live when it has not
+    /// stopped and heartbeated within `dead_after`.
+    fn nodes_list(&self, dead_after: std::time::Duration) -> Result<Vec<NodeRecord>, StoreError>;
 
     /// Resolves runs held by dead nodes with one guarded update: each becomes `abandoned`;
     /// its job runs again when its type requests recovery, else it is finished as failed.

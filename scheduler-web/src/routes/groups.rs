@@ -12,16 +12,8 @@ use crate::state::AppState;
 pub async fn list(state: web::Data<AppState>) -> HttpResponse {
     let registry = state.scheduler.registry();
     HttpResponse::Ok().json(SchedulerDto {
-        groups: registry
-            .job_types()
-            .iter()
-            .map(|e| GroupDto::from(&**e))
-            .collect(),
-        plugins: registry
-            .plugins()
-            .iter()
-            .map(|p| PluginDto::from(&**p))
-            .collect(),
+        groups: registry.job_types().iter().map(|e| GroupDto::from(&**e)).collect(),
+        plugins: registry.plugins().iter().map(|p| PluginDto::from(&**p)).collect(),
         refused_plugins: state.refused.iter().map(RefusalDto::from).collect(),
         node: state.scheduler.node().to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -88,10 +88,7 @@ fn decode_cursor(s: &str) -> Result<ListCursor, Problem> {
         )
     };
     let (due, id) = s.split_once('.').ok_or_else(bad)?;
-    Ok(ListCursor {
-        due: Ts(due.parse().map_err(|_| bad())?),
-        id: id.parse().map_err(|_| bad())?,
-    })
+    Ok(ListCursor { due: Ts(due.parse().map_err(|_| bad())?), id: id.parse().map_err(|_| bad())? })
 }
 
 async fn read_json(state: &AppState, payload: web::Payload) -> Result<Value, Problem> {
@@ -118,10 +115,7 @@ async fn read_json(state: &AppState, payload: web::Payload) -> Result<Value, Pro
         }
     };
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(Problem::invalid(
-            "body",
-            "body: is empty; send a JSON object with a `when` key",
-        ));
+        return Err(Problem::invalid("body", "body: is empty; send a JSON object with a `when` key"));
     }
     serde_json::from_slice::<Value>(&bytes)
         .map_err(|e| Problem::invalid("body", format!("body: is not valid JSON: {e}")))
@@ -149,21 +143,12 @@ pub async fn list(
     let q = page_query(&req)?;
     let limit = parse_limit(q.limit.as_deref())?;
     let after = q.after.as_deref().map(decode_cursor).transpose()?;
-    let jobs = state
-        .call(move |s| s.jobs_list(&product, &group, limit, after))
-        .await?;
+    let jobs = state.call(move |s| s.jobs_list(&product, &group, limit, after)).await?;
     let mut resp = HttpResponse::Ok();
     if jobs.len() == limit {
         if let Some(last) = jobs.last() {
-            let cursor = ListCursor {
-                due: last.sort_due,
-                id: last.id,
-            };
-            let next = format!(
-                "<{}?limit={limit}&after={}>; rel=\"next\"",
-                req.path(),
-                encode_cursor(&cursor)
-            );
+            let cursor = ListCursor { due: last.sort_due, id: last.id };
+            let next = format!("<{}?limit={limit}&after={}>; rel=\"next\"", req.path(), encode_cursor(&cursor));
             resp.insert_header((header::LINK, next));
         }
     }
@@ -191,25 +176,16 @@ pub async fn create(
 ) -> Result<HttpResponse, Problem> {
     let (product, group) = path.into_inner();
     // An unknown group is a 404 even before the body is read.
-    if state
-        .scheduler
-        .registry()
-        .lookup(&product, &group)
-        .is_none()
-    {
+    if state.scheduler.registry().lookup(&product, &group).is_none() {
         return Err(Problem::from(scheduler_core::CoreError::GroupNotFound {
             product: product.chars().take(64).collect(),
             job_group: group.chars().take(64).collect(),
         }));
     }
     let body = read_json(&state, payload).await?;
-    let job = state
-        .call(move |s| s.job_create(&product, &group, &body))
-        .await?;
+    let job = state.call(move |s| s.job_create(&product, &group, &body)).await?;
     let location = format!("{}/{}", req.path().trim_end_matches('/'), job.id);
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, location))
-        .json(JobDto::from(&job)))
+    Ok(HttpResponse::Created().insert_header((header::LOCATION, location)).json(JobDto::from(&job)))
 }
 
 /// Reads one job.
@@ -228,9 +204,7 @@ pub async fn get(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, Problem> {
     let (product, group, id) = path.into_inner();
-    let job = state
-        .call(move |s| s.job_get(&product, &group, &id))
-        .await?;
+    let job = state.call(move |s| s.job_get(&product, &group, &id)).await?;
     Ok(HttpResponse::Ok().json(JobDto::from(&job)))
 }
 
@@ -259,9 +233,7 @@ pub async fn reschedule(
     let (p, g, i) = (product.clone(), group.clone(), id.clone());
     state.call(move |s| s.job_get(&p, &g, &i)).await?;
     let body = read_json(&state, payload).await?;
-    let job = state
-        .call(move |s| s.job_reschedule(&product, &group, &id, &body))
-        .await?;
+    let job = state.call(move |s| s.job_reschedule(&product, &group, &id, &body)).await?;
     Ok(HttpResponse::Ok().json(JobDto::from(&job)))
 }
 
@@ -282,9 +254,7 @@ pub async fn delete(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, Problem> {
     let (product, group, id) = path.into_inner();
-    state
-        .call(move |s| s.job_delete(&product, &group, &id))
-        .await?;
+    state.call(move |s| s.job_delete(&product, &group, &id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -308,8 +278,6 @@ pub async fn runs(
 ) -> Result<HttpResponse, Problem> {
     let (product, group, id) = path.into_inner();
     let limit = parse_limit(page_query(&req)?.limit.as_deref())?;
-    let runs = state
-        .call(move |s| s.job_runs(&product, &group, &id, limit))
-        .await?;
+    let runs = state.call(move |s| s.job_runs(&product, &group, &id, limit)).await?;
     Ok(HttpResponse::Ok().json(runs.iter().map(RunDto::from).collect::<Vec<_>>()))
 }

@@ -3,6 +3,7 @@
 pub mod groups;
 pub mod health;
 pub mod jobs;
+pub mod nodes;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -11,38 +12,32 @@ use crate::problem::Problem;
 
 /// The prefixes the scheduler routes answer under: the API's own, the reference document's
 /// headings, the reference service's current path and the design card's.
-pub const PREFIXES: [&str; 4] = [
-    "/api/scheduler",
-    "/api/schedulers",
-    "/scheduler",
-    "/schedulers",
-];
+pub const PREFIXES: [&str; 4] = ["/api/scheduler", "/api/schedulers", "/scheduler", "/schedulers"];
 
 /// Registers the scheduler routes (under one prefix).
 pub fn scheduler_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("")
-            .route(web::get().to(groups::list))
-            .default_service(web::to(|| not_allowed("GET"))),
-    )
-    .service(
-        web::resource("/{product}/{jobGroup}/jobs")
-            .route(web::get().to(jobs::list))
-            .route(web::post().to(jobs::create))
-            .default_service(web::to(|| not_allowed("GET, POST"))),
-    )
-    .service(
-        web::resource("/{product}/{jobGroup}/jobs/{jobId}")
-            .route(web::get().to(jobs::get))
-            .route(web::patch().to(jobs::reschedule))
-            .route(web::delete().to(jobs::delete))
-            .default_service(web::to(|| not_allowed("GET, PATCH, DELETE"))),
-    )
-    .service(
-        web::resource("/{product}/{jobGroup}/jobs/{jobId}/runs")
-            .route(web::get().to(jobs::runs))
-            .default_service(web::to(|| not_allowed("GET"))),
-    );
+    cfg.service(web::resource("").route(web::get().to(groups::list)).default_service(web::to(|| not_allowed("GET"))))
+        .service(
+            web::resource("/nodes").route(web::get().to(nodes::list)).default_service(web::to(|| not_allowed("GET"))),
+        )
+        .service(
+            web::resource("/{product}/{jobGroup}/jobs")
+                .route(web::get().to(jobs::list))
+                .route(web::post().to(jobs::create))
+                .default_service(web::to(|| not_allowed("GET, POST"))),
+        )
+        .service(
+            web::resource("/{product}/{jobGroup}/jobs/{jobId}")
+                .route(web::get().to(jobs::get))
+                .route(web::patch().to(jobs::reschedule))
+                .route(web::delete().to(jobs::delete))
+                .default_service(web::to(|| not_allowed("GET, PATCH, DELETE"))),
+        )
+        .service(
+            web::resource("/{product}/{jobGroup}/jobs/{jobId}/runs")
+                .route(web::get().to(jobs::runs))
+                .default_service(web::to(|| not_allowed("GET"))),
+        );
 }
 
 async fn not_allowed(allow: &'static str) -> HttpResponse {

@@ -13,14 +13,10 @@ fn job_path(id: &str) -> String {
 }
 
 fn wait_status(s: &Server, path: &str, status: &str) -> Value {
-    wait_until(
-        &format!("{path} to be {status}"),
-        Duration::from_secs(20),
-        || {
-            let r = s.get(path);
-            (r.status == 200 && r.body["status"] == status).then_some(r.body)
-        },
-    )
+    wait_until(&format!("{path} to be {status}"), Duration::from_secs(20), || {
+        let r = s.get(path);
+        (r.status == 200 && r.body["status"] == status).then_some(r.body)
+    })
 }
 
 fn runs(s: &Server, job: &str) -> Vec<Value> {
@@ -33,30 +29,19 @@ fn the_reference_curl_flow_works_unchanged(b: Backend) {
     let s = Server::start_on(b);
     // POST exactly as the seed does (its body key order, Accept and Content-Type).
     let when = instant_in(1_500);
-    let created = s.post(
-        JOBS,
-        &format!("{{\n  \"vmId\": \"{VM}\",\n  \"when\": \"{when}\"\n}}"),
-    );
+    let created = s.post(JOBS, &format!("{{\n  \"vmId\": \"{VM}\",\n  \"when\": \"{when}\"\n}}"));
     assert_eq!(created.status, 201, "{}", created.text);
     let id = created.get("id").as_str().unwrap().to_owned();
     assert_eq!(created.location.as_deref(), Some(job_path(&id).as_str()));
     assert_eq!(created.get("status"), "scheduled");
     assert_eq!(created.get("nextRun"), when.as_str());
     assert_eq!(created.get("isPaused"), false);
-    assert_eq!(
-        created.get("jobRequest"),
-        &json!({"when": when, "jobType": "ONE_TIME", "vmId": VM})
-    );
+    assert_eq!(created.get("jobRequest"), &json!({"when": when, "jobType": "ONE_TIME", "vmId": VM}));
 
     // GET list and GET one.
     let list = s.get(JOBS);
     assert_eq!(list.status, 200);
-    assert!(list
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|j| j["id"] == id.as_str()));
+    assert!(list.body.as_array().unwrap().iter().any(|j| j["id"] == id.as_str()));
     let one = s.get(&job_path(&id));
     assert_eq!(one.status, 200);
     assert_eq!(one.body, created.body);
@@ -71,25 +56,13 @@ fn the_reference_curl_flow_works_unchanged(b: Backend) {
     assert_eq!(run["output"]["vmId"], VM);
     assert_eq!(run["attempt"], 1);
     assert_eq!(run["scheduledFor"], when.as_str());
-    assert!(
-        run["startedAt"].as_str().unwrap() >= when.as_str(),
-        "never early: {run}"
-    );
+    assert!(run["startedAt"].as_str().unwrap() >= when.as_str(), "never early: {run}");
     assert_eq!(run["traceId"].as_str().unwrap().len(), 32);
     // A finished job leaves the list but stays readable.
-    assert!(!s
-        .get(JOBS)
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|j| j["id"] == id.as_str()));
+    assert!(!s.get(JOBS).body.as_array().unwrap().iter().any(|j| j["id"] == id.as_str()));
 
     // PATCH moves a pending job; DELETE removes one.
-    let other = s.post(
-        JOBS,
-        &json!({"vmId": VM, "when": instant_in(3_600_000)}).to_string(),
-    );
+    let other = s.post(JOBS, &json!({"vmId": VM, "when": instant_in(3_600_000)}).to_string());
     let other_id = other.get("id").as_str().unwrap().to_owned();
     let new_when = instant_in(7_200_000);
     let patched = s.patch(&job_path(&other_id), &json!({"when": new_when}).to_string());
@@ -105,50 +78,28 @@ fn every_prefix_serves_the_same_routes(b: Backend) {
     let s = Server::start_on(b);
     let created = s.post_json(JOBS, &json!({"vmId": VM, "when": instant_in(3_600_000)}));
     let id = created.get("id").as_str().unwrap().to_owned();
-    for prefix in [
-        "/api/scheduler",
-        "/api/schedulers",
-        "/scheduler",
-        "/schedulers",
-    ] {
+    for prefix in ["/api/scheduler", "/api/schedulers", "/scheduler", "/schedulers"] {
         let r = s.get(&format!("{prefix}/vps4/backups/jobs/{id}"));
         assert_eq!(r.status, 200, "{prefix}: {}", r.text);
         let root = s.get(prefix);
         assert_eq!(root.status, 200, "{prefix}");
-        assert!(root
-            .get("groups")
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|g| g["product"] == "vps4"));
+        assert!(root.get("groups").as_array().unwrap().iter().any(|g| g["product"] == "vps4"));
         let trailing = s.get(&format!("{prefix}/vps4/backups/jobs/"));
         assert_eq!(trailing.status, 200, "{prefix} with a trailing slash");
     }
-    let via_alias = s.post_json(
-        "/schedulers/vps4/backups/jobs",
-        &json!({"vmId": VM, "when": instant_in(3_600_000)}),
-    );
+    let via_alias = s.post_json("/schedulers/vps4/backups/jobs", &json!({"vmId": VM, "when": instant_in(3_600_000)}));
     assert_eq!(via_alias.status, 201);
-    assert!(via_alias
-        .location
-        .unwrap()
-        .starts_with("/schedulers/vps4/backups/jobs/"));
+    assert!(via_alias.location.unwrap().starts_with("/schedulers/vps4/backups/jobs/"));
 }
 
 fn the_groups_route_names_plugins_files_and_listeners(b: Backend) {
     let s = Server::start_on(b);
     let r = s.get("/api/scheduler");
     let groups = r.get("groups").as_array().unwrap();
-    let backups = groups
-        .iter()
-        .find(|g| g["product"] == "vps4" && g["jobGroup"] == "backups")
-        .unwrap();
+    let backups = groups.iter().find(|g| g["product"] == "vps4" && g["jobGroup"] == "backups").unwrap();
     assert_eq!(backups["jobType"], "Vps4BackupJob");
     assert_eq!(backups["plugin"]["name"], "vps4-backups");
-    assert!(backups["plugin"]["file"]
-        .as_str()
-        .unwrap()
-        .ends_with("libvps4_backups.so"));
+    assert!(backups["plugin"]["file"].as_str().unwrap().ends_with("libvps4_backups.so"));
     assert_eq!(backups["plugin"]["sha256"].as_str().unwrap().len(), 64);
     assert_eq!(backups["listeners"], json!(["Vps4BackupTriggerListener"]));
     assert_eq!(r.get("pluginAbi"), "1.0.0");
@@ -163,30 +114,19 @@ fn a_vetoed_run_is_recorded_and_does_not_block_the_group(b: Backend) {
     let r = runs(&s, &vid);
     assert_eq!(r.len(), 1);
     assert_eq!(r[0]["outcome"], "vetoed");
-    assert!(
-        r[0]["error"]
-            .as_str()
-            .unwrap()
-            .contains("Vps4BackupTriggerListener"),
-        "{}",
-        r[0]
-    );
+    assert!(r[0]["error"].as_str().unwrap().contains("Vps4BackupTriggerListener"), "{}", r[0]);
     assert!(r[0]["finishedAt"].is_string());
     // The next job of the group runs normally.
     let ok = s.post_json(JOBS, &json!({"vmId": VM, "when": instant_in(0)}));
     wait_status(&s, &job_path(ok.get("id").as_str().unwrap()), "completed");
     // A vetoed job is finished: it cannot be rescheduled.
-    s.patch(&job_path(&vid), &json!({"when": instant_in(0)}).to_string())
-        .assert_problem(409, "vetoed");
+    s.patch(&job_path(&vid), &json!({"when": instant_in(0)}).to_string()).assert_problem(409, "vetoed");
 }
 
 fn a_panicking_job_fails_its_run_and_the_host_stays_up(b: Backend) {
     let s = Server::start_on(b);
     let path = "/api/scheduler/fixtures/panics/jobs";
-    let created = s.post_json(
-        path,
-        &json!({"when": instant_in(0), "message": "kaboom 42"}),
-    );
+    let created = s.post_json(path, &json!({"when": instant_in(0), "message": "kaboom 42"}));
     assert_eq!(created.status, 201, "{}", created.text);
     let id = created.get("id").as_str().unwrap().to_owned();
     let job = wait_until("the panicking job to fail", Duration::from_secs(20), || {
@@ -198,10 +138,7 @@ fn a_panicking_job_fails_its_run_and_the_host_stays_up(b: Backend) {
     let run = &runs[0];
     assert_eq!(run["outcome"], "failed");
     let error = run["error"].as_str().unwrap();
-    assert!(
-        error.contains("panicked") && error.contains("kaboom 42"),
-        "{error}"
-    );
+    assert!(error.contains("panicked") && error.contains("kaboom 42"), "{error}");
     // The host keeps serving and running other jobs.
     let ok = s.post_json(JOBS, &json!({"vmId": VM, "when": instant_in(0)}));
     wait_status(&s, &job_path(ok.get("id").as_str().unwrap()), "completed");
@@ -210,10 +147,7 @@ fn a_panicking_job_fails_its_run_and_the_host_stays_up(b: Backend) {
 fn a_panicking_listener_is_recorded_and_treated_as_allow(b: Backend) {
     let s = Server::start_on(b);
     let path = "/api/scheduler/fixtures/panics/jobs";
-    let created = s.post_json(
-        path,
-        &json!({"when": instant_in(0), "listenerPanics": true}),
-    );
+    let created = s.post_json(path, &json!({"when": instant_in(0), "listenerPanics": true}));
     let id = created.get("id").as_str().unwrap().to_owned();
     let runs = wait_until("the run to finish", Duration::from_secs(20), || {
         let r = s.get(&format!("{path}/{id}/runs")).body;
@@ -224,42 +158,29 @@ fn a_panicking_listener_is_recorded_and_treated_as_allow(b: Backend) {
     assert_eq!(run["outcome"], "failed");
     assert!(run["error"].as_str().unwrap().contains("boom"), "{run}");
     let le = run["listenerError"].as_str().unwrap();
-    assert!(
-        le.contains("PanickingListener") && le.contains("listener exploded"),
-        "{le}"
-    );
+    assert!(le.contains("PanickingListener") && le.contains("listener exploded"), "{le}");
 }
 
 fn a_panic_in_submit_time_validation_is_a_400_not_a_crash(b: Backend) {
     let s = Server::start_on(b);
-    let r = s.post_json(
-        "/api/scheduler/fixtures/panics/jobs",
-        &json!({"when": instant_in(0), "panicInCheck": true}),
-    );
+    let r = s.post_json("/api/scheduler/fixtures/panics/jobs", &json!({"when": instant_in(0), "panicInCheck": true}));
     r.assert_problem(400, "validation exploded");
     assert_eq!(s.get("/api/scheduler").status, 200);
 }
 
 fn a_job_schedules_its_next_run_through_its_context(b: Backend) {
     let s = Server::start_on(b);
-    let created = s.post_json(
-        JOBS,
-        &json!({"vmId": VM, "when": instant_in(0), "scheduleNextInSeconds": 3600}),
-    );
+    let created = s.post_json(JOBS, &json!({"vmId": VM, "when": instant_in(0), "scheduleNextInSeconds": 3600}));
     let id = created.get("id").as_str().unwrap().to_owned();
     wait_status(&s, &job_path(&id), "completed");
-    let next_id = runs(&s, &id)[0]["output"]["nextJobId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let next_id = runs(&s, &id)[0]["output"]["nextJobId"].as_str().unwrap().to_owned();
     let next = s.get(&job_path(&next_id));
     assert_eq!(next.status, 200);
     assert_eq!(next.get("status"), "scheduled");
     assert_eq!(next.get("jobRequest")["vmId"], VM);
     assert_eq!(next.get("jobRequest")["scheduleNextInSeconds"], 3600);
     let due = chrono::DateTime::parse_from_rfc3339(next.get("nextRun").as_str().unwrap()).unwrap();
-    let first =
-        chrono::DateTime::parse_from_rfc3339(created.get("when").as_str().unwrap()).unwrap();
+    let first = chrono::DateTime::parse_from_rfc3339(created.get("when").as_str().unwrap()).unwrap();
     assert_eq!((due - first).num_seconds(), 3600);
 }
 
@@ -288,14 +209,8 @@ fn listing_pages_with_a_cursor_soonest_first(b: Backend) {
     let s = Server::start_on(b);
     let mut ids = Vec::new();
     for i in (0..5).rev() {
-        let r = s.post_json(
-            JOBS,
-            &json!({"vmId": VM, "when": instant_in(3_600_000 + i * 1000)}),
-        );
-        ids.push((
-            r.get("nextRun").as_str().unwrap().to_owned(),
-            r.get("id").as_str().unwrap().to_owned(),
-        ));
+        let r = s.post_json(JOBS, &json!({"vmId": VM, "when": instant_in(3_600_000 + i * 1000)}));
+        ids.push((r.get("nextRun").as_str().unwrap().to_owned(), r.get("id").as_str().unwrap().to_owned()));
     }
     ids.sort();
     let mut seen = Vec::new();
@@ -305,39 +220,22 @@ fn listing_pages_with_a_cursor_soonest_first(b: Backend) {
         let r = s.get(&url);
         assert_eq!(r.status, 200, "{}", r.text);
         for j in r.body.as_array().unwrap() {
-            seen.push((
-                j["nextRun"].as_str().unwrap().to_owned(),
-                j["id"].as_str().unwrap().to_owned(),
-            ));
+            seen.push((j["nextRun"].as_str().unwrap().to_owned(), j["id"].as_str().unwrap().to_owned()));
         }
-        next = r.link.as_deref().map(|l| {
-            l.trim_start_matches('<')
-                .split('>')
-                .next()
-                .unwrap()
-                .to_owned()
-        });
+        next = r.link.as_deref().map(|l| l.trim_start_matches('<').split('>').next().unwrap().to_owned());
         pages += 1;
         assert!(pages < 10);
     }
     assert_eq!(seen, ids);
-    s.get(&format!("{JOBS}?limit=0"))
-        .assert_problem(400, "limit");
-    s.get(&format!("{JOBS}?limit=1001"))
-        .assert_problem(400, "limit");
-    s.get(&format!("{JOBS}?limit=abc"))
-        .assert_problem(400, "limit");
-    s.get(&format!("{JOBS}?after=garbage"))
-        .assert_problem(400, "after");
+    s.get(&format!("{JOBS}?limit=0")).assert_problem(400, "limit");
+    s.get(&format!("{JOBS}?limit=1001")).assert_problem(400, "limit");
+    s.get(&format!("{JOBS}?limit=abc")).assert_problem(400, "limit");
+    s.get(&format!("{JOBS}?after=garbage")).assert_problem(400, "after");
 }
 
 /// Asserts the group's stored jobs are exactly `before`.
 fn assert_unchanged(s: &Server, before: &Value) {
-    assert_eq!(
-        &s.get(&format!("{JOBS}?limit=1000")).body,
-        before,
-        "an error changed stored jobs"
-    );
+    assert_eq!(&s.get(&format!("{JOBS}?limit=1000")).body, before, "an error changed stored jobs");
 }
 
 fn every_error_row_of_the_contract_answers_with_a_problem_and_changes_nothing(b: Backend) {
@@ -357,92 +255,49 @@ fn every_error_row_of_the_contract_answers_with_a_problem_and_changes_nothing(b:
     let big = json!({"when": instant_in(0), "vmId": VM, "pad": "x".repeat(4096)});
     s.post_json(JOBS, &big).assert_problem(413, "body");
     // `when` missing, not a string, not an instant, no offset.
-    s.post_json(JOBS, &json!({"vmId": VM}))
-        .assert_problem(400, "when");
-    s.post_json(JOBS, &json!({"vmId": VM, "when": 1506038296797_i64}))
-        .assert_problem(400, "when");
-    s.post_json(JOBS, &json!({"vmId": VM, "when": "next tuesday"}))
-        .assert_problem(400, "when");
-    s.post_json(
-        JOBS,
-        &json!({"vmId": VM, "when": "2017-09-21T23:58:16.797"}),
-    )
-    .assert_problem(400, "offset");
-    s.post_json(JOBS, &json!({"vmId": VM, "when": "2017-02-30T23:58:16Z"}))
-        .assert_problem(400, "when");
+    s.post_json(JOBS, &json!({"vmId": VM})).assert_problem(400, "when");
+    s.post_json(JOBS, &json!({"vmId": VM, "when": 1506038296797_i64})).assert_problem(400, "when");
+    s.post_json(JOBS, &json!({"vmId": VM, "when": "next tuesday"})).assert_problem(400, "when");
+    s.post_json(JOBS, &json!({"vmId": VM, "when": "2017-09-21T23:58:16.797"})).assert_problem(400, "offset");
+    s.post_json(JOBS, &json!({"vmId": VM, "when": "2017-02-30T23:58:16Z"})).assert_problem(400, "when");
     // The recurring form arrives in a later version; other job types never.
     s.post_json(JOBS, &json!({"vmId": VM, "when": instant_in(0), "jobType": "RECURRING", "repeatIntervalInDays": 1}))
         .assert_problem(400, "jobType");
-    s.post_json(
-        JOBS,
-        &json!({"vmId": VM, "when": instant_in(0), "jobType": "WEEKLY"}),
-    )
-    .assert_problem(400, "jobType");
+    s.post_json(JOBS, &json!({"vmId": VM, "when": instant_in(0), "jobType": "WEEKLY"})).assert_problem(400, "jobType");
     // Payload rejected by the job type's own validation, naming its field.
     let r = s.post_json(JOBS, &json!({"vmId": "not-a-uuid", "when": instant_in(0)}));
     r.assert_problem(400, "vmId");
     assert_eq!(r.body["type"], "urn:scheduler:problem:payload-rejected");
-    s.post_json(JOBS, &json!({"when": instant_in(0)}))
-        .assert_problem(400, "vmId");
-    s.post_json(
-        JOBS,
-        &json!({"vmId": VM, "when": instant_in(0), "scheduleNextInSeconds": 0}),
-    )
-    .assert_problem(400, "scheduleNextInSeconds");
+    s.post_json(JOBS, &json!({"when": instant_in(0)})).assert_problem(400, "vmId");
+    s.post_json(JOBS, &json!({"vmId": VM, "when": instant_in(0), "scheduleNextInSeconds": 0}))
+        .assert_problem(400, "scheduleNextInSeconds");
     // No plugin for that product/group.
-    s.post_json(
-        "/api/scheduler/vps5/backups/jobs",
-        &json!({"vmId": VM, "when": instant_in(0)}),
-    )
-    .assert_problem(404, "vps5");
-    s.get("/api/scheduler/vps4/restores/jobs")
-        .assert_problem(404, "restores");
+    s.post_json("/api/scheduler/vps5/backups/jobs", &json!({"vmId": VM, "when": instant_in(0)}))
+        .assert_problem(404, "vps5");
+    s.get("/api/scheduler/vps4/restores/jobs").assert_problem(404, "restores");
     // Job id not a UUID, unknown, or in another group.
-    s.get(&job_path("not-a-uuid"))
-        .assert_problem(404, "not-a-uuid");
+    s.get(&job_path("not-a-uuid")).assert_problem(404, "not-a-uuid");
     let unknown = uuid::Uuid::new_v4().to_string();
     s.get(&job_path(&unknown)).assert_problem(404, &unknown);
-    s.patch(
-        &job_path(&unknown),
-        &json!({"when": instant_in(0)}).to_string(),
-    )
-    .assert_problem(404, &unknown);
+    s.patch(&job_path(&unknown), &json!({"when": instant_in(0)}).to_string()).assert_problem(404, &unknown);
     s.delete(&job_path(&unknown)).assert_problem(404, &unknown);
-    s.get(&format!("{}/runs", job_path(&unknown)))
-        .assert_problem(404, &unknown);
-    s.get(&format!("/api/scheduler/bench/noop/jobs/{pending_id}"))
-        .assert_problem(404, &pending_id);
+    s.get(&format!("{}/runs", job_path(&unknown))).assert_problem(404, &unknown);
+    s.get(&format!("/api/scheduler/bench/noop/jobs/{pending_id}")).assert_problem(404, &pending_id);
     // PATCH or DELETE of a finished job.
-    s.patch(
-        &job_path(&finished_id),
-        &json!({"when": instant_in(0)}).to_string(),
-    )
-    .assert_problem(409, "finished");
-    s.delete(&job_path(&finished_id))
-        .assert_problem(409, "finished");
+    s.patch(&job_path(&finished_id), &json!({"when": instant_in(0)}).to_string()).assert_problem(409, "finished");
+    s.delete(&job_path(&finished_id)).assert_problem(409, "finished");
     // PATCH with a bad body: not JSON, no when, payload keys.
-    s.patch(&job_path(&pending_id), "nope")
-        .assert_problem(400, "body");
-    s.patch(&job_path(&pending_id), "{}")
-        .assert_problem(400, "when");
-    s.patch(&job_path(&pending_id), &json!({"when": "soon"}).to_string())
-        .assert_problem(400, "when");
-    s.patch(
-        &job_path(&pending_id),
-        &json!({"when": instant_in(0), "vmId": VM}).to_string(),
-    )
-    .assert_problem(400, "vmId");
+    s.patch(&job_path(&pending_id), "nope").assert_problem(400, "body");
+    s.patch(&job_path(&pending_id), "{}").assert_problem(400, "when");
+    s.patch(&job_path(&pending_id), &json!({"when": "soon"}).to_string()).assert_problem(400, "when");
+    s.patch(&job_path(&pending_id), &json!({"when": instant_in(0), "vmId": VM}).to_string())
+        .assert_problem(400, "vmId");
     // Unknown routes and methods.
-    s.get("/api/nothing-here")
-        .assert_problem(404, "/api/nothing-here");
+    s.get("/api/nothing-here").assert_problem(404, "/api/nothing-here");
     s.request("PUT", JOBS).assert_problem(405, "GET, POST");
 
     assert_unchanged(&s, &before);
-    assert_eq!(
-        s.get(&job_path(&pending_id)).body,
-        pending.body,
-        "the pending job is untouched"
-    );
+    assert_eq!(s.get(&job_path(&pending_id)).body, pending.body, "the pending job is untouched");
 }
 
 fn the_openapi_document_describes_the_routes(b: Backend) {

@@ -22,18 +22,11 @@ fn create(s: &Server, path: &str, body: Value) -> String {
 }
 
 fn status(s: &Server, path: &str, id: &str) -> String {
-    s.get(&format!("{path}/{id}")).body["status"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+    s.get(&format!("{path}/{id}")).body["status"].as_str().unwrap_or_default().to_owned()
 }
 
 fn runs(s: &Server, path: &str, id: &str) -> Vec<Value> {
-    s.get(&format!("{path}/{id}/runs"))
-        .body
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    s.get(&format!("{path}/{id}/runs")).body.as_array().cloned().unwrap_or_default()
 }
 
 /// Job id → number of starts in the noop plugin's own record.
@@ -59,78 +52,40 @@ fn a_killed_server_restarts_and_every_job_runs_once_with_interrupted_runs_resolv
             .env("NOOP_RECORD_FILE", record.to_str().unwrap())
     };
     let mut a = Server::start_with(opts());
-    let pending: Vec<String> = (0..20)
-        .map(|i| {
-            create(
-                &a,
-                NOOP,
-                json!({"when": instant_in(2_500 + i * 10), "i": i}),
-            )
-        })
-        .collect();
+    let pending: Vec<String> =
+        (0..20).map(|i| create(&a, NOOP, json!({"when": instant_in(2_500 + i * 10), "i": i}))).collect();
     let recovers = create(&a, SLEEPY, json!({"when": instant_in(0), "sleepMs": 2_000}));
-    let abandons = create(
-        &a,
-        SLEEPY_ONCE,
-        json!({"when": instant_in(0), "sleepMs": 2_000}),
-    );
+    let abandons = create(&a, SLEEPY_ONCE, json!({"when": instant_in(0), "sleepMs": 2_000}));
     wait_until("both sleepers to run", Duration::from_secs(20), || {
-        (status(&a, SLEEPY, &recovers) == "running"
-            && status(&a, SLEEPY_ONCE, &abandons) == "running")
-            .then_some(())
+        (status(&a, SLEEPY, &recovers) == "running" && status(&a, SLEEPY_ONCE, &abandons) == "running").then_some(())
     });
     a.sigkill();
     a.wait_exit(Duration::from_secs(10)).expect("killed");
 
     let b = Server::start_with(opts());
     // Every pending job runs, once, whether it came due before or after the restart.
-    wait_until(
-        "every pending job to complete",
-        Duration::from_secs(30),
-        || {
-            pending
-                .iter()
-                .all(|id| status(&b, NOOP, id) == "completed")
-                .then_some(())
-        },
-    );
+    wait_until("every pending job to complete", Duration::from_secs(30), || {
+        pending.iter().all(|id| status(&b, NOOP, id) == "completed").then_some(())
+    });
     let counted = starts(&record);
     for id in &pending {
-        assert_eq!(
-            counted.get(id),
-            Some(&1),
-            "job {id} started {:?} times",
-            counted.get(id)
-        );
+        assert_eq!(counted.get(id), Some(&1), "job {id} started {:?} times", counted.get(id));
         assert_eq!(runs(&b, NOOP, id).len(), 1);
     }
     // The interrupted run of a type that asks for recovery is resolved and the job runs again.
-    let r = wait_until(
-        "the recovering job to complete",
-        Duration::from_secs(30),
-        || {
-            let r = runs(&b, SLEEPY, &recovers);
-            (status(&b, SLEEPY, &recovers) == "completed").then_some(r)
-        },
-    );
+    let r = wait_until("the recovering job to complete", Duration::from_secs(30), || {
+        let r = runs(&b, SLEEPY, &recovers);
+        (status(&b, SLEEPY, &recovers) == "completed").then_some(r)
+    });
     assert_eq!(r.len(), 2, "{r:?}");
     assert_eq!(r[0]["outcome"], "succeeded");
     assert_eq!(r[0]["attempt"], 2);
     assert_eq!(r[1]["outcome"], "abandoned");
-    assert!(
-        r[1]["error"].as_str().unwrap().contains("runs again"),
-        "{}",
-        r[1]
-    );
+    assert!(r[1]["error"].as_str().unwrap().contains("runs again"), "{}", r[1]);
     // The other is abandoned, not lost and not stuck in `running`.
-    let r = wait_until(
-        "the other job to be resolved",
-        Duration::from_secs(30),
-        || {
-            (status(&b, SLEEPY_ONCE, &abandons) == "failed")
-                .then(|| runs(&b, SLEEPY_ONCE, &abandons))
-        },
-    );
+    let r = wait_until("the other job to be resolved", Duration::from_secs(30), || {
+        (status(&b, SLEEPY_ONCE, &abandons) == "failed").then(|| runs(&b, SLEEPY_ONCE, &abandons))
+    });
     assert_eq!(r.len(), 1, "{r:?}");
     assert_eq!(r[0]["outcome"], "abandoned");
     assert!(r[0]["finishedAt"].is_string());
@@ -141,19 +96,10 @@ fn jobs_and_runs_survive_a_clean_restart() {
     let db = Arc::new(TestDb::create());
     let mut a = Server::start_with(ServerOptions::default().database(db.clone()));
     let done = create(&a, NOOP, json!({"when": instant_in(0)}));
-    wait_until("the job to run", Duration::from_secs(20), || {
-        (status(&a, NOOP, &done) == "completed").then_some(())
-    });
-    let later = create(
-        &a,
-        NOOP,
-        json!({"when": instant_in(3_600_000), "keep": "me"}),
-    );
+    wait_until("the job to run", Duration::from_secs(20), || (status(&a, NOOP, &done) == "completed").then_some(()));
+    let later = create(&a, NOOP, json!({"when": instant_in(3_600_000), "keep": "me"}));
     a.sigterm();
-    assert!(a
-        .wait_exit(Duration::from_secs(20))
-        .expect("exits")
-        .success());
+    assert!(a.wait_exit(Duration::from_secs(20)).expect("exits").success());
 
     let b = Server::start_with(ServerOptions::default().database(db));
     assert_eq!(status(&b, NOOP, &done), "completed");
@@ -166,21 +112,14 @@ fn jobs_and_runs_survive_a_clean_restart() {
 fn fails_with(args: &[&str], needle: &str) {
     let opts = ServerOptions::default().args(args);
     let (mut child, logs) = spawn(&opts);
-    let status = wait_until("the server to exit", Duration::from_secs(60), || {
-        child.try_wait().ok().flatten()
-    });
+    let status = wait_until("the server to exit", Duration::from_secs(60), || child.try_wait().ok().flatten());
     assert!(!status.success(), "started anyway");
+    harness::wait_for_line(&logs, "scheduler: ", Duration::from_secs(5));
     let out = logs.0.lock().unwrap().join("\n");
     assert!(out.contains(needle), "expected {needle:?} in:\n{out}");
     assert!(!out.contains("panicked"), "{out}");
-    let line = out
-        .lines()
-        .find(|l| l.starts_with("scheduler: "))
-        .unwrap_or_default();
-    assert!(
-        line.contains(needle),
-        "one clear line saying {needle:?}: {out}"
-    );
+    let line = out.lines().find(|l| l.starts_with("scheduler: ")).unwrap_or_default();
+    assert!(line.contains(needle), "one clear line saying {needle:?}: {out}");
 }
 
 fn admin_url_with(password: &str) -> String {
@@ -193,19 +132,11 @@ fn admin_url_with(password: &str) -> String {
 #[test]
 fn bad_database_configuration_gives_one_clear_line_and_a_failure_exit() {
     fails_with(
-        &[
-            "--jobstore",
-            "postgres",
-            "--database-url",
-            "postgres://postgres:pw@127.0.0.1:1/nothing",
-        ],
+        &["--jobstore", "postgres", "--database-url", "postgres://postgres:pw@127.0.0.1:1/nothing"],
         "cannot connect to PostgreSQL at postgres://postgres:***@127.0.0.1:1/nothing",
     );
     let wrong = admin_url_with("not-the-password");
-    fails_with(
-        &["--jobstore", "postgres", "--database-url", &wrong],
-        "password authentication failed",
-    );
+    fails_with(&["--jobstore", "postgres", "--database-url", &wrong], "password authentication failed");
     fails_with(&["--jobstore", "postgres"], "--database-url");
 }
 
@@ -228,10 +159,7 @@ fn migrations_apply_once_refuse_a_newer_schema_and_match_the_code() {
             .args(["migrate", "--database-url", &db.url])
             .output()
             .expect("run migrate");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
     };
     let (ok, out) = migrate();
     assert!(ok && out.contains("applied migrations"), "{out}");
@@ -252,19 +180,13 @@ fn migrations_apply_once_refuse_a_newer_schema_and_match_the_code() {
             .filter(|c| c.table_name == *table)
             .map(|c| (c.column_name.clone(), c.data_type.clone()))
             .collect();
-        let expected: Vec<(String, String)> = expected
-            .iter()
-            .map(|(c, t)| (c.to_string(), t.to_string()))
-            .collect();
+        let expected: Vec<(String, String)> = expected.iter().map(|(c, t)| (c.to_string(), t.to_string())).collect();
         assert_eq!(actual, expected, "table {table} drifted from schema.rs");
     }
 
     // A schema from a newer scheduler is refused.
     db.execute("INSERT INTO __diesel_schema_migrations (version) VALUES ('29990101000000')");
-    fails_with(
-        &["--jobstore", "postgres", "--database-url", &db.url],
-        "schema is newer than this scheduler",
-    );
+    fails_with(&["--jobstore", "postgres", "--database-url", &db.url], "schema is newer than this scheduler");
     let (ok, out) = migrate();
     assert!(!ok, "{out}");
 }
@@ -272,14 +194,5 @@ fn migrations_apply_once_refuse_a_newer_schema_and_match_the_code() {
 #[test]
 fn no_migrate_refuses_an_unmigrated_database() {
     let db = TestDb::create();
-    fails_with(
-        &[
-            "--jobstore",
-            "postgres",
-            "--database-url",
-            &db.url,
-            "--no-migrate",
-        ],
-        "run `scheduler migrate`",
-    );
+    fails_with(&["--jobstore", "postgres", "--database-url", &db.url, "--no-migrate"], "run `scheduler migrate`");
 }

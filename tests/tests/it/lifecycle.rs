@@ -25,10 +25,7 @@ fn sigterm_waits_for_running_jobs_to_finish(b: Backend) {
     s.sigterm();
     let status = s.wait_exit(Duration::from_secs(20)).expect("exits");
     assert!(status.success(), "{status:?}\n{}", s.logs());
-    assert!(
-        t.elapsed() >= Duration::from_millis(1_000),
-        "it waited for the job"
-    );
+    assert!(t.elapsed() >= Duration::from_millis(1_000), "it waited for the job");
     let logs = s.logs();
     assert!(logs.contains("stopping: no new runs"), "{logs}");
     assert!(!logs.contains("asking running jobs to stop"), "{logs}");
@@ -42,10 +39,7 @@ fn sigterm_cancels_running_jobs_after_the_shutdown_timeout(b: Backend) {
     s.sigterm();
     let status = s.wait_exit(Duration::from_secs(20)).expect("exits");
     assert!(status.success(), "{status:?}");
-    assert!(
-        t.elapsed() < Duration::from_secs(15),
-        "the job was cancelled, not waited for"
-    );
+    assert!(t.elapsed() < Duration::from_secs(15), "the job was cancelled, not waited for");
     let logs = s.logs();
     assert!(logs.contains("asking running jobs to stop"), "{logs}");
     assert!(logs.contains("run cancelled"), "{logs}");
@@ -64,10 +58,7 @@ fn plugin_log_records_land_in_the_runs_span_with_its_trace_id(b: Backend) {
         .wait_for_log("sleeping sleep_ms=10", Duration::from_secs(5))
         .expect("the plugin's record reached the host log");
     assert!(line.contains(&format!("trace_id={trace}")), "{line}");
-    assert!(
-        line.contains(&format!("run_id={}", run["id"].as_str().unwrap())),
-        "{line}"
-    );
+    assert!(line.contains(&format!("run_id={}", run["id"].as_str().unwrap())), "{line}");
     assert!(line.contains("plugin=\"fixture-sleepy\""), "{line}");
 }
 

@@ -24,6 +24,7 @@ macro_rules! on_both_stores {
 }
 
 mod api;
+mod cluster;
 mod durable;
 mod lifecycle;
 mod plugins;

@@ -28,69 +28,37 @@ fn bad_plugins_are_refused_by_name_and_the_host_starts_with_the_good_ones() {
             .to_owned()
     };
     let dup = refused_line("libzz_vps4_impostor.so");
-    assert!(
-        dup.contains("vps4/backups") && dup.contains("libvps4_backups.so"),
-        "{dup}"
-    );
+    assert!(dup.contains("vps4/backups") && dup.contains("libvps4_backups.so"), "{dup}");
     let incompatible = refused_line("libfixture_incompatible.so");
-    assert!(
-        incompatible.contains("interface does not match"),
-        "{incompatible}"
-    );
+    assert!(incompatible.contains("interface does not match"), "{incompatible}");
     let not_plugin = refused_line("libfixture_not_a_plugin.so");
-    assert!(
-        not_plugin.contains("not a scheduler plugin"),
-        "{not_plugin}"
-    );
+    assert!(not_plugin.contains("not a scheduler plugin"), "{not_plugin}");
     let again = refused_line("libnoop_again.so");
-    assert!(
-        again.contains("already loaded") && again.contains("libnoop.so"),
-        "{again}"
-    );
+    assert!(again.contains("already loaded") && again.contains("libnoop.so"), "{again}");
 
     let root = s.get("/api/scheduler");
-    assert_eq!(
-        root.get("refusedPlugins").as_array().unwrap().len(),
-        4,
-        "{}",
-        root.text
-    );
+    assert_eq!(root.get("refusedPlugins").as_array().unwrap().len(), 4, "{}", root.text);
     let groups = root.get("groups").as_array().unwrap();
     let backups = groups.iter().find(|g| g["product"] == "vps4").unwrap();
-    assert_eq!(
-        backups["plugin"]["name"], "vps4-backups",
-        "the first file keeps the group"
-    );
+    assert_eq!(backups["plugin"]["name"], "vps4-backups", "the first file keeps the group");
     // The good plugins work.
-    let r = s.post_json(
-        "/api/scheduler/vps4/backups/jobs",
-        &json!({"vmId": VM, "when": instant_in(0)}),
-    );
+    let r = s.post_json("/api/scheduler/vps4/backups/jobs", &json!({"vmId": VM, "when": instant_in(0)}));
     assert_eq!(r.status, 201);
     let id = r.get("id").as_str().unwrap().to_owned();
     harness::wait_until("the backup to run", Duration::from_secs(20), || {
-        (s.get(&format!("/api/scheduler/vps4/backups/jobs/{id}"))
-            .body["status"]
-            == "completed")
-            .then_some(())
+        (s.get(&format!("/api/scheduler/vps4/backups/jobs/{id}")).body["status"] == "completed").then_some(())
     });
 }
 
 #[test]
 fn strict_plugins_makes_a_refusal_fatal_and_names_the_file() {
-    let opts = ServerOptions::default()
-        .plugins(mixed_dir())
-        .args(&["--strict-plugins"]);
+    let opts = ServerOptions::default().plugins(mixed_dir()).args(&["--strict-plugins"]);
     let (mut child, logs) = harness::spawn(&opts);
-    let status = harness::wait_until("the server to exit", Duration::from_secs(60), || {
-        child.try_wait().ok().flatten()
-    });
+    let status = harness::wait_until("the server to exit", Duration::from_secs(60), || child.try_wait().ok().flatten());
     assert!(!status.success());
+    harness::wait_for_line(&logs, "scheduler: ", Duration::from_secs(5));
     let out = logs.0.lock().unwrap().join("\n");
-    assert!(
-        out.contains("--strict-plugins") && out.contains("libfixture_incompatible.so"),
-        "{out}"
-    );
+    assert!(out.contains("--strict-plugins") && out.contains("libfixture_incompatible.so"), "{out}");
 }
 
 #[test]
@@ -98,9 +66,6 @@ fn an_empty_plugin_directory_starts_a_server_with_no_groups() {
     let s = Server::start_with(ServerOptions::default().plugins(PluginDir::empty()));
     let root = s.get("/api/scheduler");
     assert_eq!(root.get("groups").as_array().unwrap().len(), 0);
-    s.post_json(
-        "/api/scheduler/vps4/backups/jobs",
-        &json!({"vmId": VM, "when": instant_in(0)}),
-    )
-    .assert_problem(404, "vps4");
+    s.post_json("/api/scheduler/vps4/backups/jobs", &json!({"vmId": VM, "when": instant_in(0)}))
+        .assert_problem(404, "vps4");
 }

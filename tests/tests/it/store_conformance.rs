@@ -9,8 +9,7 @@ use std::sync::Arc;
 use scheduler_core::clock::{Clock, SystemClock, Ts};
 use scheduler_core::model::{GroupKey, JobId, JobStatus, RunOutcome, Schedule};
 use scheduler_core::store::{
-    Change, ClaimDue, Claimed, JobListQuery, JobReschedule, ListCursor, NewJob, NodeInfo,
-    RescueDead, RunFinish, Store,
+    Change, ClaimDue, Claimed, JobListQuery, JobReschedule, ListCursor, NewJob, NodeInfo, RescueDead, RunFinish, Store,
 };
 
 /// Every case, by name. Adding a case here adds it for every store.
@@ -23,10 +22,7 @@ macro_rules! store_cases {
         $gen!(a_finished_run_completes_a_one_time_job, $make);
         $gen!(failed_and_vetoed_runs_finish_their_jobs_so, $make);
         $gen!(rescheduling_a_pending_job_moves_its_next_run, $make);
-        $gen!(
-            rescheduling_a_running_job_fires_it_again_after_the_run,
-            $make
-        );
+        $gen!(rescheduling_a_running_job_fires_it_again_after_the_run, $make);
         $gen!(a_finished_job_cannot_be_rescheduled_or_deleted, $make);
         $gen!(deleting_a_running_job_lets_the_run_finish, $make);
         $gen!(a_paused_job_is_listed_but_never_claimed, $make);
@@ -61,10 +57,7 @@ macro_rules! store_suite {
     };
 }
 
-store_suite!(
-    memory,
-    Arc::new(scheduler_core::store::memory::MemoryStore::new())
-);
+store_suite!(memory, Arc::new(scheduler_core::store::memory::MemoryStore::new()));
 store_suite!(postgres, harness::pg::migrated_store());
 
 const HOUR: i64 = 3_600_000_000;
@@ -90,8 +83,8 @@ fn new_job(g: &GroupKey, when: Ts) -> NewJob {
 
 /// Every group the cases use: a claim may take any of them.
 const GROUPS: &[&str] = &[
-    "read", "list", "claim", "once", "complete", "fail", "move", "rerun", "done", "delrun",
-    "paused", "release", "stale", "history", "bulk", "requeue", "rescue",
+    "read", "list", "claim", "once", "complete", "fail", "move", "rerun", "done", "delrun", "paused", "release",
+    "stale", "history", "bulk", "requeue", "rescue",
 ];
 
 fn claim_in(s: &dyn Store, groups: &[&str], limit: usize) -> Vec<Claimed> {
@@ -152,49 +145,25 @@ fn the_list_is_soonest_first_and_pages_by_cursor(s: &dyn Store) {
     let base = now().plus_micros(HOUR);
     let mut ids = Vec::new();
     for i in [3, 1, 4, 0, 2] {
-        ids.push((
-            i,
-            s.job_insert(new_job(&g, base.plus_micros(i * 1000)))
-                .unwrap()
-                .id,
-        ));
+        ids.push((i, s.job_insert(new_job(&g, base.plus_micros(i * 1000))).unwrap().id));
     }
     // Two jobs at the same instant are ordered by id.
-    let tie_a = s
-        .job_insert(new_job(&g, base.plus_micros(5000)))
-        .unwrap()
-        .id;
-    let tie_b = s
-        .job_insert(new_job(&g, base.plus_micros(5000)))
-        .unwrap()
-        .id;
+    let tie_a = s.job_insert(new_job(&g, base.plus_micros(5000))).unwrap().id;
+    let tie_b = s.job_insert(new_job(&g, base.plus_micros(5000))).unwrap().id;
     s.job_insert(new_job(&group("elsewhere"), base)).unwrap();
     ids.sort();
     let mut expected: Vec<JobId> = ids.into_iter().map(|(_, id)| id).collect();
-    expected.extend(if tie_a < tie_b {
-        [tie_a, tie_b]
-    } else {
-        [tie_b, tie_a]
-    });
+    expected.extend(if tie_a < tie_b { [tie_a, tie_b] } else { [tie_b, tie_a] });
 
     let mut seen = Vec::new();
     let mut after = None;
     loop {
-        let page = s
-            .jobs_list(&JobListQuery {
-                group: g.clone(),
-                limit: 2,
-                after,
-            })
-            .unwrap();
+        let page = s.jobs_list(&JobListQuery { group: g.clone(), limit: 2, after }).unwrap();
         if page.is_empty() {
             break;
         }
         let last = page.last().unwrap();
-        after = Some(ListCursor {
-            due: last.sort_due,
-            id: last.id,
-        });
+        after = Some(ListCursor { due: last.sort_due, id: last.id });
         seen.extend(page.iter().map(|j| j.id));
     }
     assert_eq!(seen, expected);
@@ -204,27 +173,18 @@ fn a_claim_takes_due_jobs_earliest_first_up_to_the_limit(s: &dyn Store) {
     let g = group("claim");
     let t = now();
     let late = s.job_insert(new_job(&g, t.plus_micros(-HOUR))).unwrap().id;
-    let later = s
-        .job_insert(new_job(&g, t.plus_micros(-2 * HOUR)))
-        .unwrap()
-        .id;
+    let later = s.job_insert(new_job(&g, t.plus_micros(-2 * HOUR))).unwrap().id;
     let recent = s.job_insert(new_job(&g, t.plus_micros(-1000))).unwrap().id;
     let future = s.job_insert(new_job(&g, t.plus_micros(HOUR))).unwrap().id;
     let first = claim(s, 2);
-    assert_eq!(
-        first.iter().map(|c| c.job_id).collect::<Vec<_>>(),
-        vec![later, late]
-    );
+    assert_eq!(first.iter().map(|c| c.job_id).collect::<Vec<_>>(), vec![later, late]);
     assert_eq!(first[0].attempt, 1);
     assert_eq!(first[0].scheduled_for, t.plus_micros(-2 * HOUR));
     assert_eq!(payload_of(&first[0].payload), serde_json::json!({"n": 1}));
     assert_ne!(first[0].run_id, first[1].run_id);
     assert_ne!(first[0].trace_id, first[1].trace_id);
     let second = claim(s, 10);
-    assert_eq!(
-        second.iter().map(|c| c.job_id).collect::<Vec<_>>(),
-        vec![recent]
-    );
+    assert_eq!(second.iter().map(|c| c.job_id).collect::<Vec<_>>(), vec![recent]);
     assert!(claim(s, 10).is_empty(), "the future job is not due");
     assert_eq!(status(s, &g, future), JobStatus::Scheduled);
     assert_eq!(status(s, &g, late), JobStatus::Running);
@@ -232,10 +192,7 @@ fn a_claim_takes_due_jobs_earliest_first_up_to_the_limit(s: &dyn Store) {
 
 fn a_claimed_job_is_not_claimed_again_until_it_finishes(s: &dyn Store) {
     let g = group("once");
-    let id = s
-        .job_insert(new_job(&g, now().plus_micros(-1000)))
-        .unwrap()
-        .id;
+    let id = s.job_insert(new_job(&g, now().plus_micros(-1000))).unwrap().id;
     let c = claim(s, 10);
     assert_eq!(c.len(), 1);
     assert!(claim(s, 10).is_empty());
@@ -246,17 +203,13 @@ fn a_claimed_job_is_not_claimed_again_until_it_finishes(s: &dyn Store) {
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].outcome, RunOutcome::Running);
     assert_eq!(&*runs[0].node, "node-a");
-    s.runs_finish(&[finish(&c[0], RunOutcome::Succeeded)])
-        .unwrap();
+    s.runs_finish(&[finish(&c[0], RunOutcome::Succeeded)]).unwrap();
     assert!(claim(s, 10).is_empty(), "a one-time job runs once");
 }
 
 fn a_finished_run_completes_a_one_time_job(s: &dyn Store) {
     let g = group("complete");
-    let id = s
-        .job_insert(new_job(&g, now().plus_micros(-1000)))
-        .unwrap()
-        .id;
+    let id = s.job_insert(new_job(&g, now().plus_micros(-1000))).unwrap().id;
     let c = claim(s, 1).remove(0);
     s.runs_finish(&[finish(&c, RunOutcome::Succeeded)]).unwrap();
     let job = s.job_get(&g, id).unwrap().unwrap();
@@ -265,38 +218,19 @@ fn a_finished_run_completes_a_one_time_job(s: &dyn Store) {
     let run = &s.job_runs(&g, id, 10).unwrap().unwrap()[0];
     assert_eq!(run.id, c.run_id);
     assert_eq!(run.outcome, RunOutcome::Succeeded);
-    assert_eq!(
-        run.output.as_deref().map(payload_of),
-        Some(serde_json::json!({"ok": true}))
-    );
+    assert_eq!(run.output.as_deref().map(payload_of), Some(serde_json::json!({"ok": true})));
     assert_eq!(run.trace_id, c.trace_id);
     assert!(run.finished_at.is_some() && run.started_at.is_some());
-    let listed = s
-        .jobs_list(&JobListQuery {
-            group: g.clone(),
-            limit: 10,
-            after: None,
-        })
-        .unwrap();
+    let listed = s.jobs_list(&JobListQuery { group: g.clone(), limit: 10, after: None }).unwrap();
     assert!(listed.is_empty(), "finished jobs leave the list");
 }
 
 fn failed_and_vetoed_runs_finish_their_jobs_so(s: &dyn Store) {
     let g = group("fail");
-    let a = s
-        .job_insert(new_job(&g, now().plus_micros(-2000)))
-        .unwrap()
-        .id;
-    let b = s
-        .job_insert(new_job(&g, now().plus_micros(-1000)))
-        .unwrap()
-        .id;
+    let a = s.job_insert(new_job(&g, now().plus_micros(-2000))).unwrap().id;
+    let b = s.job_insert(new_job(&g, now().plus_micros(-1000))).unwrap().id;
     let c = claim(s, 2);
-    s.runs_finish(&[
-        finish(&c[0], RunOutcome::Failed),
-        finish(&c[1], RunOutcome::Vetoed),
-    ])
-    .unwrap();
+    s.runs_finish(&[finish(&c[0], RunOutcome::Failed), finish(&c[1], RunOutcome::Vetoed)]).unwrap();
     assert_eq!(status(s, &g, a), JobStatus::Failed);
     assert_eq!(status(s, &g, b), JobStatus::Vetoed);
     let run = &s.job_runs(&g, a, 1).unwrap().unwrap()[0];
@@ -305,57 +239,34 @@ fn failed_and_vetoed_runs_finish_their_jobs_so(s: &dyn Store) {
 
 fn rescheduling_a_pending_job_moves_its_next_run(s: &dyn Store) {
     let g = group("move");
-    let id = s
-        .job_insert(new_job(&g, now().plus_micros(HOUR)))
-        .unwrap()
-        .id;
+    let id = s.job_insert(new_job(&g, now().plus_micros(HOUR))).unwrap().id;
     let when = now().plus_micros(-1000);
     let Change::Done(job) = s
-        .job_reschedule(&JobReschedule {
-            group: g.clone(),
-            id,
-            schedule: Schedule::Once { when },
-            now: now(),
-        })
+        .job_reschedule(&JobReschedule { group: g.clone(), id, schedule: Schedule::Once { when }, now: now() })
         .unwrap()
     else {
         panic!("reschedule refused")
     };
     assert_eq!(job.next_run, Some(when));
     assert!(job.version > 1);
-    assert_eq!(
-        payload_of(&job.payload),
-        serde_json::json!({"n": 1}),
-        "payload kept"
-    );
+    assert_eq!(payload_of(&job.payload), serde_json::json!({"n": 1}), "payload kept");
     assert_eq!(claim(s, 10).len(), 1, "due at its new instant");
 }
 
 fn rescheduling_a_running_job_fires_it_again_after_the_run(s: &dyn Store) {
     let g = group("rerun");
-    let id = s
-        .job_insert(new_job(&g, now().plus_micros(-1000)))
-        .unwrap()
-        .id;
+    let id = s.job_insert(new_job(&g, now().plus_micros(-1000))).unwrap().id;
     let c = claim(s, 1).remove(0);
     let when = now().plus_micros(-500);
     let Change::Done(job) = s
-        .job_reschedule(&JobReschedule {
-            group: g.clone(),
-            id,
-            schedule: Schedule::Once { when },
-            now: now(),
-        })
+        .job_reschedule(&JobReschedule { group: g.clone(), id, schedule: Schedule::Once { when }, now: now() })
         .unwrap()
     else {
         panic!("reschedule refused")
     };
     assert_eq!(job.status, JobStatus::Running);
     assert_eq!(job.next_run, Some(when));
-    assert!(
-        claim(s, 10).is_empty(),
-        "never two runs at once, even though the new instant has passed"
-    );
+    assert!(claim(s, 10).is_empty(), "never two runs at once, even though the new instant has passed");
     s.runs_finish(&[finish(&c, RunOutcome::Succeeded)]).unwrap();
     assert_eq!(status(s, &g, id), JobStatus::Scheduled);
     let again = claim(s, 10);
@@ -365,35 +276,21 @@ fn rescheduling_a_running_job_fires_it_again_after_the_run(s: &dyn Store) {
 
 fn a_finished_job_cannot_be_rescheduled_or_deleted(s: &dyn Store) {
     let g = group("done");
-    let id = s
-        .job_insert(new_job(&g, now().plus_micros(-1000)))
-        .unwrap()
-        .id;
+    let id = s.job_insert(new_job(&g, now().plus_micros(-1000))).unwrap().id;
     let c = claim(s, 1).remove(0);
     s.runs_finish(&[finish(&c, RunOutcome::Succeeded)]).unwrap();
     let r = s
-        .job_reschedule(&JobReschedule {
-            group: g.clone(),
-            id,
-            schedule: Schedule::Once { when: now() },
-            now: now(),
-        })
+        .job_reschedule(&JobReschedule { group: g.clone(), id, schedule: Schedule::Once { when: now() }, now: now() })
         .unwrap();
     assert_eq!(r, Change::Finished(JobStatus::Completed));
-    assert_eq!(
-        s.job_delete(&g, id).unwrap(),
-        Change::Finished(JobStatus::Completed)
-    );
+    assert_eq!(s.job_delete(&g, id).unwrap(), Change::Finished(JobStatus::Completed));
     assert_eq!(s.job_delete(&g, JobId::new()).unwrap(), Change::NotFound);
     assert_eq!(status(s, &g, id), JobStatus::Completed);
 }
 
 fn deleting_a_running_job_lets_the_run_finish(s: &dyn Store) {
     let g = group("delrun");
-    let id = s
-        .job_insert(new_job(&g, now().plus_micros(-1000)))
-        .unwrap()
-        .id;
+    let id = s.job_insert(new_job(&g, now().plus_micros(-1000))).unwrap().id;
     let c = claim(s, 1).remove(0);
     assert_eq!(s.job_delete(&g, id).unwrap(), Change::Done(()));
     assert!(s.job_get(&g, id).unwrap().is_none());
@@ -411,13 +308,7 @@ fn a_paused_job_is_listed_but_never_claimed(s: &dyn Store) {
     let job = s.job_get(&g, id).unwrap().unwrap();
     assert_eq!(job.status, JobStatus::Paused);
     assert!(job.paused);
-    let listed = s
-        .jobs_list(&JobListQuery {
-            group: g.clone(),
-            limit: 10,
-            after: None,
-        })
-        .unwrap();
+    let listed = s.jobs_list(&JobListQuery { group: g.clone(), limit: 10, after: None }).unwrap();
     assert_eq!(listed.len(), 1);
 }
 
@@ -438,10 +329,7 @@ fn a_released_run_disappears_and_its_job_is_due_again(s: &dyn Store) {
 
 fn a_stale_completion_changes_nothing(s: &dyn Store) {
     let g = group("stale");
-    let id = s
-        .job_insert(new_job(&g, now().plus_micros(-1000)))
-        .unwrap()
-        .id;
+    let id = s.job_insert(new_job(&g, now().plus_micros(-1000))).unwrap().id;
     let c = claim(s, 1).remove(0);
     s.runs_finish(&[finish(&c, RunOutcome::Succeeded)]).unwrap();
     // The same completion again, and one claiming a different outcome: both ignored.
@@ -454,10 +342,7 @@ fn a_stale_completion_changes_nothing(s: &dyn Store) {
 
 fn runs_are_listed_newest_first(s: &dyn Store) {
     let g = group("history");
-    let id = s
-        .job_insert(new_job(&g, now().plus_micros(-3000)))
-        .unwrap()
-        .id;
+    let id = s.job_insert(new_job(&g, now().plus_micros(-3000))).unwrap().id;
     let mut run_ids = Vec::new();
     for _ in 0..3 {
         let c = claim(s, 1).remove(0);
@@ -475,21 +360,13 @@ fn runs_are_listed_newest_first(s: &dyn Store) {
 
 fn bulk_insert_stores_every_job(s: &dyn Store) {
     let g = group("bulk");
-    let jobs: Vec<NewJob> = (0..500)
-        .map(|i| new_job(&g, now().plus_micros(HOUR + i)))
-        .collect();
+    let jobs: Vec<NewJob> = (0..500).map(|i| new_job(&g, now().plus_micros(HOUR + i))).collect();
     let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
     assert_eq!(s.jobs_insert_many(jobs).unwrap(), 500);
     for id in ids.iter().step_by(50) {
         assert!(s.job_get(&g, *id).unwrap().is_some());
     }
-    let listed = s
-        .jobs_list(&JobListQuery {
-            group: g.clone(),
-            limit: 1000,
-            after: None,
-        })
-        .unwrap();
+    let listed = s.jobs_list(&JobListQuery { group: g.clone(), limit: 1000, after: None }).unwrap();
     assert_eq!(listed.len(), 500);
 }
 
@@ -513,12 +390,8 @@ fn a_requeued_run_makes_its_job_due_again(s: &dyn Store) {
 fn a_claim_takes_only_the_nodes_groups(s: &dyn Store) {
     let mine = group("claim");
     let theirs = GroupKey::new("elsewhere", "claim").unwrap();
-    s.job_insert(new_job(&theirs, now().plus_micros(-2000)))
-        .unwrap();
-    let id = s
-        .job_insert(new_job(&mine, now().plus_micros(-1000)))
-        .unwrap()
-        .id;
+    s.job_insert(new_job(&theirs, now().plus_micros(-2000))).unwrap();
+    let id = s.job_insert(new_job(&mine, now().plus_micros(-1000))).unwrap().id;
     let c = claim_in(s, &["claim"], 10);
     if s.blocking() {
         // A store shared by nodes filters by group: the other group's job stays for its nodes.
@@ -531,49 +404,33 @@ fn a_claim_takes_only_the_nodes_groups(s: &dyn Store) {
 
 fn a_live_nodes_runs_are_never_rescued(s: &dyn Store) {
     let g = group("rescue");
-    let node = NodeInfo {
-        id: Arc::from("node-a"),
-        host: "test".into(),
-        groups: vec![g.clone()],
-    };
+    let node = NodeInfo { id: Arc::from("node-a"), host: "test".into(), groups: vec![g.clone()] };
     s.node_register(&node).unwrap();
-    let id = s
-        .job_insert(new_job(&g, now().plus_micros(-1000)))
-        .unwrap()
-        .id;
+    let id = s.job_insert(new_job(&g, now().plus_micros(-1000))).unwrap().id;
     let c = claim_in(s, &["rescue"], 1);
     assert_eq!(c.len(), 1);
     assert!(s.node_heartbeat("node-a").unwrap());
     let rescued = s
-        .runs_rescue(&RescueDead {
-            dead_after: std::time::Duration::from_secs(30),
-            groups: vec![(g.clone(), true)],
-        })
+        .runs_rescue(&RescueDead { dead_after: std::time::Duration::from_secs(30), groups: vec![(g.clone(), true)] })
         .unwrap();
     assert!(rescued.is_empty(), "{rescued:?}");
     assert_eq!(status(s, &g, id), JobStatus::Running);
 }
 
 fn nodes_register_heartbeat_and_stop(s: &dyn Store) {
-    let node = NodeInfo {
-        id: Arc::from("node-b"),
-        host: "host-b".into(),
-        groups: vec![group("read"), group("list")],
-    };
+    let node = NodeInfo { id: Arc::from("node-b"), host: "host-b".into(), groups: vec![group("read"), group("list")] };
     s.node_register(&node).unwrap();
     assert!(s.node_heartbeat("node-b").unwrap());
-    let listed = s.nodes_list().unwrap();
-    let me = listed
-        .iter()
-        .find(|n| &*n.info.id == "node-b")
-        .expect("listed");
+    let listed = s.nodes_list(std::time::Duration::from_secs(30)).unwrap();
+    let me = listed.iter().find(|n| &*n.info.id == "node-b").expect("listed");
     assert_eq!(me.info.host, "host-b");
     assert_eq!(me.info.groups, node.groups);
     assert!(me.stopped_at.is_none());
+    assert!(me.live);
     s.node_stop("node-b").unwrap();
-    assert!(
-        !s.node_heartbeat("node-b").unwrap(),
-        "a stopped node is not live"
-    );
+    let listed = s.nodes_list(std::time::Duration::from_secs(30)).unwrap();
+    let me = listed.iter().find(|n| &*n.info.id == "node-b").expect("still listed");
+    assert!(!me.live && me.stopped_at.is_some());
+    assert!(!s.node_heartbeat("node-b").unwrap(), "a stopped node is not live");
     assert!(!s.node_heartbeat("never-registered").unwrap());
 }

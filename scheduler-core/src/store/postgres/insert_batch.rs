@@ -36,21 +36,14 @@ impl InsertBatcher {
             .name("pg-inserter".into())
             .spawn(move || run(&pool, &rx))
             .expect("spawn the insert thread");
-        InsertBatcher {
-            tx: Some(tx),
-            handle: Some(handle),
-        }
+        InsertBatcher { tx: Some(tx), handle: Some(handle) }
     }
 
     /// Inserts one job, in whatever batch is being formed.
     pub(super) fn insert(&self, job: NewJob) -> Result<Job, StoreError> {
         let (reply_tx, reply_rx) = bounded(1);
         let gone = || StoreError::Internal("the insert thread stopped".into());
-        self.tx
-            .as_ref()
-            .ok_or_else(gone)?
-            .send((job, reply_tx))
-            .map_err(|_| gone())?;
+        self.tx.as_ref().ok_or_else(gone)?.send((job, reply_tx)).map_err(|_| gone())?;
         reply_rx.recv().map_err(|_| gone())?
     }
 }
@@ -82,9 +75,9 @@ fn run(pool: &PgPool, rx: &Receiver<(NewJob, Reply)>) {
         match result {
             Ok(mut by_id) => {
                 for (job, reply) in batch.drain(..) {
-                    let answer = by_id.remove(&job.id.0).ok_or_else(|| {
-                        StoreError::Internal("an inserted job was not returned".into())
-                    });
+                    let answer = by_id
+                        .remove(&job.id.0)
+                        .ok_or_else(|| StoreError::Internal("an inserted job was not returned".into()));
                     let _ = reply.send(answer);
                 }
             }
@@ -109,21 +102,11 @@ pub(super) fn insert_returning(
         .bind::<Array<SqlUuid>, _>(jobs.iter().map(|j| j.id.0).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(jobs.iter().map(|j| j.group.product()).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(jobs.iter().map(|j| j.group.job_group()).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(
-            jobs.iter()
-                .map(|j| schedule_json(&j.schedule))
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Array<Timestamptz>, _>(
-            jobs.iter()
-                .map(|j| j.schedule.when().to_datetime())
-                .collect::<Vec<_>>(),
-        )
+        .bind::<Array<Text>, _>(jobs.iter().map(|j| schedule_json(&j.schedule)).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(jobs.iter().map(|j| j.schedule.when().to_datetime()).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(jobs.iter().map(|j| &*j.payload).collect::<Vec<_>>())
         .bind::<Array<Bool>, _>(jobs.iter().map(|j| j.paused).collect::<Vec<_>>())
         .load(conn)
         .map_err(db)?;
-    rows.into_iter()
-        .map(|r| r.into_job().map(|j| (j.id.0, j)))
-        .collect()
+    rows.into_iter().map(|r| r.into_job().map(|j| (j.id.0, j))).collect()
 }

@@ -54,44 +54,30 @@ fn failed(e: impl std::fmt::Display) -> SchemaError {
 }
 
 fn known() -> Result<Vec<String>, SchemaError> {
-    let list = diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
-        .map_err(failed)?;
-    Ok(list
-        .iter()
-        .map(|m| m.name().version().to_string())
-        .collect())
+    let list = diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS).map_err(failed)?;
+    Ok(list.iter().map(|m| m.name().version().to_string()).collect())
 }
 
 fn check_not_newer(conn: &mut PgConnection) -> Result<(), SchemaError> {
     let known = known()?;
     let known_set: HashSet<&str> = known.iter().map(String::as_str).collect();
     let applied = conn.applied_migrations().map_err(failed)?;
-    let unknown: Vec<String> = applied
-        .iter()
-        .map(|v| v.to_string())
-        .filter(|v| !known_set.contains(v.as_str()))
-        .collect();
+    let unknown: Vec<String> =
+        applied.iter().map(|v| v.to_string()).filter(|v| !known_set.contains(v.as_str())).collect();
     if unknown.is_empty() {
         Ok(())
     } else {
-        Err(SchemaError::Newer {
-            unknown: unknown.join(", "),
-            latest: known.last().cloned().unwrap_or_default(),
-        })
+        Err(SchemaError::Newer { unknown: unknown.join(", "), latest: known.last().cloned().unwrap_or_default() })
     }
 }
 
 /// Applies pending migrations, refusing a schema newer than this scheduler knows.
 pub fn run_pending(conn: &mut PgConnection) -> Result<MigrationReport, SchemaError> {
-    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
-        .execute(conn)
-        .map_err(failed)?;
+    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).execute(conn).map_err(failed)?;
     let result = (|| {
         check_not_newer(conn)?;
         let applied = conn.run_pending_migrations(MIGRATIONS).map_err(failed)?;
-        Ok(MigrationReport {
-            applied: applied.iter().map(|v| v.to_string()).collect(),
-        })
+        Ok(MigrationReport { applied: applied.iter().map(|v| v.to_string()).collect() })
     })();
     let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(conn);
     result
@@ -106,11 +92,7 @@ pub fn check_current(conn: &mut PgConnection) -> Result<(), SchemaError> {
     } else {
         Err(SchemaError::Older {
             count: pending.len(),
-            names: pending
-                .iter()
-                .map(|m| m.name().version().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
+            names: pending.iter().map(|m| m.name().version().to_string()).collect::<Vec<_>>().join(", "),
         })
     }
 }

@@ -30,13 +30,10 @@ pub use migrate::{MigrationReport, SchemaError};
 /// groups as `product/group` text, `$3` the node id.
 pub const CLAIM_SQL: &str = sql::CLAIM_DUE;
 
-use self::rows::{
-    ClaimRow, FinishCounts, IdRow, JobRow, NextDueRow, NodeRow, RescueRow, RunRow, StatusRow,
-    TextIdRow,
-};
+use self::rows::{ClaimRow, FinishCounts, IdRow, JobRow, NextDueRow, NodeRow, RescueRow, RunRow, StatusRow, TextIdRow};
 use super::{
-    Change, Claim, ClaimDue, Claimed, JobListQuery, JobReschedule, NewJob, NodeInfo, NodeRecord,
-    RescueDead, RescuedRun, RunFinish, Store, StoreError,
+    Change, Claim, ClaimDue, Claimed, JobListQuery, JobReschedule, NewJob, NodeInfo, NodeRecord, RescueDead,
+    RescuedRun, RunFinish, Store, StoreError,
 };
 use crate::clock::Ts;
 use crate::model::{GroupKey, Job, JobId, Run, Schedule};
@@ -98,51 +95,34 @@ impl PgStore {
             .min_idle(Some(0))
             .connection_timeout(config.connect_timeout)
             .build_unchecked(ConnectionManager::new(config.url.clone()));
-        Ok(PgStore {
-            inserts: insert_batch::InsertBatcher::start(pool.clone()),
-            pool,
-        })
+        Ok(PgStore { inserts: insert_batch::InsertBatcher::start(pool.clone()), pool })
     }
 
     fn conn(&self) -> Result<Conn, StoreError> {
-        self.pool
-            .get()
-            .map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
+        self.pool.get().map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
     }
 
     /// Applies pending migrations (under an advisory lock, so nodes starting together do it
     /// once), refusing a schema newer than this scheduler knows.
     pub fn migrate(&self) -> Result<MigrationReport, PgSetupError> {
-        let mut conn = self.conn().map_err(|e| PgSetupError::Connect {
-            url: String::new(),
-            reason: e.to_string(),
-        })?;
+        let mut conn = self.conn().map_err(|e| PgSetupError::Connect { url: String::new(), reason: e.to_string() })?;
         Ok(migrate::run_pending(&mut conn)?)
     }
 
     /// Checks that the schema is exactly the one this scheduler knows (for `--no-migrate`).
     pub fn check_schema(&self) -> Result<(), PgSetupError> {
-        let mut conn = self.conn().map_err(|e| PgSetupError::Connect {
-            url: String::new(),
-            reason: e.to_string(),
-        })?;
+        let mut conn = self.conn().map_err(|e| PgSetupError::Connect { url: String::new(), reason: e.to_string() })?;
         Ok(migrate::check_current(&mut conn)?)
     }
 
     /// True when the database answers and the schema is current (readiness).
     pub fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
-        diesel::sql_query("SELECT 1")
-            .execute(&mut conn)
-            .map_err(db)?;
+        diesel::sql_query("SELECT 1").execute(&mut conn).map_err(db)?;
         Ok(())
     }
 
-    fn job_state(
-        conn: &mut Conn,
-        group: &GroupKey,
-        id: JobId,
-    ) -> Result<Option<Option<String>>, StoreError> {
+    fn job_state(conn: &mut Conn, group: &GroupKey, id: JobId) -> Result<Option<Option<String>>, StoreError> {
         let rows: Vec<StatusRow> = diesel::sql_query(sql::JOB_STATE)
             .bind::<SqlUuid, _>(id.0)
             .bind::<Text, _>(group.product())
@@ -167,8 +147,7 @@ fn disable_openssl_atexit() {
         unsafe {
             let sym = libc::dlsym(libc::RTLD_DEFAULT, c"OPENSSL_init_crypto".as_ptr());
             if !sym.is_null() {
-                let init: extern "C" fn(u64, *const libc::c_void) -> libc::c_int =
-                    std::mem::transmute(sym);
+                let init: extern "C" fn(u64, *const libc::c_void) -> libc::c_int = std::mem::transmute(sym);
                 init(OPENSSL_INIT_NO_ATEXIT, std::ptr::null());
             }
         }
@@ -227,26 +206,11 @@ impl Store for PgStore {
             for chunk in new.chunks(INSERT_CHUNK) {
                 diesel::sql_query(sql::INSERT_JOBS)
                     .bind::<Array<SqlUuid>, _>(chunk.iter().map(|j| j.id.0).collect::<Vec<_>>())
-                    .bind::<Array<Text>, _>(
-                        chunk.iter().map(|j| j.group.product()).collect::<Vec<_>>(),
-                    )
-                    .bind::<Array<Text>, _>(
-                        chunk
-                            .iter()
-                            .map(|j| j.group.job_group())
-                            .collect::<Vec<_>>(),
-                    )
-                    .bind::<Array<Text>, _>(
-                        chunk
-                            .iter()
-                            .map(|j| schedule_json(&j.schedule))
-                            .collect::<Vec<_>>(),
-                    )
+                    .bind::<Array<Text>, _>(chunk.iter().map(|j| j.group.product()).collect::<Vec<_>>())
+                    .bind::<Array<Text>, _>(chunk.iter().map(|j| j.group.job_group()).collect::<Vec<_>>())
+                    .bind::<Array<Text>, _>(chunk.iter().map(|j| schedule_json(&j.schedule)).collect::<Vec<_>>())
                     .bind::<Array<Timestamptz>, _>(
-                        chunk
-                            .iter()
-                            .map(|j| j.schedule.when().to_datetime())
-                            .collect::<Vec<_>>(),
+                        chunk.iter().map(|j| j.schedule.when().to_datetime()).collect::<Vec<_>>(),
                     )
                     .bind::<Array<Text>, _>(chunk.iter().map(|j| &*j.payload).collect::<Vec<_>>())
                     .bind::<Array<Bool>, _>(chunk.iter().map(|j| j.paused).collect::<Vec<_>>())
@@ -273,10 +237,7 @@ impl Store for PgStore {
         let (due, id) = match q.after {
             Some(c) => (c.due.to_datetime(), c.id.0),
             // Before any instant the API accepts (it refuses years before 1970).
-            None => (
-                Ts::from_millis(-86_400_000).to_datetime(),
-                uuid::Uuid::nil(),
-            ),
+            None => (Ts::from_millis(-86_400_000).to_datetime(), uuid::Uuid::nil()),
         };
         let rows: Vec<JobRow> = diesel::sql_query(sql::list_jobs())
             .bind::<Text, _>(q.group.product())
@@ -327,12 +288,7 @@ impl Store for PgStore {
         })
     }
 
-    fn job_runs(
-        &self,
-        group: &GroupKey,
-        id: JobId,
-        limit: usize,
-    ) -> Result<Option<Vec<Run>>, StoreError> {
+    fn job_runs(&self, group: &GroupKey, id: JobId, limit: usize) -> Result<Option<Vec<Run>>, StoreError> {
         let mut conn = self.conn()?;
         if Self::job_state(&mut conn, group, id)?.is_none() {
             return Ok(None);
@@ -342,10 +298,7 @@ impl Store for PgStore {
             .bind::<BigInt, _>(i64::try_from(limit).unwrap_or(i64::MAX))
             .load(&mut conn)
             .map_err(db)?;
-        rows.into_iter()
-            .map(RunRow::into_run)
-            .collect::<Result<_, _>>()
-            .map(Some)
+        rows.into_iter().map(RunRow::into_run).collect::<Result<_, _>>().map(Some)
     }
 
     fn runs_claim_due(&self, c: &ClaimDue) -> Result<Claim, StoreError> {
@@ -357,9 +310,7 @@ impl Store for PgStore {
                 // after a burst of inserts the planner's statistics still say "few rows due" and
                 // it would rather fetch every due row and sort them (measured: 37 ms instead of
                 // 4 ms per claim with 100,000 due): rule that plan out for this statement.
-                conn.batch_execute(
-                    "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off",
-                )?;
+                conn.batch_execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off")?;
                 diesel::sql_query(sql::CLAIM_DUE)
                     .bind::<BigInt, _>(i64::try_from(c.limit).unwrap_or(i64::MAX))
                     .bind::<Array<Text>, _>(&groups)
@@ -367,26 +318,13 @@ impl Store for PgStore {
                     .load(conn)
             })
             .map_err(db)?;
-        let runs = rows
-            .into_iter()
-            .map(ClaimRow::into_claimed)
-            .collect::<Result<Vec<_>, _>>()?;
+        let runs = rows.into_iter().map(ClaimRow::into_claimed).collect::<Result<Vec<_>, _>>()?;
         if runs.len() == c.limit {
-            return Ok(Claim {
-                runs,
-                next_due: None,
-                store_now: c.now,
-            });
+            return Ok(Claim { runs, next_due: None, store_now: c.now });
         }
-        let next: NextDueRow = diesel::sql_query(sql::NEXT_DUE)
-            .bind::<Array<Text>, _>(&groups)
-            .get_result(&mut conn)
-            .map_err(db)?;
-        Ok(Claim {
-            runs,
-            next_due: next.next_due.map(Ts::from_datetime),
-            store_now: Ts::from_datetime(next.db_now),
-        })
+        let next: NextDueRow =
+            diesel::sql_query(sql::NEXT_DUE).bind::<Array<Text>, _>(&groups).get_result(&mut conn).map_err(db)?;
+        Ok(Claim { runs, next_due: next.next_due.map(Ts::from_datetime), store_now: Ts::from_datetime(next.db_now) })
     }
 
     fn runs_finish(&self, batch: &[RunFinish]) -> Result<(), StoreError> {
@@ -398,33 +336,11 @@ impl Store for PgStore {
             .bind::<Array<SqlUuid>, _>(batch.iter().map(|f| f.run_id.0).collect::<Vec<_>>())
             .bind::<Array<SqlUuid>, _>(batch.iter().map(|f| f.job_id.0).collect::<Vec<_>>())
             .bind::<Array<Text>, _>(batch.iter().map(|f| f.outcome.as_str()).collect::<Vec<_>>())
-            .bind::<Array<Timestamptz>, _>(
-                batch
-                    .iter()
-                    .map(|f| f.started_at.to_datetime())
-                    .collect::<Vec<_>>(),
-            )
-            .bind::<Array<Timestamptz>, _>(
-                batch
-                    .iter()
-                    .map(|f| f.finished_at.to_datetime())
-                    .collect::<Vec<_>>(),
-            )
-            .bind::<Array<Nullable<Text>>, _>(
-                batch.iter().map(|f| f.error.as_deref()).collect::<Vec<_>>(),
-            )
-            .bind::<Array<Nullable<Text>>, _>(
-                batch
-                    .iter()
-                    .map(|f| f.output.as_deref())
-                    .collect::<Vec<_>>(),
-            )
-            .bind::<Array<Nullable<Text>>, _>(
-                batch
-                    .iter()
-                    .map(|f| f.listener_error.as_deref())
-                    .collect::<Vec<_>>(),
-            )
+            .bind::<Array<Timestamptz>, _>(batch.iter().map(|f| f.started_at.to_datetime()).collect::<Vec<_>>())
+            .bind::<Array<Timestamptz>, _>(batch.iter().map(|f| f.finished_at.to_datetime()).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Text>>, _>(batch.iter().map(|f| f.error.as_deref()).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Text>>, _>(batch.iter().map(|f| f.output.as_deref()).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Text>>, _>(batch.iter().map(|f| f.listener_error.as_deref()).collect::<Vec<_>>())
             .bind::<Array<Bool>, _>(batch.iter().map(|f| f.requeue).collect::<Vec<_>>())
             .get_result(&mut conn)
             .map_err(db)?;
@@ -463,25 +379,21 @@ impl Store for PgStore {
 
     fn node_heartbeat(&self, node: &str) -> Result<bool, StoreError> {
         let mut conn = self.conn()?;
-        let rows: Vec<TextIdRow> = diesel::sql_query(sql::HEARTBEAT)
-            .bind::<Text, _>(node)
-            .load(&mut conn)
-            .map_err(db)?;
+        let rows: Vec<TextIdRow> =
+            diesel::sql_query(sql::HEARTBEAT).bind::<Text, _>(node).load(&mut conn).map_err(db)?;
         Ok(!rows.is_empty())
     }
 
     fn node_stop(&self, node: &str) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
-        diesel::sql_query(sql::STOP_NODE)
-            .bind::<Text, _>(node)
-            .execute(&mut conn)
-            .map_err(db)?;
+        diesel::sql_query(sql::STOP_NODE).bind::<Text, _>(node).execute(&mut conn).map_err(db)?;
         Ok(())
     }
 
-    fn nodes_list(&self) -> Result<Vec<NodeRecord>, StoreError> {
+    fn nodes_list(&self, dead_after: Duration) -> Result<Vec<NodeRecord>, StoreError> {
         let mut conn = self.conn()?;
         let rows: Vec<NodeRow> = diesel::sql_query(sql::LIST_NODES)
+            .bind::<BigInt, _>(i64::try_from(dead_after.as_micros()).unwrap_or(i64::MAX))
             .load(&mut conn)
             .map_err(db)?;
         Ok(rows.into_iter().map(NodeRow::into_record).collect())
@@ -490,24 +402,11 @@ impl Store for PgStore {
     fn runs_rescue(&self, r: &RescueDead) -> Result<Vec<RescuedRun>, StoreError> {
         let mut conn = self.conn()?;
         let micros = i64::try_from(r.dead_after.as_micros()).unwrap_or(i64::MAX);
-        diesel::sql_query(sql::MARK_DEAD_NODES)
-            .bind::<BigInt, _>(micros)
-            .execute(&mut conn)
-            .map_err(db)?;
+        diesel::sql_query(sql::MARK_DEAD_NODES).bind::<BigInt, _>(micros).execute(&mut conn).map_err(db)?;
         let rows: Vec<RescueRow> = diesel::sql_query(sql::RESCUE_RUNS)
             .bind::<BigInt, _>(micros)
-            .bind::<Array<Text>, _>(
-                r.groups
-                    .iter()
-                    .map(|(g, _)| g.to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .bind::<Array<Bool>, _>(
-                r.groups
-                    .iter()
-                    .map(|(_, recover)| *recover)
-                    .collect::<Vec<_>>(),
-            )
+            .bind::<Array<Text>, _>(r.groups.iter().map(|(g, _)| g.to_string()).collect::<Vec<_>>())
+            .bind::<Array<Bool>, _>(r.groups.iter().map(|(_, recover)| *recover).collect::<Vec<_>>())
             .load(&mut conn)
             .map_err(db)?;
         Ok(rows.into_iter().map(RescueRow::into_rescued).collect())
@@ -520,10 +419,7 @@ mod tests {
 
     #[test]
     fn passwords_never_appear_in_messages() {
-        assert_eq!(
-            redact("postgres://app:s3cret@db:5432/x"),
-            "postgres://app:***@db:5432/x"
-        );
+        assert_eq!(redact("postgres://app:s3cret@db:5432/x"), "postgres://app:***@db:5432/x");
         assert_eq!(redact("postgres://app@db/x"), "postgres://app@db/x");
         assert_eq!(redact("host=db user=app"), "host=db user=app");
     }

@@ -3,9 +3,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{
-    Array, BigInt, Bool, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid,
-};
+use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel::QueryableByName;
 use uuid::Uuid;
 
@@ -18,8 +16,7 @@ fn ts(d: DateTime<Utc>) -> Ts {
 }
 
 fn group(product: &str, job_group: &str) -> Result<GroupKey, StoreError> {
-    GroupKey::new(product, job_group)
-        .map_err(|e| StoreError::Internal(format!("stored group is invalid: {e}")))
+    GroupKey::new(product, job_group).map_err(|e| StoreError::Internal(format!("stored group is invalid: {e}")))
 }
 
 #[derive(QueryableByName)]
@@ -78,9 +75,7 @@ impl JobRow {
         Ok(Job {
             id: JobId(self.id),
             group: group(&self.product, &self.job_group)?,
-            schedule: Schedule::Once {
-                when: ts(self.when_at),
-            },
+            schedule: Schedule::Once { when: ts(self.when_at) },
             payload: Arc::from(self.payload),
             status,
             paused: self.paused,
@@ -136,9 +131,8 @@ impl RunRow {
             started_at: self.started_at.map(ts),
             finished_at: self.finished_at.map(ts),
             node: Arc::from(self.node),
-            outcome: RunOutcome::parse(&self.outcome).ok_or_else(|| {
-                StoreError::Internal(format!("unknown stored outcome `{}`", self.outcome))
-            })?,
+            outcome: RunOutcome::parse(&self.outcome)
+                .ok_or_else(|| StoreError::Internal(format!("unknown stored outcome `{}`", self.outcome)))?,
             error: self.error,
             trace_id: TraceId::parse(&self.trace_id).unwrap_or_default(),
             output: self.output,
@@ -231,6 +225,8 @@ pub struct NodeRow {
     heartbeat_at: DateTime<Utc>,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     stopped_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Bool)]
+    live: bool,
 }
 
 impl NodeRow {
@@ -242,15 +238,13 @@ impl NodeRow {
                 groups: self
                     .groups
                     .iter()
-                    .filter_map(|g| {
-                        g.split_once('/')
-                            .and_then(|(p, j)| GroupKey::new(p, j).ok())
-                    })
+                    .filter_map(|g| g.split_once('/').and_then(|(p, j)| GroupKey::new(p, j).ok()))
                     .collect(),
             },
             started_at: ts(self.started_at),
             heartbeat_at: ts(self.heartbeat_at),
             stopped_at: self.stopped_at.map(ts),
+            live: self.live,
         }
     }
 }
@@ -269,11 +263,6 @@ pub struct RescueRow {
 
 impl RescueRow {
     pub fn into_rescued(self) -> RescuedRun {
-        RescuedRun {
-            run_id: RunId(self.run_id),
-            job_id: JobId(self.job_id),
-            node: self.node,
-            rerun: self.rerun,
-        }
+        RescuedRun { run_id: RunId(self.run_id), job_id: JobId(self.job_id), node: self.node, rerun: self.rerun }
     }
 }

@@ -2,8 +2,7 @@
 //! guarantees come from PostgreSQL's row locks and snapshot, not from timing.
 
 /// Columns of a job as [`super::rows::JobRow`] reads them.
-pub const JOB_COLUMNS: &str =
-    "j.id, j.product, j.job_group, j.schedule::text AS schedule, j.when_at, \
+pub const JOB_COLUMNS: &str = "j.id, j.product, j.job_group, j.schedule::text AS schedule, j.when_at, \
      j.payload::text AS payload, j.paused, j.next_due, j.sort_due, j.running_run, j.final_status, \
      j.version, j.created_at, j.updated_at";
 
@@ -24,9 +23,7 @@ pub fn insert_jobs_returning() -> String {
 }
 
 pub fn get_job() -> String {
-    format!(
-        "SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = $1 AND j.product = $2 AND j.job_group = $3"
-    )
+    format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = $1 AND j.product = $2 AND j.job_group = $3")
 }
 
 pub fn list_jobs() -> String {
@@ -150,11 +147,12 @@ pub const REGISTER_NODE: &str = "
 pub const HEARTBEAT: &str = "
     UPDATE nodes SET heartbeat_at = now() WHERE id = $1 AND stopped_at IS NULL RETURNING id";
 
-pub const STOP_NODE: &str =
-    "UPDATE nodes SET stopped_at = now(), heartbeat_at = now() WHERE id = $1";
+pub const STOP_NODE: &str = "UPDATE nodes SET stopped_at = now(), heartbeat_at = now() WHERE id = $1";
 
 pub const LIST_NODES: &str = "
-    SELECT id, host, groups, started_at, heartbeat_at, stopped_at FROM nodes
+    SELECT id, host, groups, started_at, heartbeat_at, stopped_at,
+           stopped_at IS NULL AND heartbeat_at >= now() - make_interval(secs => $1::double precision / 1e6) AS live
+    FROM nodes
     WHERE stopped_at IS NULL OR stopped_at > now() - interval '1 hour'
     ORDER BY started_at, id";
 
