@@ -7,7 +7,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 /// An instant in UTC, in microseconds since the Unix epoch (PostgreSQL's `timestamptz`
 /// precision). The API shows milliseconds; lateness is measured in microseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Ts(pub i64);
 
 impl Ts {

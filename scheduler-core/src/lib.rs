@@ -20,6 +20,7 @@ pub mod plugin;
 pub mod request;
 pub mod scheduler;
 pub mod store;
+pub mod trigger;
 
 pub use clock::{Clock, SystemClock, Ts};
 pub use error::CoreError;
