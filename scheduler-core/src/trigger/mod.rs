@@ -17,6 +17,7 @@
 mod cron;
 mod interval;
 pub mod policy;
+mod spec;
 
 use std::sync::Arc;
 
@@ -25,8 +26,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use cron::parse_cron;
-pub use interval::parse_interval;
+pub use interval::{check_range, parse_delay, parse_interval};
 pub use policy::{Backoff, BackoffKind, MisfirePolicy, OverlapPolicy, RetryPolicy};
+pub use spec::{plan, ExtraFire, JobSpec, JobState, Plan, PlannedRun, MISFIRE_THRESHOLD_MICROS};
 
 use crate::clock::Ts;
 
