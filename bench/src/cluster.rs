@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use scheduler_core::model::{GroupKey, JobId, Schedule};
+use scheduler_core::model::{GroupKey, JobId, JobSpec, JobState};
 use scheduler_core::store::postgres::{PgConfig, PgStore};
 use scheduler_core::store::{NewJob, Store};
+use scheduler_core::trigger::TriggerState;
 use scheduler_core::{Clock, SystemClock};
 
 use crate::pg::{self, BenchDb};
@@ -56,14 +57,17 @@ pub fn w5(n: usize, nodes: usize) -> anyhow::Result<()> {
     let t0 = SystemClock.now().plus_micros(10_000_000);
     let group = GroupKey::new("bench", "noop")?;
     let now = SystemClock.now();
+    let spec = Arc::new(JobSpec::once(t0));
     let jobs: Vec<NewJob> = (0..n)
         .map(|_| NewJob {
             id: JobId::new(),
             group: group.clone(),
-            schedule: Schedule::Once { when: t0 },
+            spec: spec.clone(),
+            state: JobState { triggers: vec![TriggerState { next: Some(t0), fired: 0 }], extra: None },
             payload: Arc::from("{}"),
             paused: false,
             now,
+            idempotency: None,
         })
         .collect();
     store.jobs_insert_many(jobs)?;

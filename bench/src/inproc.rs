@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use scheduler_core::engine::EngineConfig;
-use scheduler_core::model::{JobId, Schedule};
+use scheduler_core::model::JobId;
 use scheduler_core::plugin::load_plugins;
 use scheduler_core::request::CreateRequest;
 use scheduler_core::store::memory::MemoryStore;
@@ -64,13 +64,7 @@ fn insert(s: &Scheduler, n: usize, due: impl Fn(usize) -> Ts) -> anyhow::Result<
     let mut i = 0;
     while i < n {
         let end = (i + CHUNK).min(n);
-        let batch: Vec<CreateRequest> = (i..end)
-            .map(|k| CreateRequest {
-                schedule: Schedule::Once { when: due(k) },
-                payload: "{}".to_owned(),
-                paused: false,
-            })
-            .collect();
+        let batch: Vec<CreateRequest> = (i..end).map(|k| CreateRequest::once(due(k), "{}")).collect();
         ids.extend(s.jobs_create_many("bench", "noop", batch)?);
         i = end;
     }

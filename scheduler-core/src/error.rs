@@ -36,8 +36,8 @@ pub enum CoreError {
     /// A field of the request is missing or wrong.
     #[error("{field}: {reason}")]
     InvalidField {
-        /// The field, as the client wrote it.
-        field: &'static str,
+        /// The field, as the client wrote it (`triggers[1].cron` for nested ones).
+        field: String,
         /// What is wrong with it.
         reason: String,
     },
@@ -47,6 +47,22 @@ pub enum CoreError {
     PayloadRejected {
         /// The plugin's message, naming the field.
         message: String,
+    },
+
+    /// The request conflicts with the job's state or an earlier request.
+    #[error("{reason}")]
+    Conflict {
+        /// What conflicts.
+        reason: String,
+    },
+
+    /// No run with this id exists in this product and group.
+    #[error("no run `{id}` in {group}")]
+    RunNotFound {
+        /// The id asked for, as given.
+        id: String,
+        /// Where it was looked for.
+        group: String,
     },
 
     /// The service is stopping and takes no new work.

@@ -37,6 +37,7 @@ pub(crate) fn execute(shared: &Shared, run: &Claimed, cancel: &CancelFlag) -> Ru
         output: None,
         listener_error: None,
         requeue: false,
+        retry_at: None,
     };
 
     let Some(entry) = shared.registry.get(&run.group) else {
@@ -96,6 +97,20 @@ pub(crate) fn execute(shared: &Shared, run: &Claimed, cancel: &CancelFlag) -> Ru
         }
         code => {
             finish.outcome = RunOutcome::Failed;
+            let retry_after = out.retry_after_ms.into_option();
+            // Errors the job says may pass, and panics, are retried while attempts remain.
+            if matches!(code, outcome::RETRYABLE | outcome::PANICKED) && !cancel.is_set() {
+                let policy = run.retry.clone().or_else(|| Shared::default_retry(entry));
+                if let Some(p) = policy.filter(|p| run.attempt < p.attempts) {
+                    let wait = match retry_after {
+                        Some(ms) => std::time::Duration::from_millis(ms),
+                        None => p.backoff.delay(run.attempt, fastrand::f64()),
+                    };
+                    let at = finish.finished_at.plus_micros(i64::try_from(wait.as_micros()).unwrap_or(i64::MAX));
+                    finish.retry_at = Some(at);
+                    tracing::info!(retry_at = %at, attempts = p.attempts, "the run failed; it will be retried");
+                }
+            }
             let message = out.message.into_string();
             finish.error = Some(match code {
                 outcome::PANICKED => format!("the job panicked: {message}"),

@@ -24,4 +24,4 @@ pub mod trigger;
 
 pub use clock::{Clock, SystemClock, Ts};
 pub use error::CoreError;
-pub use scheduler::{EngineStats, Scheduler, SchedulerConfig};
+pub use scheduler::{Created, EngineStats, Scheduler, SchedulerConfig};

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::clock::Ts;
 use crate::error::CoreError;
+pub use crate::trigger::{JobSpec, JobState};
 
 /// A product or job group name: `[A-Za-z0-9][A-Za-z0-9_.-]{0,63}`.
 pub fn check_name(field: &'static str, value: &str) -> Result<(), CoreError> {
@@ -19,7 +20,7 @@ pub fn check_name(field: &'static str, value: &str) -> Result<(), CoreError> {
         Ok(())
     } else {
         Err(CoreError::InvalidField {
-            field,
+            field: field.to_owned(),
             reason: format!(
                 "`{}` is not a valid name: use 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit",
                 value.chars().take(80).collect::<String>()
@@ -155,32 +156,6 @@ impl fmt::Display for TraceId {
     }
 }
 
-/// When a job fires.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Schedule {
-    /// Once, at `when` (the reference service's `ONE_TIME`).
-    Once {
-        /// The instant it is due.
-        when: Ts,
-    },
-}
-
-impl Schedule {
-    /// The reference service's `jobType` for this schedule.
-    pub fn job_type(&self) -> &'static str {
-        match self {
-            Schedule::Once { .. } => "ONE_TIME",
-        }
-    }
-
-    /// The anchor instant shown as `when`.
-    pub fn when(&self) -> Ts {
-        match self {
-            Schedule::Once { when } => *when,
-        }
-    }
-}
-
 /// A job's state as the API reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum JobStatus {
@@ -196,6 +171,8 @@ pub enum JobStatus {
     Failed,
     /// Finished: its last fire was vetoed and nothing more is scheduled.
     Vetoed,
+    /// Finished: its last run was cancelled through the API and nothing more is scheduled.
+    Cancelled,
 }
 
 impl JobStatus {
@@ -208,12 +185,13 @@ impl JobStatus {
             JobStatus::Completed => "completed",
             JobStatus::Failed => "failed",
             JobStatus::Vetoed => "vetoed",
+            JobStatus::Cancelled => "cancelled",
         }
     }
 
     /// True once nothing more will run.
     pub fn is_finished(self) -> bool {
-        matches!(self, JobStatus::Completed | JobStatus::Failed | JobStatus::Vetoed)
+        matches!(self, JobStatus::Completed | JobStatus::Failed | JobStatus::Vetoed | JobStatus::Cancelled)
     }
 }
 
@@ -224,8 +202,10 @@ pub struct Job {
     pub id: JobId,
     /// Its product and group.
     pub group: GroupKey,
-    /// When it fires.
-    pub schedule: Schedule,
+    /// Its triggers and policies.
+    pub spec: Arc<JobSpec>,
+    /// Its triggers' progress.
+    pub state: JobState,
     /// The request payload: a JSON object, without the service's own keys.
     pub payload: Arc<str>,
     /// Its state.
@@ -244,6 +224,13 @@ pub struct Job {
     pub version: i64,
 }
 
+impl Job {
+    /// The instant shown as `when`.
+    pub fn when(&self) -> Ts {
+        self.spec.anchor
+    }
+}
+
 /// How a run ended (or that it has not yet).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RunOutcome {
@@ -259,6 +246,8 @@ pub enum RunOutcome {
     Cancelled,
     /// Its node died and the job type did not ask to be recovered.
     Abandoned,
+    /// The fire did not run: a misfire or overlap policy skipped it (the reason is its error).
+    Skipped,
 }
 
 impl RunOutcome {
@@ -271,6 +260,7 @@ impl RunOutcome {
             RunOutcome::Vetoed => "vetoed",
             RunOutcome::Cancelled => "cancelled",
             RunOutcome::Abandoned => "abandoned",
+            RunOutcome::Skipped => "skipped",
         }
     }
 
@@ -283,6 +273,7 @@ impl RunOutcome {
             "vetoed" => RunOutcome::Vetoed,
             "cancelled" => RunOutcome::Cancelled,
             "abandoned" => RunOutcome::Abandoned,
+            "skipped" => RunOutcome::Skipped,
             _ => return None,
         })
     }
@@ -317,4 +308,8 @@ pub struct Run {
     pub output: Option<String>,
     /// Veto listeners that failed while being asked about this run (treated as allow).
     pub listener_error: Option<String>,
+    /// The trigger that fired it (its index in the job's triggers); none for run-now.
+    pub trigger: Option<u32>,
+    /// Why it ran as it did (a catch-up for missed fires, a run-now request), when that needs saying.
+    pub note: Option<String>,
 }

@@ -3,9 +3,77 @@
 use scheduler_core::model::{Job, Run};
 use scheduler_core::plugin::{JobTypeEntry, LoadedPlugin, Refusal};
 use scheduler_core::store::NodeRecord;
+use scheduler_core::trigger::{BackoffKind, MisfirePolicy, OverlapPolicy, ScheduleSpec, Trigger, TriggerState};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
+
+/// One trigger of a job: its schedule, its limits and its progress.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TriggerDto {
+    /// `once`, `cron` or `interval`.
+    #[schema(example = "cron")]
+    pub r#type: &'static str,
+    /// The one-time instant (type `once`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub when: Option<String>,
+    /// The cron pattern (type `cron`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    /// The IANA time zone of the cron pattern.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// The period in seconds (type `interval`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval_seconds: Option<f64>,
+    /// The first fire of an interval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub start: Option<String>,
+    /// Disabled triggers do not fire.
+    pub enabled: bool,
+    /// `fireOnce`, `skip` or `fireAll`.
+    pub misfire: &'static str,
+    /// Fires at most this many times.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeat_count: Option<u64>,
+    /// Fires no later than this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub until: Option<String>,
+    /// Keys merged into the payload of the runs it fires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub data: Option<Value>,
+    /// Its name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Its next fire, or null when it will not fire again.
+    #[schema(format = DateTime, nullable)]
+    pub next_run: Option<String>,
+    /// How many of its fires have come due.
+    pub fired: u64,
+}
+
+/// A job's retry policy.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryDto {
+    /// Attempts per fire, the first included.
+    pub attempts: u32,
+    /// `fixed` or `exponential`.
+    pub backoff: &'static str,
+    /// The first wait in milliseconds.
+    pub delay_ms: u64,
+    /// Exponential growth per attempt.
+    pub factor: f64,
+    /// The longest wait in milliseconds.
+    pub cap_ms: u64,
+    /// Whether waits are randomised.
+    pub jitter: bool,
+}
 
 /// A job.
 #[derive(Debug, Serialize, ToSchema)]
@@ -24,7 +92,7 @@ pub struct JobDto {
     /// Its next fire, or null when none is pending (finished, or running without a new `when`).
     #[schema(format = DateTime, nullable)]
     pub next_run: Option<String>,
-    /// `scheduled`, `running`, `paused`, `completed`, `failed` or `vetoed`.
+    /// `scheduled`, `running`, `paused`, `completed`, `failed`, `vetoed` or `cancelled`.
     #[schema(example = "scheduled")]
     pub status: &'static str,
     /// Whether the job is paused.
@@ -32,6 +100,15 @@ pub struct JobDto {
     /// The request as the job receives it: `when`, `jobType` and the payload keys.
     #[schema(value_type = Object)]
     pub job_request: Value,
+    /// Its triggers, with their next fires.
+    pub triggers: Vec<TriggerDto>,
+    /// `skip`, `queue` or `allow`: what a fire does while the previous run still runs.
+    pub overlap: &'static str,
+    /// Higher runs first when more are due than workers are free.
+    pub priority: i16,
+    /// Its retry policy (null: its job type's).
+    #[schema(nullable)]
+    pub retry: Option<RetryDto>,
     /// When it was created.
     #[schema(format = DateTime)]
     pub created_at: String,
@@ -42,10 +119,10 @@ pub struct JobDto {
 
 impl From<&Job> for JobDto {
     fn from(j: &Job) -> Self {
-        let when = j.schedule.when().to_rfc3339();
+        let when = j.when().to_rfc3339();
         let mut request = Map::new();
         request.insert("when".into(), Value::String(when.clone()));
-        request.insert("jobType".into(), Value::String(j.schedule.job_type().into()));
+        request.insert("jobType".into(), Value::String(j.spec.job_type().into()));
         if let Ok(Value::Object(payload)) = serde_json::from_str::<Value>(&j.payload) {
             for (k, v) in payload {
                 request.entry(k).or_insert(v);
@@ -60,8 +137,66 @@ impl From<&Job> for JobDto {
             status: j.status.as_str(),
             is_paused: j.paused,
             job_request: Value::Object(request),
+            triggers: j
+                .spec
+                .triggers
+                .iter()
+                .zip(j.state.triggers.iter().chain(std::iter::repeat(&TriggerState::default())))
+                .map(|(t, st)| TriggerDto::from_trigger(t, st))
+                .collect(),
+            overlap: match j.spec.overlap {
+                OverlapPolicy::Skip => "skip",
+                OverlapPolicy::Queue => "queue",
+                OverlapPolicy::Allow => "allow",
+            },
+            priority: j.spec.priority,
+            retry: j.spec.retry.as_ref().map(|r| RetryDto {
+                attempts: r.attempts,
+                backoff: match r.backoff.kind {
+                    BackoffKind::Fixed => "fixed",
+                    BackoffKind::Exponential => "exponential",
+                },
+                delay_ms: r.backoff.base_ms,
+                factor: r.backoff.factor,
+                cap_ms: r.backoff.cap_ms,
+                jitter: r.backoff.jitter,
+            }),
             created_at: j.created_at.to_rfc3339(),
             updated_at: j.updated_at.to_rfc3339(),
+        }
+    }
+}
+
+impl TriggerDto {
+    fn from_trigger(t: &Trigger, st: &TriggerState) -> TriggerDto {
+        let (kind, when, cron, timezone, interval, start) = match &t.schedule {
+            ScheduleSpec::Once { when } => ("once", Some(when.to_rfc3339()), None, None, None, None),
+            ScheduleSpec::Cron { expr, timezone } => {
+                ("cron", None, Some(expr.clone()), Some(timezone.clone()), None, None)
+            }
+            ScheduleSpec::Interval { every_ms, start } => {
+                ("interval", None, None, None, Some(*every_ms as f64 / 1000.0), Some(start.to_rfc3339()))
+            }
+        };
+        TriggerDto {
+            r#type: kind,
+            when,
+            cron,
+            timezone,
+            interval_seconds: interval,
+            start,
+            enabled: t.enabled,
+            misfire: match t.misfire {
+                MisfirePolicy::FireOnce => "fireOnce",
+                MisfirePolicy::Skip => "skip",
+                MisfirePolicy::FireAll => "fireAll",
+            },
+            repeat_count: t.repeat_count,
+            until: t.until.map(|u| u.to_rfc3339()),
+            data: t.data.clone().map(Value::Object),
+            name: t.name.clone(),
+            next_run: st.next.map(|n| n.to_rfc3339()),
+            fired: st.fired,
         }
     }
 }
@@ -93,7 +228,7 @@ pub struct RunDto {
     pub finished_at: Option<String>,
     /// The node that ran it.
     pub node: String,
-    /// `running`, `succeeded`, `failed`, `vetoed`, `cancelled` or `abandoned`.
+    /// `running`, `succeeded`, `failed`, `vetoed`, `cancelled`, `abandoned` or `skipped`.
     #[schema(example = "succeeded")]
     pub outcome: &'static str,
     /// The error (failed, cancelled) or the veto reason (vetoed).
@@ -107,6 +242,12 @@ pub struct RunDto {
     /// Veto listeners that failed while asked about this run (the run went ahead).
     #[schema(nullable)]
     pub listener_error: Option<String>,
+    /// The trigger that fired it (its index in the job's `triggers`); null for run-now.
+    #[schema(nullable)]
+    pub trigger: Option<u32>,
+    /// Why it ran as it did (a catch-up for missed fires, a run-now request).
+    #[schema(nullable)]
+    pub note: Option<String>,
 }
 
 impl From<&Run> for RunDto {
@@ -126,6 +267,8 @@ impl From<&Run> for RunDto {
             trace_id: r.trace_id.to_string(),
             output: r.output.as_deref().and_then(|s| serde_json::from_str(s).ok()),
             listener_error: r.listener_error.clone(),
+            trigger: r.trigger,
+            note: r.note.clone(),
         }
     }
 }

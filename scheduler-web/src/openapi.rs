@@ -3,7 +3,7 @@
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
-use crate::dto::{GroupDto, JobDto, NodeDto, PluginDto, RefusalDto, RunDto, SchedulerDto};
+use crate::dto::{GroupDto, JobDto, NodeDto, PluginDto, RefusalDto, RetryDto, RunDto, SchedulerDto, TriggerDto};
 use crate::problem::Problem;
 use crate::routes::jobs::{CreateJobBody, RescheduleBody};
 
@@ -25,10 +25,15 @@ is also served under `/api/schedulers`, `/scheduler` and `/schedulers`. Errors a
         crate::routes::jobs::reschedule,
         crate::routes::jobs::delete,
         crate::routes::jobs::runs,
+        crate::routes::control::run_now,
+        crate::routes::control::pause,
+        crate::routes::control::resume,
+        crate::routes::control::cancel,
+        crate::routes::control::next,
         crate::routes::health::health,
     ),
     components(schemas(
-        JobDto, RunDto, GroupDto, NodeDto, PluginDto, RefusalDto, SchedulerDto, Problem, CreateJobBody, RescheduleBody
+        JobDto, TriggerDto, RetryDto, RunDto, GroupDto, NodeDto, PluginDto, RefusalDto, SchedulerDto, Problem, CreateJobBody, RescheduleBody
     )),
     tags(
         (name = "jobs", description = "Jobs of a product and job group"),

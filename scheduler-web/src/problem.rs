@@ -87,10 +87,14 @@ impl From<CoreError> for Problem {
             CoreError::JobNotFound { .. } => {
                 Problem::new(StatusCode::NOT_FOUND, "job-not-found", "No such job", detail).with_field("jobId")
             }
+            CoreError::Conflict { .. } => Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", detail),
+            CoreError::RunNotFound { .. } => {
+                Problem::new(StatusCode::NOT_FOUND, "run-not-found", "No such run", detail).with_field("runId")
+            }
             CoreError::JobFinished { .. } => {
                 Problem::new(StatusCode::CONFLICT, "job-finished", "Job already finished", detail)
             }
-            CoreError::InvalidField { field, .. } => Problem::invalid(field, detail),
+            CoreError::InvalidField { field, .. } => Problem::invalid(&field, detail),
             CoreError::PayloadRejected { .. } => {
                 Problem::new(StatusCode::BAD_REQUEST, "payload-rejected", "Payload rejected by the job type", detail)
             }

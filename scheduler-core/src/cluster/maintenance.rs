@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -53,6 +53,7 @@ fn run(shared: &Shared, node: &NodeInfo, config: &ClusterConfig, stop: &(Mutex<b
     // node's heartbeat is stale, so a node judges others only once it has itself been connected
     // for a full dead-after period, in which every live node has heartbeated again.
     let mut connected_since = Some(Instant::now());
+    let mut next_cancel = Instant::now();
     loop {
         let now = Instant::now();
         if now >= next_beat {
@@ -90,6 +91,10 @@ fn run(shared: &Shared, node: &NodeInfo, config: &ClusterConfig, stop: &(Mutex<b
                 }
             }
         }
+        if now >= next_cancel {
+            next_cancel = now + CANCEL_POLL;
+            deliver_cancels(shared, &node.id);
+        }
         if now >= next_rescue {
             next_rescue = now + config.rescue_every;
             let settled = connected_since.is_some_and(|t| now.duration_since(t) >= config.dead_after());
@@ -100,11 +105,29 @@ fn run(shared: &Shared, node: &NodeInfo, config: &ClusterConfig, stop: &(Mutex<b
         let (lock, cond) = stop;
         let mut stopped = lock.lock();
         if !*stopped {
-            let _ = cond.wait_until(&mut stopped, next_beat.min(next_rescue));
+            let _ = cond.wait_until(&mut stopped, next_beat.min(next_rescue).min(next_cancel));
         }
         if *stopped {
             return;
         }
+    }
+}
+
+/// How often this node looks for cancel requests of runs it executes (made through any node).
+const CANCEL_POLL: Duration = Duration::from_millis(250);
+
+fn deliver_cancels(shared: &Shared, node: &str) {
+    match shared.store.runs_cancel_requested(node) {
+        Ok(runs) => {
+            if let Some(board) = shared.board.get() {
+                for run in runs {
+                    if board.cancel(run) {
+                        tracing::info!(run_id = %run, "cancellation requested through the API delivered to the run");
+                    }
+                }
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "looking for cancel requests failed"),
     }
 }
 

@@ -2,9 +2,12 @@
 //! each run, so signalling a run allocates nothing.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
+
+use crate::model::RunId;
 
 /// A cancellation signal for the run a worker is executing.
 #[derive(Default)]
@@ -53,10 +56,63 @@ impl CancelFlag {
     }
 }
 
+/// Each worker's cancellation flag and the run it is executing, so a cancel request for a run
+/// reaches the worker running it.
+pub struct CancelBoard {
+    slots: Vec<(Mutex<Option<RunId>>, Arc<CancelFlag>)>,
+}
+
+impl CancelBoard {
+    /// A board for `workers` workers.
+    pub fn new(workers: usize) -> CancelBoard {
+        CancelBoard {
+            slots: (0..workers)
+                .map(|_| (Mutex::new(None), Arc::new(CancelFlag::default())))
+                .collect(),
+        }
+    }
+
+    /// Worker `i`'s flag.
+    pub fn flag(&self, i: usize) -> &CancelFlag {
+        &self.slots[i].1
+    }
+
+    /// Worker `i` starts `run`.
+    pub fn begin(&self, i: usize, run: RunId) {
+        let (current, flag) = &self.slots[i];
+        flag.reset();
+        *current.lock() = Some(run);
+    }
+
+    /// Worker `i` is done with its run.
+    pub fn end(&self, i: usize) {
+        *self.slots[i].0.lock() = None;
+    }
+
+    /// Asks the worker running `run` to stop it; false when no worker here runs it.
+    pub fn cancel(&self, run: RunId) -> bool {
+        for (current, flag) in &self.slots {
+            if *current.lock() == Some(run) {
+                flag.set();
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Asks every running run to stop (shutdown deadline).
+    pub fn cancel_all(&self) {
+        for (current, flag) in &self.slots {
+            if current.lock().is_some() {
+                flag.set();
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     #[test]
     fn a_wait_returns_early_when_the_flag_is_set() {

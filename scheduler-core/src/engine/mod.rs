@@ -34,7 +34,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::execution;
 use crate::scheduler::Shared;
 use crate::store::{ClaimDue, Claimed, RunFinish};
-use cancel::CancelFlag;
+use cancel::CancelBoard;
 
 /// Settings of the engine.
 #[derive(Debug, Clone)]
@@ -72,7 +72,7 @@ struct Pool {
     poll: Option<Duration>,
     /// Runs being executed right now.
     executing: AtomicUsize,
-    cancels: Vec<Arc<CancelFlag>>,
+    board: Arc<CancelBoard>,
 }
 
 struct PoolState {
@@ -112,8 +112,9 @@ impl Engine {
             queue_cap: config.queue,
             poll: config.poll_interval,
             executing: AtomicUsize::new(0),
-            cancels: (0..workers).map(|_| Arc::new(CancelFlag::default())).collect(),
+            board: Arc::new(CancelBoard::new(workers)),
         });
+        let _ = shared.board.set(pool.board.clone());
         let handles = (0..workers)
             .map(|i| {
                 let (shared, pool, done) = (shared.clone(), pool.clone(), done_tx.clone());
@@ -150,9 +151,7 @@ impl Engine {
         let running = self.pool.executing.load(Ordering::SeqCst);
         if running > 0 {
             tracing::warn!(running, "shutdown grace period over: asking running jobs to stop");
-            for c in &self.pool.cancels {
-                c.set();
-            }
+            self.pool.board.cancel_all();
             finished(Instant::now() + cancel_grace);
         }
         let left = self.pool.executing.load(Ordering::SeqCst);
@@ -188,7 +187,7 @@ enum Next {
 }
 
 fn worker_loop(shared: &Shared, pool: &Pool, done: Option<&Sender<RunFinish>>, index: usize) {
-    let cancel = &pool.cancels[index];
+    let cancel = pool.board.flag(index);
     loop {
         let next = {
             let mut st = pool.state.lock();
@@ -217,8 +216,9 @@ fn worker_loop(shared: &Shared, pool: &Pool, done: Option<&Sender<RunFinish>>, i
             },
         };
         pool.executing.fetch_add(1, Ordering::SeqCst);
-        cancel.reset();
+        pool.board.begin(index, run.run_id);
         let finish = execution::execute(shared, &run, cancel);
+        pool.board.end(index);
         match done {
             Some(recorder) => {
                 let _ = recorder.send(finish);

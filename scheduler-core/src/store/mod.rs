@@ -10,7 +10,8 @@ pub mod postgres;
 use std::sync::Arc;
 
 use crate::clock::Ts;
-use crate::model::{GroupKey, Job, JobId, JobStatus, Run, RunId, RunOutcome, Schedule, TraceId};
+use crate::model::{GroupKey, Job, JobId, JobStatus, Run, RunId, RunOutcome, TraceId};
+use crate::trigger::{JobSpec, JobState, RetryPolicy};
 
 /// A failure of the store itself (not of the caller's request).
 #[derive(Debug, thiserror::Error)]
@@ -41,14 +42,38 @@ pub struct NewJob {
     pub id: JobId,
     /// Its product and group.
     pub group: GroupKey,
-    /// When it fires.
-    pub schedule: Schedule,
+    /// Its triggers and policies.
+    pub spec: Arc<JobSpec>,
+    /// Its triggers' initial progress (first fires).
+    pub state: JobState,
     /// Its payload, a JSON object.
     pub payload: Arc<str>,
     /// Created paused.
     pub paused: bool,
     /// The creation instant.
     pub now: Ts,
+    /// Makes the create idempotent within the group.
+    pub idempotency: Option<Idempotency>,
+}
+
+/// An idempotency key and the fingerprint of the request it was first used with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    /// The client's key (an `Idempotency-Key` header, or the job id it chose).
+    pub key: String,
+    /// A digest of the request, to tell a repeat from a different request with the same key.
+    pub fingerprint: String,
+}
+
+/// What an insert did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inserted {
+    /// A new job.
+    Created(Job),
+    /// The key was used before with the same request: that job.
+    Existing(Job),
+    /// The key (or the chosen id) was used before with a different request.
+    Conflict(Job),
 }
 
 /// A page of a group's unfinished jobs, soonest first.
@@ -71,17 +96,32 @@ pub struct ListCursor {
     pub id: JobId,
 }
 
-/// A new `when` for a job.
+/// New triggers for a job.
 #[derive(Debug, Clone)]
 pub struct JobReschedule {
     /// The job's group.
     pub group: GroupKey,
     /// The job.
     pub id: JobId,
-    /// The new schedule.
-    pub schedule: Schedule,
+    /// The new spec (the old policies with the new triggers).
+    pub spec: Arc<JobSpec>,
+    /// The new triggers' progress.
+    pub state: JobState,
+    /// Apply only if the job is still at this version (optimistic concurrency).
+    pub version: i64,
     /// The change instant.
     pub now: Ts,
+}
+
+/// A change to a job's run control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Stop firing (a run in progress goes on).
+    Pause,
+    /// Fire again; missed fires follow their misfire policy.
+    Resume,
+    /// Fire once now, outside the schedule; revives a finished job.
+    RunNow,
 }
 
 /// A request for due work.
@@ -177,6 +217,12 @@ pub struct Claimed {
     pub payload: Arc<str>,
     /// The run's trace id.
     pub trace_id: TraceId,
+    /// The trigger that fired it (none for run-now).
+    pub trigger: Option<u32>,
+    /// Why it runs as it does, when that needs saying (catch-up, run-now).
+    pub note: Option<String>,
+    /// The job's retry policy (its own, else its job type's).
+    pub retry: Option<RetryPolicy>,
 }
 
 /// A finished run, as the worker reports it.
@@ -203,6 +249,8 @@ pub struct RunFinish {
     /// Put the job back to run again at its scheduled instant (the run was interrupted by
     /// this node's shutdown, not by the job).
     pub requeue: bool,
+    /// Run the fire again (next attempt) at this instant: the run failed and may be retried.
+    pub retry_at: Option<Ts>,
 }
 
 /// A store of jobs and runs. Calls are synchronous; [`Store::blocking`] says whether they
@@ -211,8 +259,8 @@ pub trait Store: Send + Sync + 'static {
     /// True when calls may block on I/O (a database); false when they only take a lock.
     fn blocking(&self) -> bool;
 
-    /// Inserts one job.
-    fn job_insert(&self, new: NewJob) -> Result<Job, StoreError>;
+    /// Inserts one job (or finds the one its idempotency key already made).
+    fn job_insert(&self, new: NewJob) -> Result<Inserted, StoreError>;
 
     /// Inserts many jobs in one go (the bulk path); returns how many were inserted.
     fn jobs_insert_many(&self, new: Vec<NewJob>) -> Result<usize, StoreError>;
@@ -223,9 +271,20 @@ pub trait Store: Send + Sync + 'static {
     /// A page of a group's unfinished jobs (scheduled, running, paused), soonest first.
     fn jobs_list(&self, query: &JobListQuery) -> Result<Vec<Job>, StoreError>;
 
-    /// Moves a job to a new schedule, keeping its payload and pause state. A running job
-    /// keeps running and fires again at the new instant after the run ends.
-    fn job_reschedule(&self, change: &JobReschedule) -> Result<Change<Job>, StoreError>;
+    /// Gives a job new triggers, keeping its payload and pause state. A running job keeps
+    /// running and fires on the new schedule after the run ends. `Ok(None)` when the job's
+    /// version moved on (reread and try again).
+    fn job_reschedule(&self, change: &JobReschedule) -> Result<Option<Change<Job>>, StoreError>;
+
+    /// Pauses, resumes or fires a job now.
+    fn job_control(&self, group: &GroupKey, id: JobId, control: Control, now: Ts) -> Result<Change<Job>, StoreError>;
+
+    /// Asks a running run to stop: the node running it signals its cancellation. `None` when
+    /// there is no such run in the group; `Some(false)` when it is no longer running.
+    fn run_cancel(&self, group: &GroupKey, run: RunId) -> Result<Option<bool>, StoreError>;
+
+    /// Runs this node holds that were asked to stop (and not yet told).
+    fn runs_cancel_requested(&self, node: &str) -> Result<Vec<RunId>, StoreError>;
 
     /// Removes a job that has not finished; a run in progress is left to finish.
     fn job_delete(&self, group: &GroupKey, id: JobId) -> Result<Change<()>, StoreError>;

@@ -266,5 +266,14 @@ impl Compiled {
     }
 }
 
+/// A run's payload: the job's payload with a trigger's data keys merged over it.
+pub fn merge_data(payload: &str, data: &Map<String, Value>) -> String {
+    let mut map: Map<String, Value> = serde_json::from_str(payload).unwrap_or_default();
+    for (k, v) in data {
+        map.insert(k.clone(), v.clone());
+    }
+    serde_json::to_string(&map).unwrap_or_else(|_| payload.to_owned())
+}
+
 #[cfg(test)]
 mod tests;

@@ -68,10 +68,7 @@ impl JobSpec {
         JobState {
             triggers: compiled
                 .iter()
-                .map(|c| TriggerState {
-                    next: if c.trigger().enabled { c.first(now) } else { None },
-                    fired: 0,
-                })
+                .map(|c| TriggerState { next: if c.trigger().enabled { c.first(now) } else { None }, fired: 0 })
                 .collect(),
             extra: None,
         }
@@ -146,19 +143,8 @@ const COUNT_CAP: u64 = 1_000_000;
 
 /// Decides what the job's earliest due fire does and advances `state` past it. `now` is the
 /// store's clock; `last_finished` is when the job's previous run ended.
-pub fn plan(
-    spec: &JobSpec,
-    compiled: &[Compiled],
-    state: &mut JobState,
-    now: Ts,
-    last_finished: Option<Ts>,
-) -> Plan {
-    let sched = state
-        .triggers
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| t.next.map(|n| (n, i)))
-        .min();
+pub fn plan(spec: &JobSpec, compiled: &[Compiled], state: &mut JobState, now: Ts, last_finished: Option<Ts>) -> Plan {
+    let sched = state.triggers.iter().enumerate().filter_map(|(i, t)| t.next.map(|n| (n, i))).min();
     if let Some(extra) = state.extra {
         if sched.is_none_or(|(n, _)| extra.at <= n) {
             state.extra = None;
@@ -174,22 +160,11 @@ pub fn plan(
         }
     }
     let Some((due, i)) = sched else {
-        return Plan {
-            run: None,
-            skipped: None,
-        };
+        return Plan { run: None, skipped: None };
     };
     let (c, st) = (&compiled[i], &mut state.triggers[i]);
     let trigger = Some(i as u32);
-    let run = |note| Plan {
-        run: Some(PlannedRun {
-            scheduled_for: due,
-            attempt: 1,
-            trigger,
-            note,
-        }),
-        skipped: None,
-    };
+    let run = |note| Plan { run: Some(PlannedRun { scheduled_for: due, attempt: 1, trigger, note }), skipped: None };
     if !c.trigger().is_recurring() {
         st.fired += 1;
         st.next = None;
@@ -221,7 +196,8 @@ pub fn plan(
         MisfirePolicy::FireOnce => {
             st.fired += missed;
             st.next = c.next_after(now, st.fired);
-            run((missed > 1).then(|| format!("one catch-up run for {missed} fires missed since {due} (misfire policy fireOnce)")))
+            run((missed > 1)
+                .then(|| format!("one catch-up run for {missed} fires missed since {due} (misfire policy fireOnce)")))
         }
         MisfirePolicy::Skip => {
             st.fired += missed;
@@ -247,7 +223,9 @@ pub fn plan(
                 run: None,
                 skipped: Some((
                     due,
-                    format!("{skip} of {missed} missed fire(s) from {due} skipped: fireAll runs at most {FIRE_ALL_LIMIT}"),
+                    format!(
+                        "{skip} of {missed} missed fire(s) from {due} skipped: fireAll runs at most {FIRE_ALL_LIMIT}"
+                    ),
                 )),
             }
         }
@@ -266,18 +244,9 @@ mod tests {
     const S: i64 = 1_000_000;
 
     fn every_second(misfire: MisfirePolicy, overlap: OverlapPolicy) -> (JobSpec, Vec<Compiled>, JobState) {
-        let mut t = Trigger::new(ScheduleSpec::Interval {
-            every_ms: 1_000,
-            start: Ts(0),
-        });
+        let mut t = Trigger::new(ScheduleSpec::Interval { every_ms: 1_000, start: Ts(0) });
         t.misfire = misfire;
-        let spec = JobSpec {
-            triggers: vec![t],
-            overlap,
-            retry: None,
-            priority: 0,
-            anchor: Ts(0),
-        };
+        let spec = JobSpec { triggers: vec![t], overlap, retry: None, priority: 0, anchor: Ts(0) };
         let c = spec.compile().unwrap();
         let st = spec.initial_state(&c, Ts(0));
         (spec, c, st)
@@ -351,12 +320,7 @@ mod tests {
     fn a_retry_or_run_now_fires_before_a_later_scheduled_fire() {
         let (spec, c, mut st) = every_second(MisfirePolicy::FireOnce, OverlapPolicy::Skip);
         plan(&spec, &c, &mut st, Ts(0), None);
-        st.extra = Some(ExtraFire {
-            at: Ts(S / 2),
-            attempt: 2,
-            trigger: Some(0),
-            manual: false,
-        });
+        st.extra = Some(ExtraFire { at: Ts(S / 2), attempt: 2, trigger: Some(0), manual: false });
         let p = plan(&spec, &c, &mut st, Ts(S / 2), None).run.unwrap();
         assert_eq!((p.scheduled_for, p.attempt), (Ts(S / 2), 2));
         assert_eq!(st.next_due(), Some(Ts(S)));

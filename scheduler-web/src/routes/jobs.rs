@@ -10,6 +10,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use scheduler_core::Created;
+
 use crate::dto::{JobDto, RunDto};
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -21,28 +23,89 @@ use crate::state::AppState;
 #[allow(dead_code)]
 pub struct CreateJobBody {
     /// When the job runs: an ISO 8601 instant with an offset. A past instant runs at once.
+    /// For an interval, its first fire.
     #[schema(format = DateTime, example = "2017-09-21T23:58:16.797Z")]
-    pub when: String,
+    pub when: Option<String>,
     /// `ONE_TIME` (the default).
     #[schema(example = "ONE_TIME")]
     pub job_type: Option<String>,
     /// Create the job paused.
     pub is_paused: Option<bool>,
+    /// A cron pattern (5 fields, or 6/7 with seconds and year) instead of `when`.
+    #[schema(example = "0 0 5 * * *")]
+    pub cron: Option<String>,
+    /// The IANA time zone of `cron` (default UTC).
+    #[schema(example = "Europe/Prague")]
+    pub timezone: Option<String>,
+    /// A period instead of `when`: seconds, text ("2 minutes") or ISO 8601 ("PT5M").
+    #[schema(value_type = Option<String>, example = "PT5M")]
+    pub interval: Option<Value>,
+    /// Delay before an interval's first fire (when `when` is not given).
+    #[schema(value_type = Option<String>)]
+    pub initial_delay: Option<Value>,
+    /// For recurring schedules: fire at most this many times.
+    pub repeat_count: Option<u64>,
+    /// For recurring schedules: fire no later than this.
+    #[schema(format = DateTime)]
+    pub until: Option<String>,
+    /// For `jobType` RECURRING (the reference form): days between fires.
+    pub repeat_interval_in_days: Option<u32>,
+    /// `fireOnce` (default), `skip` or `fireAll`.
+    pub misfire: Option<String>,
+    /// Several schedules, each `{when|cron|interval, timezone, initialDelay, repeatCount, until, misfire, enabled, data, name}`.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub triggers: Option<Value>,
+    /// `skip` (default), `queue` or `allow`.
+    pub overlap: Option<String>,
+    /// Attempts per fire (1 to 100).
+    pub attempts: Option<u32>,
+    /// `{"type": "fixed"|"exponential", "delay": ms, "factor", "cap": ms, "jitter"}`.
+    #[schema(value_type = Option<Object>)]
+    pub backoff: Option<Value>,
+    /// -100 to 100, or `low`, `normal`, `medium`, `high`, `critical`.
+    #[schema(value_type = Option<i32>)]
+    pub priority: Option<Value>,
+    /// Run at once as well.
+    pub now: Option<bool>,
+    /// A client-chosen job id (UUID); makes the create idempotent.
+    #[schema(format = Uuid)]
+    pub id: Option<String>,
     /// Payload keys, handed to the job type (e.g. `vmId`).
     #[serde(flatten)]
     pub payload: HashMap<String, Value>,
 }
 
-/// The body of a reschedule request.
+/// The body of a reschedule request: a new schedule in any of the create forms.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct RescheduleBody {
     /// The new instant: an ISO 8601 instant with an offset.
     #[schema(format = DateTime, example = "2017-09-21T22:16:36.797Z")]
-    pub when: String,
-    /// `ONE_TIME` (the default).
+    pub when: Option<String>,
+    /// `ONE_TIME` or `RECURRING`.
     pub job_type: Option<String>,
+    /// A cron pattern.
+    pub cron: Option<String>,
+    /// Its IANA time zone.
+    pub timezone: Option<String>,
+    /// A period.
+    #[schema(value_type = Option<String>)]
+    pub interval: Option<Value>,
+    /// Delay before an interval's first fire.
+    #[schema(value_type = Option<String>)]
+    pub initial_delay: Option<Value>,
+    /// Fire at most this many times.
+    pub repeat_count: Option<u64>,
+    /// Fire no later than this.
+    pub until: Option<String>,
+    /// Days between fires (RECURRING).
+    pub repeat_interval_in_days: Option<u32>,
+    /// Misfire policy.
+    pub misfire: Option<String>,
+    /// Several schedules.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub triggers: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -91,7 +154,20 @@ fn decode_cursor(s: &str) -> Result<ListCursor, Problem> {
     Ok(ListCursor { due: Ts(due.parse().map_err(|_| bad())?), id: id.parse().map_err(|_| bad())? })
 }
 
-async fn read_json(state: &AppState, payload: web::Payload) -> Result<Value, Problem> {
+/// The `Idempotency-Key` header, if any: 1 to 255 visible ASCII characters.
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, Problem> {
+    let Some(v) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    match v.to_str() {
+        Ok(k) if (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic() || b == b' ') => {
+            Ok(Some(k.to_owned()))
+        }
+        _ => Err(Problem::invalid("Idempotency-Key", "Idempotency-Key: must be 1 to 255 visible ASCII characters")),
+    }
+}
+
+pub(crate) async fn read_json(state: &AppState, payload: web::Payload) -> Result<Value, Problem> {
     let limit = state.max_body_bytes;
     let bytes = match payload.to_bytes_limited(limit).await {
         Ok(Ok(b)) => b,
@@ -155,15 +231,21 @@ pub async fn list(
     Ok(resp.json(jobs.iter().map(JobDto::from).collect::<Vec<_>>()))
 }
 
-/// Creates a job: `when` plus payload keys. Answers 201 with the job and its `Location`.
+/// Creates a job: a schedule (`when`, `cron`, `interval`, `triggers`) plus payload keys.
+/// Answers 201 with the job and its `Location`; with an `Idempotency-Key` (or an `id` in the
+/// body) a repeat of the same request answers 200 with the job it created, and a different
+/// request with the same key 409.
 #[utoipa::path(post, path = "/api/scheduler/{product}/{jobGroup}/jobs", tag = "jobs",
     params(
         ("product" = String, Path, description = "The product, e.g. `vps4`"),
         ("jobGroup" = String, Path, description = "The job group, e.g. `backups`"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the create idempotent within the group"),
     ),
     request_body(content = CreateJobBody, description = "`when` plus payload keys", content_type = "application/json"),
     responses(
         (status = 201, description = "Created", body = JobDto, headers(("Location" = String, description = "The new job's URL"))),
+        (status = 200, description = "The job an earlier request with the same idempotency key created", body = JobDto),
+        (status = 409, description = "The idempotency key (or id) was used with a different request", body = Problem, content_type = "application/problem+json"),
         (status = 400, description = "Body not a JSON object, bad `when`, or payload refused by the job type", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No plugin registers this product and group", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over the size limit", body = Problem, content_type = "application/problem+json"),
@@ -182,10 +264,16 @@ pub async fn create(
             job_group: group.chars().take(64).collect(),
         }));
     }
+    let key = idempotency_key(&req)?;
     let body = read_json(&state, payload).await?;
-    let job = state.call(move |s| s.job_create(&product, &group, &body)).await?;
-    let location = format!("{}/{}", req.path().trim_end_matches('/'), job.id);
-    Ok(HttpResponse::Created().insert_header((header::LOCATION, location)).json(JobDto::from(&job)))
+    let created = state.call(move |s| s.job_create(&product, &group, &body, key.as_deref())).await?;
+    let location = format!("{}/{}", req.path().trim_end_matches('/'), created.job().id);
+    let mut resp = match created {
+        Created::New(_) => HttpResponse::Created(),
+        // The same key with the same request: the job it created, unchanged.
+        Created::Existing(_) => HttpResponse::Ok(),
+    };
+    Ok(resp.insert_header((header::LOCATION, location)).json(JobDto::from(created.job())))
 }
 
 /// Reads one job.

@@ -7,9 +7,10 @@
 use std::sync::Arc;
 
 use scheduler_core::clock::{Clock, SystemClock, Ts};
-use scheduler_core::model::{GroupKey, JobId, JobStatus, RunOutcome, Schedule};
+use scheduler_core::model::{GroupKey, Job, JobId, JobSpec, JobStatus, RunOutcome};
 use scheduler_core::store::{
-    Change, ClaimDue, Claimed, JobListQuery, JobReschedule, ListCursor, NewJob, NodeInfo, RescueDead, RunFinish, Store,
+    Change, ClaimDue, Claimed, Inserted, JobListQuery, JobReschedule, ListCursor, NewJob, NodeInfo, RescueDead,
+    RunFinish, Store,
 };
 
 /// Every case, by name. Adding a case here adds it for every store.
@@ -71,13 +72,40 @@ fn group(name: &str) -> GroupKey {
 }
 
 fn new_job(g: &GroupKey, when: Ts) -> NewJob {
+    let spec = JobSpec::once(when);
+    let state = spec.initial_state(&spec.compile().unwrap(), now());
     NewJob {
         id: JobId::new(),
         group: g.clone(),
-        schedule: Schedule::Once { when },
+        spec: Arc::new(spec),
+        state,
         payload: Arc::from(r#"{"n":1}"#),
         paused: false,
         now: now(),
+        idempotency: None,
+    }
+}
+
+fn insert(s: &dyn Store, job: NewJob) -> Job {
+    match s.job_insert(job).unwrap() {
+        Inserted::Created(j) => j,
+        other => panic!("not created: {other:?}"),
+    }
+}
+
+/// Gives a job a new one-time instant, as a PATCH does.
+fn reschedule(s: &dyn Store, g: &GroupKey, id: JobId, when: Ts) -> Change<Job> {
+    loop {
+        let version = match s.job_get(g, id).unwrap() {
+            Some(j) => j.version,
+            None => 0,
+        };
+        let spec = JobSpec::once(when);
+        let state = spec.initial_state(&spec.compile().unwrap(), now());
+        let change = JobReschedule { group: g.clone(), id, spec: Arc::new(spec), state, version, now: now() };
+        if let Some(c) = s.job_reschedule(&change).unwrap() {
+            return c;
+        }
     }
 }
 
@@ -119,6 +147,7 @@ fn finish(c: &Claimed, outcome: RunOutcome) -> RunFinish {
         output: (outcome == RunOutcome::Succeeded).then(|| r#"{"ok":true}"#.to_owned()),
         listener_error: None,
         requeue: false,
+        retry_at: None,
     }
 }
 
@@ -129,13 +158,14 @@ fn status(s: &dyn Store, g: &GroupKey, id: JobId) -> JobStatus {
 fn an_inserted_job_reads_back_only_in_its_group(s: &dyn Store) {
     let g = group("read");
     let when = now().plus_micros(HOUR);
-    let j = s.job_insert(new_job(&g, when)).unwrap();
+    let j = insert(s, new_job(&g, when));
     assert_eq!(j.status, JobStatus::Scheduled);
     assert_eq!(j.next_run, Some(when));
     let got = s.job_get(&g, j.id).unwrap().unwrap();
     assert_eq!(got.id, j.id);
     assert_eq!(payload_of(&got.payload), serde_json::json!({"n": 1}));
-    assert_eq!(got.schedule, Schedule::Once { when });
+    assert_eq!(got.when(), when);
+    assert!(got.spec.is_plain_once());
     assert!(s.job_get(&group("other"), j.id).unwrap().is_none());
     assert!(s.job_get(&g, JobId::new()).unwrap().is_none());
 }
@@ -145,12 +175,12 @@ fn the_list_is_soonest_first_and_pages_by_cursor(s: &dyn Store) {
     let base = now().plus_micros(HOUR);
     let mut ids = Vec::new();
     for i in [3, 1, 4, 0, 2] {
-        ids.push((i, s.job_insert(new_job(&g, base.plus_micros(i * 1000))).unwrap().id));
+        ids.push((i, insert(s, new_job(&g, base.plus_micros(i * 1000))).id));
     }
     // Two jobs at the same instant are ordered by id.
-    let tie_a = s.job_insert(new_job(&g, base.plus_micros(5000))).unwrap().id;
-    let tie_b = s.job_insert(new_job(&g, base.plus_micros(5000))).unwrap().id;
-    s.job_insert(new_job(&group("elsewhere"), base)).unwrap();
+    let tie_a = insert(s, new_job(&g, base.plus_micros(5000))).id;
+    let tie_b = insert(s, new_job(&g, base.plus_micros(5000))).id;
+    insert(s, new_job(&group("elsewhere"), base));
     ids.sort();
     let mut expected: Vec<JobId> = ids.into_iter().map(|(_, id)| id).collect();
     expected.extend(if tie_a < tie_b { [tie_a, tie_b] } else { [tie_b, tie_a] });
@@ -172,10 +202,10 @@ fn the_list_is_soonest_first_and_pages_by_cursor(s: &dyn Store) {
 fn a_claim_takes_due_jobs_earliest_first_up_to_the_limit(s: &dyn Store) {
     let g = group("claim");
     let t = now();
-    let late = s.job_insert(new_job(&g, t.plus_micros(-HOUR))).unwrap().id;
-    let later = s.job_insert(new_job(&g, t.plus_micros(-2 * HOUR))).unwrap().id;
-    let recent = s.job_insert(new_job(&g, t.plus_micros(-1000))).unwrap().id;
-    let future = s.job_insert(new_job(&g, t.plus_micros(HOUR))).unwrap().id;
+    let late = insert(s, new_job(&g, t.plus_micros(-HOUR))).id;
+    let later = insert(s, new_job(&g, t.plus_micros(-2 * HOUR))).id;
+    let recent = insert(s, new_job(&g, t.plus_micros(-1000))).id;
+    let future = insert(s, new_job(&g, t.plus_micros(HOUR))).id;
     let first = claim(s, 2);
     assert_eq!(first.iter().map(|c| c.job_id).collect::<Vec<_>>(), vec![later, late]);
     assert_eq!(first[0].attempt, 1);
@@ -192,7 +222,7 @@ fn a_claim_takes_due_jobs_earliest_first_up_to_the_limit(s: &dyn Store) {
 
 fn a_claimed_job_is_not_claimed_again_until_it_finishes(s: &dyn Store) {
     let g = group("once");
-    let id = s.job_insert(new_job(&g, now().plus_micros(-1000))).unwrap().id;
+    let id = insert(s, new_job(&g, now().plus_micros(-1000))).id;
     let c = claim(s, 10);
     assert_eq!(c.len(), 1);
     assert!(claim(s, 10).is_empty());
@@ -209,7 +239,7 @@ fn a_claimed_job_is_not_claimed_again_until_it_finishes(s: &dyn Store) {
 
 fn a_finished_run_completes_a_one_time_job(s: &dyn Store) {
     let g = group("complete");
-    let id = s.job_insert(new_job(&g, now().plus_micros(-1000))).unwrap().id;
+    let id = insert(s, new_job(&g, now().plus_micros(-1000))).id;
     let c = claim(s, 1).remove(0);
     s.runs_finish(&[finish(&c, RunOutcome::Succeeded)]).unwrap();
     let job = s.job_get(&g, id).unwrap().unwrap();
@@ -227,8 +257,8 @@ fn a_finished_run_completes_a_one_time_job(s: &dyn Store) {
 
 fn failed_and_vetoed_runs_finish_their_jobs_so(s: &dyn Store) {
     let g = group("fail");
-    let a = s.job_insert(new_job(&g, now().plus_micros(-2000))).unwrap().id;
-    let b = s.job_insert(new_job(&g, now().plus_micros(-1000))).unwrap().id;
+    let a = insert(s, new_job(&g, now().plus_micros(-2000))).id;
+    let b = insert(s, new_job(&g, now().plus_micros(-1000))).id;
     let c = claim(s, 2);
     s.runs_finish(&[finish(&c[0], RunOutcome::Failed), finish(&c[1], RunOutcome::Vetoed)]).unwrap();
     assert_eq!(status(s, &g, a), JobStatus::Failed);
@@ -239,14 +269,9 @@ fn failed_and_vetoed_runs_finish_their_jobs_so(s: &dyn Store) {
 
 fn rescheduling_a_pending_job_moves_its_next_run(s: &dyn Store) {
     let g = group("move");
-    let id = s.job_insert(new_job(&g, now().plus_micros(HOUR))).unwrap().id;
+    let id = insert(s, new_job(&g, now().plus_micros(HOUR))).id;
     let when = now().plus_micros(-1000);
-    let Change::Done(job) = s
-        .job_reschedule(&JobReschedule { group: g.clone(), id, schedule: Schedule::Once { when }, now: now() })
-        .unwrap()
-    else {
-        panic!("reschedule refused")
-    };
+    let Change::Done(job) = reschedule(s, &g, id, when) else { panic!("reschedule refused") };
     assert_eq!(job.next_run, Some(when));
     assert!(job.version > 1);
     assert_eq!(payload_of(&job.payload), serde_json::json!({"n": 1}), "payload kept");
@@ -255,15 +280,10 @@ fn rescheduling_a_pending_job_moves_its_next_run(s: &dyn Store) {
 
 fn rescheduling_a_running_job_fires_it_again_after_the_run(s: &dyn Store) {
     let g = group("rerun");
-    let id = s.job_insert(new_job(&g, now().plus_micros(-1000))).unwrap().id;
+    let id = insert(s, new_job(&g, now().plus_micros(-1000))).id;
     let c = claim(s, 1).remove(0);
     let when = now().plus_micros(-500);
-    let Change::Done(job) = s
-        .job_reschedule(&JobReschedule { group: g.clone(), id, schedule: Schedule::Once { when }, now: now() })
-        .unwrap()
-    else {
-        panic!("reschedule refused")
-    };
+    let Change::Done(job) = reschedule(s, &g, id, when) else { panic!("reschedule refused") };
     assert_eq!(job.status, JobStatus::Running);
     assert_eq!(job.next_run, Some(when));
     assert!(claim(s, 10).is_empty(), "never two runs at once, even though the new instant has passed");
@@ -276,12 +296,10 @@ fn rescheduling_a_running_job_fires_it_again_after_the_run(s: &dyn Store) {
 
 fn a_finished_job_cannot_be_rescheduled_or_deleted(s: &dyn Store) {
     let g = group("done");
-    let id = s.job_insert(new_job(&g, now().plus_micros(-1000))).unwrap().id;
+    let id = insert(s, new_job(&g, now().plus_micros(-1000))).id;
     let c = claim(s, 1).remove(0);
     s.runs_finish(&[finish(&c, RunOutcome::Succeeded)]).unwrap();
-    let r = s
-        .job_reschedule(&JobReschedule { group: g.clone(), id, schedule: Schedule::Once { when: now() }, now: now() })
-        .unwrap();
+    let r = reschedule(s, &g, id, now());
     assert_eq!(r, Change::Finished(JobStatus::Completed));
     assert_eq!(s.job_delete(&g, id).unwrap(), Change::Finished(JobStatus::Completed));
     assert_eq!(s.job_delete(&g, JobId::new()).unwrap(), Change::NotFound);
@@ -290,7 +308,7 @@ fn a_finished_job_cannot_be_rescheduled_or_deleted(s: &dyn Store) {
 
 fn deleting_a_running_job_lets_the_run_finish(s: &dyn Store) {
     let g = group("delrun");
-    let id = s.job_insert(new_job(&g, now().plus_micros(-1000))).unwrap().id;
+    let id = insert(s, new_job(&g, now().plus_micros(-1000))).id;
     let c = claim(s, 1).remove(0);
     assert_eq!(s.job_delete(&g, id).unwrap(), Change::Done(()));
     assert!(s.job_get(&g, id).unwrap().is_none());
@@ -303,7 +321,7 @@ fn a_paused_job_is_listed_but_never_claimed(s: &dyn Store) {
     let g = group("paused");
     let mut j = new_job(&g, now().plus_micros(-1000));
     j.paused = true;
-    let id = s.job_insert(j).unwrap().id;
+    let id = insert(s, j).id;
     assert!(claim(s, 10).is_empty());
     let job = s.job_get(&g, id).unwrap().unwrap();
     assert_eq!(job.status, JobStatus::Paused);
@@ -315,7 +333,7 @@ fn a_paused_job_is_listed_but_never_claimed(s: &dyn Store) {
 fn a_released_run_disappears_and_its_job_is_due_again(s: &dyn Store) {
     let g = group("release");
     let when = now().plus_micros(-1000);
-    let id = s.job_insert(new_job(&g, when)).unwrap().id;
+    let id = insert(s, new_job(&g, when)).id;
     let c = claim(s, 1);
     s.runs_release(&c).unwrap();
     assert!(s.job_runs(&g, id, 10).unwrap().unwrap().is_empty());
@@ -329,7 +347,7 @@ fn a_released_run_disappears_and_its_job_is_due_again(s: &dyn Store) {
 
 fn a_stale_completion_changes_nothing(s: &dyn Store) {
     let g = group("stale");
-    let id = s.job_insert(new_job(&g, now().plus_micros(-1000))).unwrap().id;
+    let id = insert(s, new_job(&g, now().plus_micros(-1000))).id;
     let c = claim(s, 1).remove(0);
     s.runs_finish(&[finish(&c, RunOutcome::Succeeded)]).unwrap();
     // The same completion again, and one claiming a different outcome: both ignored.
@@ -342,7 +360,7 @@ fn a_stale_completion_changes_nothing(s: &dyn Store) {
 
 fn runs_are_listed_newest_first(s: &dyn Store) {
     let g = group("history");
-    let id = s.job_insert(new_job(&g, now().plus_micros(-3000))).unwrap().id;
+    let id = insert(s, new_job(&g, now().plus_micros(-3000))).id;
     let mut run_ids = Vec::new();
     for _ in 0..3 {
         let c = claim(s, 1).remove(0);
@@ -373,7 +391,7 @@ fn bulk_insert_stores_every_job(s: &dyn Store) {
 fn a_requeued_run_makes_its_job_due_again(s: &dyn Store) {
     let g = group("requeue");
     let when = now().plus_micros(-1000);
-    let id = s.job_insert(new_job(&g, when)).unwrap().id;
+    let id = insert(s, new_job(&g, when)).id;
     let c = claim(s, 1).remove(0);
     let mut f = finish(&c, RunOutcome::Cancelled);
     f.requeue = true;
@@ -390,8 +408,8 @@ fn a_requeued_run_makes_its_job_due_again(s: &dyn Store) {
 fn a_claim_takes_only_the_nodes_groups(s: &dyn Store) {
     let mine = group("claim");
     let theirs = GroupKey::new("elsewhere", "claim").unwrap();
-    s.job_insert(new_job(&theirs, now().plus_micros(-2000))).unwrap();
-    let id = s.job_insert(new_job(&mine, now().plus_micros(-1000))).unwrap().id;
+    insert(s, new_job(&theirs, now().plus_micros(-2000)));
+    let id = insert(s, new_job(&mine, now().plus_micros(-1000))).id;
     let c = claim_in(s, &["claim"], 10);
     if s.blocking() {
         // A store shared by nodes filters by group: the other group's job stays for its nodes.
@@ -406,7 +424,7 @@ fn a_live_nodes_runs_are_never_rescued(s: &dyn Store) {
     let g = group("rescue");
     let node = NodeInfo { id: Arc::from("node-a"), host: "test".into(), groups: vec![g.clone()] };
     s.node_register(&node).unwrap();
-    let id = s.job_insert(new_job(&g, now().plus_micros(-1000))).unwrap().id;
+    let id = insert(s, new_job(&g, now().plus_micros(-1000))).id;
     let c = claim_in(s, &["rescue"], 1);
     assert_eq!(c.len(), 1);
     assert!(s.node_heartbeat("node-a").unwrap());

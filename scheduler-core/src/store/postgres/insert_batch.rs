@@ -3,25 +3,27 @@
 //! Each API create is a small insert whose cost is dominated by its commit (a WAL flush). The
 //! batcher thread takes every create waiting at that moment (up to a limit), inserts them with
 //! one statement, and answers each caller: under load, many creates share one commit; alone, a
-//! create waits for nothing but a thread hop.
+//! create waits for nothing but a thread hop. A create whose id or idempotency key is taken is
+//! answered with the job that holds it.
 
 use std::collections::HashMap;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
-use diesel::pg::PgConnection;
-use diesel::sql_types::{Array, Bool, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::pg::{Pg, PgConnection};
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
+use diesel::sql_types::{Array, Bool, Nullable, SmallInt, Text, Timestamptz, Uuid as SqlUuid};
 use diesel::RunQueryDsl;
 
 use super::rows::JobRow;
-use super::{db, schedule_json, sql, PgPool};
-use crate::model::Job;
-use crate::store::{NewJob, StoreError};
+use super::{db, spec_json, sql, state_json, PgPool};
+use crate::clock::Ts;
+use crate::store::{Inserted, NewJob, StoreError};
 
 /// Most creates written in one statement.
 const MAX_BATCH: usize = 256;
 
-type Reply = Sender<Result<Job, StoreError>>;
+type Reply = Sender<Result<Inserted, StoreError>>;
 
 /// The handle API threads use; the thread ends when it is dropped.
 pub(super) struct InsertBatcher {
@@ -40,7 +42,7 @@ impl InsertBatcher {
     }
 
     /// Inserts one job, in whatever batch is being formed.
-    pub(super) fn insert(&self, job: NewJob) -> Result<Job, StoreError> {
+    pub(super) fn insert(&self, job: NewJob) -> Result<Inserted, StoreError> {
         let (reply_tx, reply_rx) = bounded(1);
         let gone = || StoreError::Internal("the insert thread stopped".into());
         self.tx.as_ref().ok_or_else(gone)?.send((job, reply_tx)).map_err(|_| gone())?;
@@ -54,6 +56,13 @@ impl Drop for InsertBatcher {
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
+    }
+}
+
+fn copy_err(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::Internal(m) => StoreError::Internal(m.clone()),
     }
 }
 
@@ -71,42 +80,81 @@ fn run(pool: &PgPool, rx: &Receiver<(NewJob, Reply)>) {
         let result = pool
             .get()
             .map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
-            .and_then(|mut conn| insert_returning(&mut conn, &jobs));
+            .and_then(|mut conn| insert(&mut conn, &jobs));
         match result {
-            Ok(mut by_id) => {
-                for (job, reply) in batch.drain(..) {
-                    let answer = by_id
-                        .remove(&job.id.0)
-                        .ok_or_else(|| StoreError::Internal("an inserted job was not returned".into()));
+            Ok(answers) => {
+                for ((_, reply), answer) in batch.drain(..).zip(answers) {
                     let _ = reply.send(answer);
                 }
             }
             Err(e) => {
                 for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(match &e {
-                        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-                        StoreError::Internal(m) => StoreError::Internal(m.clone()),
-                    }));
+                    let _ = reply.send(Err(copy_err(&e)));
                 }
             }
         }
     }
 }
 
-/// Inserts the jobs in one statement; returns them by id.
-pub(super) fn insert_returning(
-    conn: &mut PgConnection,
-    jobs: &[&NewJob],
-) -> Result<HashMap<uuid::Uuid, Job>, StoreError> {
-    let rows: Vec<JobRow> = diesel::sql_query(sql::insert_jobs_returning())
+/// The insert statement with the jobs bound as parallel arrays.
+pub(super) fn bind_insert<'a>(query: &str, jobs: &[&NewJob]) -> BoxedSqlQuery<'a, Pg, SqlQuery> {
+    diesel::sql_query(query.to_owned())
+        .into_boxed()
         .bind::<Array<SqlUuid>, _>(jobs.iter().map(|j| j.id.0).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(jobs.iter().map(|j| j.group.product()).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(jobs.iter().map(|j| j.group.job_group()).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(jobs.iter().map(|j| schedule_json(&j.schedule)).collect::<Vec<_>>())
-        .bind::<Array<Timestamptz>, _>(jobs.iter().map(|j| j.schedule.when().to_datetime()).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(jobs.iter().map(|j| &*j.payload).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(jobs.iter().map(|j| j.group.product().to_owned()).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(jobs.iter().map(|j| j.group.job_group().to_owned()).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(jobs.iter().map(|j| j.spec.anchor.to_datetime()).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(jobs.iter().map(|j| j.payload.to_string()).collect::<Vec<_>>())
         .bind::<Array<Bool>, _>(jobs.iter().map(|j| j.paused).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Timestamptz>>, _>(
+            jobs.iter().map(|j| j.state.next_due().map(Ts::to_datetime)).collect::<Vec<_>>(),
+        )
+        .bind::<Array<Nullable<Text>>, _>(jobs.iter().map(|j| spec_json(&j.spec)).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(jobs.iter().map(|j| state_json(&j.spec, &j.state)).collect::<Vec<_>>())
+        .bind::<Array<SmallInt>, _>(jobs.iter().map(|j| j.spec.priority).collect::<Vec<_>>())
+        .bind::<Array<Bool>, _>(
+            jobs.iter().map(|j| j.spec.overlap == crate::trigger::OverlapPolicy::Allow).collect::<Vec<_>>(),
+        )
+        .bind::<Array<Nullable<Text>>, _>(
+            jobs.iter().map(|j| j.idempotency.as_ref().map(|k| k.key.clone())).collect::<Vec<_>>(),
+        )
+        .bind::<Array<Nullable<Text>>, _>(
+            jobs.iter().map(|j| j.idempotency.as_ref().map(|k| k.fingerprint.clone())).collect::<Vec<_>>(),
+        )
+}
+
+/// Inserts the jobs in one statement; a job whose id or key was taken is answered with the job
+/// that holds it.
+fn insert(conn: &mut PgConnection, jobs: &[&NewJob]) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+    let rows: Vec<JobRow> = bind_insert(&sql::insert_jobs(true), jobs).load(conn).map_err(db)?;
+    let mut created: HashMap<uuid::Uuid, JobRow> = rows.into_iter().map(|r| (r.id(), r)).collect();
+    Ok(jobs
+        .iter()
+        .map(|j| match created.remove(&j.id.0) {
+            Some(row) => row.into_job().map(Inserted::Created),
+            None => existing(conn, j),
+        })
+        .collect())
+}
+
+/// The job that holds a create's id or idempotency key.
+fn existing(conn: &mut PgConnection, new: &NewJob) -> Result<Inserted, StoreError> {
+    let key = new.idempotency.as_ref().map(|k| k.key.as_str()).unwrap_or_default();
+    let rows: Vec<JobRow> = diesel::sql_query(sql::job_by_id_or_key())
+        .bind::<SqlUuid, _>(new.id.0)
+        .bind::<Text, _>(new.group.product())
+        .bind::<Text, _>(new.group.job_group())
+        .bind::<Text, _>(key)
         .load(conn)
         .map_err(db)?;
-    rows.into_iter().map(|r| r.into_job().map(|j| (j.id.0, j))).collect()
+    let row = rows
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::Internal("an insert conflicted with a job that is gone".into()))?;
+    let same = match (&new.idempotency, &row.fingerprint, &row.idempotency_key) {
+        (Some(k), Some(f), Some(stored_key)) => *f == k.fingerprint && *stored_key == k.key,
+        _ => false,
+    };
+    let job = row.into_job()?;
+    Ok(if same && job.group == new.group { Inserted::Existing(job) } else { Inserted::Conflict(job) })
 }

@@ -9,6 +9,7 @@
 //!
 //! What is due is decided by the database clock (`now()`), never by a node's clock.
 
+mod claim;
 mod insert_batch;
 mod migrate;
 mod rows;
@@ -17,26 +18,26 @@ mod sql;
 
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Bool, Nullable, SmallInt, Text, Timestamptz, Uuid as SqlUuid};
 use diesel::{Connection, RunQueryDsl};
 
 pub use migrate::{MigrationReport, SchemaError};
 
-/// The claim statement, for diagnostics (`EXPLAIN`): `$1` the batch size, `$2` the node's
-/// groups as `product/group` text, `$3` the node id.
-pub const CLAIM_SQL: &str = sql::CLAIM_DUE;
+/// The statement that locks a claim's batch, for diagnostics (`EXPLAIN`): `$1` the batch size,
+/// `$2` the node's groups as `product/group` text.
+pub const CLAIM_SQL: &str = sql::LOCK_DUE;
 
-use self::rows::{ClaimRow, FinishCounts, IdRow, JobRow, NextDueRow, NodeRow, RescueRow, RunRow, StatusRow, TextIdRow};
+use self::rows::{FinishCounts, IdRow, JobRow, NodeRow, RescueRow, RunRow, StatusRow, TextIdRow};
 use super::{
-    Change, Claim, ClaimDue, Claimed, JobListQuery, JobReschedule, NewJob, NodeInfo, NodeRecord, RescueDead,
-    RescuedRun, RunFinish, Store, StoreError,
+    Change, Claim, ClaimDue, Claimed, Control, Inserted, JobListQuery, JobReschedule, NewJob, NodeInfo, NodeRecord,
+    RescueDead, RescuedRun, RunFinish, Store, StoreError,
 };
 use crate::clock::Ts;
-use crate::model::{GroupKey, Job, JobId, Run, Schedule};
+use crate::model::{GroupKey, Job, JobId, Run, RunId};
+use crate::trigger::{ExtraFire, JobSpec, JobState};
 
 type PgPool = Pool<ConnectionManager<PgConnection>>;
 type Conn = PooledConnection<ConnectionManager<PgConnection>>;
@@ -122,14 +123,21 @@ impl PgStore {
         Ok(())
     }
 
-    fn job_state(conn: &mut Conn, group: &GroupKey, id: JobId) -> Result<Option<Option<String>>, StoreError> {
+    fn job_state(conn: &mut PgConnection, group: &GroupKey, id: JobId) -> Result<Option<StatusRow>, StoreError> {
         let rows: Vec<StatusRow> = diesel::sql_query(sql::JOB_STATE)
             .bind::<SqlUuid, _>(id.0)
             .bind::<Text, _>(group.product())
             .bind::<Text, _>(group.job_group())
             .load(conn)
             .map_err(db)?;
-        Ok(rows.into_iter().next().map(|r| r.final_status))
+        Ok(rows.into_iter().next())
+    }
+
+    fn change_for_missing<T>(conn: &mut PgConnection, group: &GroupKey, id: JobId) -> Result<Change<T>, StoreError> {
+        Ok(match Self::job_state(conn, group, id)? {
+            Some(StatusRow { final_status: Some(status), .. }) => Change::Finished(rows::final_status(&status)),
+            _ => Change::NotFound,
+        })
     }
 }
 
@@ -180,13 +188,17 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-fn schedule_json(s: &Schedule) -> String {
-    match s {
-        Schedule::Once { .. } => r#"{"type":"once"}"#.to_owned(),
-    }
+/// A spec as stored: NULL for a plain one-time job (read back from `when_at`).
+fn spec_json(spec: &JobSpec) -> Option<String> {
+    (!spec.is_plain_once()).then(|| serde_json::to_string(spec).unwrap_or_default())
 }
 
-fn group_names(groups: &[GroupKey]) -> Vec<String> {
+/// Progress as stored: NULL for a plain one-time job.
+fn state_json(spec: &JobSpec, state: &JobState) -> Option<String> {
+    (!spec.is_plain_once() || state.extra.is_some()).then(|| serde_json::to_string(state).unwrap_or_default())
+}
+
+pub(super) fn group_names(groups: &[GroupKey]) -> Vec<String> {
     groups.iter().map(|g| g.to_string()).collect()
 }
 
@@ -195,7 +207,7 @@ impl Store for PgStore {
         true
     }
 
-    fn job_insert(&self, new: NewJob) -> Result<Job, StoreError> {
+    fn job_insert(&self, new: NewJob) -> Result<Inserted, StoreError> {
         self.inserts.insert(new)
     }
 
@@ -204,17 +216,8 @@ impl Store for PgStore {
         let total = new.len();
         conn.transaction(|conn| {
             for chunk in new.chunks(INSERT_CHUNK) {
-                diesel::sql_query(sql::INSERT_JOBS)
-                    .bind::<Array<SqlUuid>, _>(chunk.iter().map(|j| j.id.0).collect::<Vec<_>>())
-                    .bind::<Array<Text>, _>(chunk.iter().map(|j| j.group.product()).collect::<Vec<_>>())
-                    .bind::<Array<Text>, _>(chunk.iter().map(|j| j.group.job_group()).collect::<Vec<_>>())
-                    .bind::<Array<Text>, _>(chunk.iter().map(|j| schedule_json(&j.schedule)).collect::<Vec<_>>())
-                    .bind::<Array<Timestamptz>, _>(
-                        chunk.iter().map(|j| j.schedule.when().to_datetime()).collect::<Vec<_>>(),
-                    )
-                    .bind::<Array<Text>, _>(chunk.iter().map(|j| &*j.payload).collect::<Vec<_>>())
-                    .bind::<Array<Bool>, _>(chunk.iter().map(|j| j.paused).collect::<Vec<_>>())
-                    .execute(conn)?;
+                let jobs: Vec<&NewJob> = chunk.iter().collect();
+                insert_batch::bind_insert(&sql::insert_jobs(false), &jobs).execute(conn)?;
             }
             Ok(total)
         })
@@ -250,25 +253,106 @@ impl Store for PgStore {
         rows.into_iter().map(JobRow::into_job).collect()
     }
 
-    fn job_reschedule(&self, c: &JobReschedule) -> Result<Change<Job>, StoreError> {
+    fn job_reschedule(&self, c: &JobReschedule) -> Result<Option<Change<Job>>, StoreError> {
         let mut conn = self.conn()?;
         let rows: Vec<JobRow> = diesel::sql_query(sql::reschedule_job())
             .bind::<SqlUuid, _>(c.id.0)
             .bind::<Text, _>(c.group.product())
             .bind::<Text, _>(c.group.job_group())
-            .bind::<Timestamptz, _>(c.schedule.when().to_datetime())
-            .bind::<Text, _>(schedule_json(&c.schedule))
+            .bind::<Text, _>(serde_json::to_string(&*c.spec).unwrap_or_default())
+            .bind::<Text, _>(serde_json::to_string(&c.state).unwrap_or_default())
+            .bind::<Timestamptz, _>(c.spec.anchor.to_datetime())
+            .bind::<Nullable<Timestamptz>, _>(c.state.next_due().map(Ts::to_datetime))
+            .bind::<SmallInt, _>(c.spec.priority)
+            .bind::<BigInt, _>(c.version)
             .load(&mut conn)
             .map_err(db)?;
         if let Some(row) = rows.into_iter().next() {
-            return Ok(Change::Done(row.into_job()?));
+            return Ok(Some(Change::Done(row.into_job()?)));
         }
         Ok(match Self::job_state(&mut conn, &c.group, c.id)? {
-            Some(Some(status)) => Change::Finished(rows::final_status(&status)),
-            // Finished between the two statements would show here; an unfinished row that the
-            // update did not match cannot exist, so this is "not found".
-            _ => Change::NotFound,
+            Some(StatusRow { final_status: Some(status), .. }) => Some(Change::Finished(rows::final_status(&status))),
+            Some(_) => None, // the version moved on
+            None => Some(Change::NotFound),
         })
+    }
+
+    fn job_control(&self, group: &GroupKey, id: JobId, control: Control, now: Ts) -> Result<Change<Job>, StoreError> {
+        let mut conn = self.conn()?;
+        conn.transaction(|conn| {
+            let rows: Vec<JobRow> = diesel::sql_query(sql::get_job_for_update())
+                .bind::<SqlUuid, _>(id.0)
+                .bind::<Text, _>(group.product())
+                .bind::<Text, _>(group.job_group())
+                .load(conn)?;
+            let Some(row) = rows.into_iter().next() else {
+                return Ok(Change::NotFound);
+            };
+            let job = row.into_job().map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+            if job.status.is_finished() && control != Control::RunNow {
+                return Ok(Change::Finished(job.status));
+            }
+            let mut spec = None;
+            let mut state = None;
+            let mut next_due = job.next_run;
+            let mut paused = job.paused;
+            match control {
+                Control::Pause => paused = true,
+                Control::Resume => paused = false,
+                Control::RunNow => {
+                    let mut st = job.state.clone();
+                    st.extra = Some(ExtraFire { at: now, attempt: 1, trigger: None, manual: true });
+                    next_due = st.next_due();
+                    if job.spec.is_plain_once() {
+                        // A plain job gains its spec so the run-now fire is kept apart from the schedule.
+                        spec = Some(serde_json::to_string(&*job.spec).unwrap_or_default());
+                    }
+                    state = Some(serde_json::to_string(&st).unwrap_or_default());
+                }
+            }
+            let rows: Vec<JobRow> = diesel::sql_query(sql::control_job())
+                .bind::<SqlUuid, _>(id.0)
+                .bind::<Text, _>(group.product())
+                .bind::<Text, _>(group.job_group())
+                .bind::<Bool, _>(paused)
+                .bind::<Nullable<Text>, _>(spec)
+                .bind::<Nullable<Text>, _>(state)
+                .bind::<Nullable<Timestamptz>, _>(next_due.map(Ts::to_datetime))
+                .bind::<Bool, _>(control == Control::RunNow)
+                .load(conn)?;
+            let row = rows.into_iter().next().ok_or(diesel::result::Error::NotFound)?;
+            let job = row.into_job().map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+            Ok(Change::Done(job))
+        })
+        .map_err(db)
+    }
+
+    fn run_cancel(&self, group: &GroupKey, run: RunId) -> Result<Option<bool>, StoreError> {
+        let mut conn = self.conn()?;
+        let marked: Vec<IdRow> = diesel::sql_query(sql::CANCEL_RUN)
+            .bind::<SqlUuid, _>(run.0)
+            .bind::<Text, _>(group.product())
+            .bind::<Text, _>(group.job_group())
+            .load(&mut conn)
+            .map_err(db)?;
+        if !marked.is_empty() {
+            return Ok(Some(true));
+        }
+        let found: Vec<TextIdRow> = diesel::sql_query(sql::RUN_OUTCOME)
+            .bind::<SqlUuid, _>(run.0)
+            .bind::<Text, _>(group.product())
+            .bind::<Text, _>(group.job_group())
+            .load(&mut conn)
+            .map_err(db)?;
+        // Running but already asked: still a cancel in progress.
+        Ok(found.first().map(|r| r.id == "running"))
+    }
+
+    fn runs_cancel_requested(&self, node: &str) -> Result<Vec<RunId>, StoreError> {
+        let mut conn = self.conn()?;
+        let rows: Vec<IdRow> =
+            diesel::sql_query(sql::TAKE_CANCELS).bind::<Text, _>(node).load(&mut conn).map_err(db)?;
+        Ok(rows.into_iter().map(|r| RunId(r.id)).collect())
     }
 
     fn job_delete(&self, group: &GroupKey, id: JobId) -> Result<Change<()>, StoreError> {
@@ -282,10 +366,7 @@ impl Store for PgStore {
         if !rows.is_empty() {
             return Ok(Change::Done(()));
         }
-        Ok(match Self::job_state(&mut conn, group, id)? {
-            Some(Some(status)) => Change::Finished(rows::final_status(&status)),
-            _ => Change::NotFound,
-        })
+        Self::change_for_missing(&mut conn, group, id)
     }
 
     fn job_runs(&self, group: &GroupKey, id: JobId, limit: usize) -> Result<Option<Vec<Run>>, StoreError> {
@@ -303,28 +384,7 @@ impl Store for PgStore {
 
     fn runs_claim_due(&self, c: &ClaimDue) -> Result<Claim, StoreError> {
         let mut conn = self.conn()?;
-        let groups = group_names(&c.groups);
-        let rows: Vec<ClaimRow> = conn
-            .transaction(|conn| {
-                // The claim must walk the due index in order and stop after the batch. Right
-                // after a burst of inserts the planner's statistics still say "few rows due" and
-                // it would rather fetch every due row and sort them (measured: 37 ms instead of
-                // 4 ms per claim with 100,000 due): rule that plan out for this statement.
-                conn.batch_execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off")?;
-                diesel::sql_query(sql::CLAIM_DUE)
-                    .bind::<BigInt, _>(i64::try_from(c.limit).unwrap_or(i64::MAX))
-                    .bind::<Array<Text>, _>(&groups)
-                    .bind::<Text, _>(&*c.node)
-                    .load(conn)
-            })
-            .map_err(db)?;
-        let runs = rows.into_iter().map(ClaimRow::into_claimed).collect::<Result<Vec<_>, _>>()?;
-        if runs.len() == c.limit {
-            return Ok(Claim { runs, next_due: None, store_now: c.now });
-        }
-        let next: NextDueRow =
-            diesel::sql_query(sql::NEXT_DUE).bind::<Array<Text>, _>(&groups).get_result(&mut conn).map_err(db)?;
-        Ok(Claim { runs, next_due: next.next_due.map(Ts::from_datetime), store_now: Ts::from_datetime(next.db_now) })
+        claim::claim(&mut conn, c)
     }
 
     fn runs_finish(&self, batch: &[RunFinish]) -> Result<(), StoreError> {
@@ -332,7 +392,7 @@ impl Store for PgStore {
             return Ok(());
         }
         let mut conn = self.conn()?;
-        let counts: FinishCounts = diesel::sql_query(sql::FINISH_RUNS)
+        let counts: FinishCounts = diesel::sql_query(sql::finish_runs())
             .bind::<Array<SqlUuid>, _>(batch.iter().map(|f| f.run_id.0).collect::<Vec<_>>())
             .bind::<Array<SqlUuid>, _>(batch.iter().map(|f| f.job_id.0).collect::<Vec<_>>())
             .bind::<Array<Text>, _>(batch.iter().map(|f| f.outcome.as_str()).collect::<Vec<_>>())
@@ -342,6 +402,9 @@ impl Store for PgStore {
             .bind::<Array<Nullable<Text>>, _>(batch.iter().map(|f| f.output.as_deref()).collect::<Vec<_>>())
             .bind::<Array<Nullable<Text>>, _>(batch.iter().map(|f| f.listener_error.as_deref()).collect::<Vec<_>>())
             .bind::<Array<Bool>, _>(batch.iter().map(|f| f.requeue).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Timestamptz>>, _>(
+                batch.iter().map(|f| f.retry_at.map(Ts::to_datetime)).collect::<Vec<_>>(),
+            )
             .get_result(&mut conn)
             .map_err(db)?;
         if counts.runs < batch.len() as i64 {
@@ -359,7 +422,7 @@ impl Store for PgStore {
             return Ok(());
         }
         let mut conn = self.conn()?;
-        diesel::sql_query(sql::RELEASE_RUNS)
+        diesel::sql_query(sql::release_runs())
             .bind::<Array<SqlUuid>, _>(runs.iter().map(|c| c.run_id.0).collect::<Vec<_>>())
             .execute(&mut conn)
             .map_err(db)?;
@@ -403,7 +466,7 @@ impl Store for PgStore {
         let mut conn = self.conn()?;
         let micros = i64::try_from(r.dead_after.as_micros()).unwrap_or(i64::MAX);
         diesel::sql_query(sql::MARK_DEAD_NODES).bind::<BigInt, _>(micros).execute(&mut conn).map_err(db)?;
-        let rows: Vec<RescueRow> = diesel::sql_query(sql::RESCUE_RUNS)
+        let rows: Vec<RescueRow> = diesel::sql_query(sql::rescue_runs())
             .bind::<BigInt, _>(micros)
             .bind::<Array<Text>, _>(r.groups.iter().map(|(g, _)| g.to_string()).collect::<Vec<_>>())
             .bind::<Array<Bool>, _>(r.groups.iter().map(|(_, recover)| *recover).collect::<Vec<_>>())

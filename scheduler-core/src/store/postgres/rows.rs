@@ -3,19 +3,20 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, SmallInt, Text, Timestamptz, Uuid as SqlUuid};
 use diesel::QueryableByName;
 use uuid::Uuid;
 
 use crate::clock::Ts;
-use crate::model::{GroupKey, Job, JobId, JobStatus, Run, RunId, RunOutcome, Schedule, TraceId};
-use crate::store::{Claimed, NodeInfo, NodeRecord, RescuedRun, StoreError};
+use crate::model::{GroupKey, Job, JobId, JobStatus, Run, RunId, RunOutcome, TraceId};
+use crate::store::{NodeInfo, NodeRecord, RescuedRun, StoreError};
+use crate::trigger::{JobSpec, JobState, TriggerState};
 
-fn ts(d: DateTime<Utc>) -> Ts {
+pub fn ts(d: DateTime<Utc>) -> Ts {
     Ts::from_datetime(d)
 }
 
-fn group(product: &str, job_group: &str) -> Result<GroupKey, StoreError> {
+pub fn group(product: &str, job_group: &str) -> Result<GroupKey, StoreError> {
     GroupKey::new(product, job_group).map_err(|e| StoreError::Internal(format!("stored group is invalid: {e}")))
 }
 
@@ -27,9 +28,6 @@ pub struct JobRow {
     product: String,
     #[diesel(sql_type = Text)]
     job_group: String,
-    #[diesel(sql_type = Text)]
-    #[allow(dead_code)]
-    schedule: String,
     #[diesel(sql_type = Timestamptz)]
     when_at: DateTime<Utc>,
     #[diesel(sql_type = Text)]
@@ -50,6 +48,17 @@ pub struct JobRow {
     created_at: DateTime<Utc>,
     #[diesel(sql_type = Timestamptz)]
     updated_at: DateTime<Utc>,
+    #[diesel(sql_type = Nullable<Text>)]
+    spec: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    state: Option<String>,
+    #[diesel(sql_type = Integer)]
+    #[allow(dead_code)]
+    attempt: i32,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub fingerprint: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub idempotency_key: Option<String>,
 }
 
 /// A stored final status.
@@ -57,11 +66,42 @@ pub fn final_status(s: &str) -> JobStatus {
     match s {
         "completed" => JobStatus::Completed,
         "vetoed" => JobStatus::Vetoed,
+        "cancelled" => JobStatus::Cancelled,
         _ => JobStatus::Failed,
     }
 }
 
+/// A stored spec (or the plain one-time spec when there is none).
+pub fn spec_of(spec: Option<&str>, when: Ts) -> Result<JobSpec, StoreError> {
+    match spec {
+        Some(text) => {
+            serde_json::from_str(text).map_err(|e| StoreError::Internal(format!("stored job spec unreadable: {e}")))
+        }
+        None => Ok(JobSpec::once(when)),
+    }
+}
+
+/// Stored progress (or that of a plain one-time job, from its next fire).
+pub fn state_of(state: Option<&str>, next_due: Option<Ts>, finished: bool) -> Result<JobState, StoreError> {
+    match state {
+        Some(text) => {
+            serde_json::from_str(text).map_err(|e| StoreError::Internal(format!("stored job state unreadable: {e}")))
+        }
+        None => Ok(JobState {
+            triggers: vec![TriggerState {
+                next: next_due.filter(|_| !finished),
+                fired: u64::from(next_due.is_none() || finished),
+            }],
+            extra: None,
+        }),
+    }
+}
+
 impl JobRow {
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
     pub fn into_job(self) -> Result<Job, StoreError> {
         let status = if self.running_run.is_some() {
             JobStatus::Running
@@ -72,20 +112,54 @@ impl JobRow {
         } else {
             JobStatus::Scheduled
         };
+        let when = ts(self.when_at);
+        let next = self.next_due.map(ts);
         Ok(Job {
             id: JobId(self.id),
             group: group(&self.product, &self.job_group)?,
-            schedule: Schedule::Once { when: ts(self.when_at) },
+            spec: Arc::new(spec_of(self.spec.as_deref(), when)?),
+            state: state_of(self.state.as_deref(), next, self.final_status.is_some())?,
             payload: Arc::from(self.payload),
             status,
             paused: self.paused,
-            next_run: self.next_due.map(ts),
+            next_run: next,
             sort_due: ts(self.sort_due),
             created_at: ts(self.created_at),
             updated_at: ts(self.updated_at),
             version: self.version,
         })
     }
+}
+
+/// A job locked by a claim.
+#[derive(QueryableByName)]
+pub struct LockedRow {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub product: String,
+    #[diesel(sql_type = Text)]
+    pub job_group: String,
+    #[diesel(sql_type = Timestamptz)]
+    pub next_due: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    pub when_at: DateTime<Utc>,
+    #[diesel(sql_type = Text)]
+    pub payload: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub spec: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub state: Option<String>,
+    #[diesel(sql_type = Integer)]
+    pub attempt: i32,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub last_finished_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = SmallInt)]
+    pub priority: i16,
+    #[diesel(sql_type = Bool)]
+    pub concurrent: bool,
+    #[diesel(sql_type = Timestamptz)]
+    pub db_now: DateTime<Utc>,
 }
 
 #[derive(QueryableByName)]
@@ -118,6 +192,10 @@ pub struct RunRow {
     listener_error: Option<String>,
     #[diesel(sql_type = Text)]
     trace_id: String,
+    #[diesel(sql_type = Nullable<Integer>)]
+    trigger: Option<i32>,
+    #[diesel(sql_type = Nullable<Text>)]
+    note: Option<String>,
 }
 
 impl RunRow {
@@ -137,42 +215,8 @@ impl RunRow {
             trace_id: TraceId::parse(&self.trace_id).unwrap_or_default(),
             output: self.output,
             listener_error: self.listener_error,
-        })
-    }
-}
-
-#[derive(QueryableByName)]
-pub struct ClaimRow {
-    #[diesel(sql_type = SqlUuid)]
-    job_id: Uuid,
-    #[diesel(sql_type = Text)]
-    product: String,
-    #[diesel(sql_type = Text)]
-    job_group: String,
-    #[diesel(sql_type = SqlUuid)]
-    run_id: Uuid,
-    #[diesel(sql_type = Integer)]
-    attempt: i32,
-    #[diesel(sql_type = Timestamptz)]
-    scheduled_for: DateTime<Utc>,
-    #[diesel(sql_type = Text)]
-    payload: String,
-    #[diesel(sql_type = Text)]
-    trace_id: String,
-}
-
-impl ClaimRow {
-    pub fn into_claimed(self) -> Result<Claimed, StoreError> {
-        Ok(Claimed {
-            // The run id is the claim: completions are fenced on it, so no token is needed.
-            token: 0,
-            run_id: RunId(self.run_id),
-            job_id: JobId(self.job_id),
-            group: group(&self.product, &self.job_group)?,
-            attempt: u32::try_from(self.attempt).unwrap_or(1),
-            scheduled_for: ts(self.scheduled_for),
-            payload: Arc::from(self.payload),
-            trace_id: TraceId::parse(&self.trace_id).unwrap_or_default(),
+            trigger: self.trigger.and_then(|t| u32::try_from(t).ok()),
+            note: self.note,
         })
     }
 }

@@ -1,29 +1,56 @@
-//! The store's SQL. Every statement that decides who runs what is one statement, so its
-//! guarantees come from PostgreSQL's row locks and snapshot, not from timing.
+//! The store's SQL. What decides who runs what is a row lock taken by one statement per batch
+//! (`FOR UPDATE SKIP LOCKED`), and every completion is fenced on the claim it answers, so the
+//! guarantees come from PostgreSQL's locks and snapshots, not from timing.
 
 /// Columns of a job as [`super::rows::JobRow`] reads them.
-pub const JOB_COLUMNS: &str = "j.id, j.product, j.job_group, j.schedule::text AS schedule, j.when_at, \
-     j.payload::text AS payload, j.paused, j.next_due, j.sort_due, j.running_run, j.final_status, \
-     j.version, j.created_at, j.updated_at";
+pub const JOB_COLUMNS: &str = "j.id, j.product, j.job_group, j.when_at, j.payload::text AS payload, j.paused, \
+     j.next_due, j.sort_due, j.running_run, j.final_status, j.version, j.created_at, j.updated_at, \
+     j.spec::text AS spec, j.state::text AS state, j.attempt, j.fingerprint, j.idempotency_key";
 
 /// Columns of a run as [`super::rows::RunRow`] reads them.
 pub const RUN_COLUMNS: &str = "r.id, r.job_id, r.product, r.job_group, r.attempt, r.scheduled_for, \
-     r.started_at, r.finished_at, r.node, r.outcome, r.error, r.output::text AS output, r.listener_error, r.trace_id";
+     r.started_at, r.finished_at, r.node, r.outcome, r.error, r.output::text AS output, r.listener_error, r.trace_id, \
+     r.trigger, r.note";
 
-/// Inserts jobs from parallel arrays, returning nothing (the bulk path).
-pub const INSERT_JOBS: &str = "
-    INSERT INTO jobs AS j (id, product, job_group, schedule, when_at, payload, paused, next_due, sort_due, created_at, updated_at)
-    SELECT t.id, t.product, t.job_group, t.schedule::jsonb, t.when_at, t.payload::jsonb, t.paused, t.when_at, t.when_at, now(), now()
-    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::bool[])
-         AS t(id, product, job_group, schedule, when_at, payload, paused)";
+/// Microseconds since the epoch of a `timestamptz` (how `Ts` appears in stored JSON).
+const MICROS: &str = "(extract(epoch FROM {}) * 1000000)::bigint";
 
-/// Inserts jobs from parallel arrays and returns them (concurrent creates, batched).
-pub fn insert_jobs_returning() -> String {
-    format!("{INSERT_JOBS} RETURNING {JOB_COLUMNS}")
+fn micros(expr: &str) -> String {
+    MICROS.replace("{}", expr)
+}
+
+/// Inserts jobs from parallel arrays. A job whose id or idempotency key is taken is not
+/// inserted (and not returned).
+pub fn insert_jobs(returning: bool) -> String {
+    let ret = if returning { format!(" RETURNING {JOB_COLUMNS}") } else { String::new() };
+    format!(
+        "INSERT INTO jobs AS j (id, product, job_group, schedule, when_at, payload, paused, next_due, sort_due, created_at,
+                               updated_at, spec, state, priority, concurrent, idempotency_key, fingerprint)
+         SELECT t.id, t.product, t.job_group, COALESCE(t.spec::jsonb, '{{\"type\":\"once\"}}'), t.when_at, t.payload::jsonb,
+                t.paused, t.next_due, COALESCE(t.next_due, t.when_at), now(), now(), t.spec::jsonb, t.state::jsonb,
+                t.priority, t.concurrent, t.key, t.fingerprint
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::bool[], $7::timestamptz[],
+                     $8::text[], $9::text[], $10::smallint[], $11::bool[], $12::text[], $13::text[])
+              AS t(id, product, job_group, when_at, payload, paused, next_due, spec, state, priority, concurrent, key, fingerprint)
+         ON CONFLICT DO NOTHING{ret}"
+    )
+}
+
+/// The job holding an id, or an idempotency key in a group.
+pub fn job_by_id_or_key() -> String {
+    format!(
+        "SELECT {JOB_COLUMNS} FROM jobs j
+         WHERE j.id = $1 OR (j.product = $2 AND j.job_group = $3 AND j.idempotency_key = $4)
+         ORDER BY (j.idempotency_key = $4) DESC NULLS LAST LIMIT 1"
+    )
 }
 
 pub fn get_job() -> String {
     format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = $1 AND j.product = $2 AND j.job_group = $3")
+}
+
+pub fn get_job_for_update() -> String {
+    format!("{} FOR UPDATE", get_job())
 }
 
 pub fn list_jobs() -> String {
@@ -35,13 +62,27 @@ pub fn list_jobs() -> String {
     )
 }
 
+/// Replaces a job's spec and progress if it is still at version `$9`.
 pub fn reschedule_job() -> String {
     format!(
         "UPDATE jobs j
-         SET when_at = $4, schedule = $5::jsonb, next_due = $4,
-             sort_due = CASE WHEN j.running_run IS NULL THEN $4 ELSE j.sort_due END,
+         SET spec = $4::jsonb, schedule = $4::jsonb, state = $5::jsonb, when_at = $6, next_due = $7,
+             sort_due = CASE WHEN j.running_run IS NULL THEN COALESCE($7, j.sort_due) ELSE j.sort_due END,
+             priority = $8, version = j.version + 1, updated_at = now()
+         WHERE j.id = $1 AND j.product = $2 AND j.job_group = $3 AND j.final_status IS NULL AND j.version = $9
+         RETURNING {JOB_COLUMNS}"
+    )
+}
+
+/// Writes a job's run control as computed in Rust (pause, resume, run-now).
+pub fn control_job() -> String {
+    format!(
+        "UPDATE jobs j
+         SET paused = $4, spec = COALESCE($5::jsonb, j.spec), state = COALESCE($6::jsonb, j.state), next_due = $7,
+             sort_due = CASE WHEN j.running_run IS NULL THEN COALESCE($7, j.sort_due) ELSE j.sort_due END,
+             final_status = CASE WHEN $8 THEN NULL ELSE j.final_status END,
              version = j.version + 1, updated_at = now()
-         WHERE j.id = $1 AND j.product = $2 AND j.job_group = $3 AND j.final_status IS NULL
+         WHERE j.id = $1 AND j.product = $2 AND j.job_group = $3
          RETURNING {JOB_COLUMNS}"
     )
 }
@@ -50,7 +91,7 @@ pub const DELETE_JOB: &str = "
     DELETE FROM jobs j WHERE j.id = $1 AND j.product = $2 AND j.job_group = $3 AND j.final_status IS NULL
     RETURNING j.id";
 
-/// Whether a job exists in a group, and its final status.
+/// Whether a job exists in a group, its final status and version.
 pub const JOB_STATE: &str = "
     SELECT j.final_status FROM jobs j WHERE j.id = $1 AND j.product = $2 AND j.job_group = $3";
 
@@ -58,34 +99,41 @@ pub fn job_runs() -> String {
     format!("SELECT {RUN_COLUMNS} FROM runs r WHERE r.job_id = $1 ORDER BY r.seq DESC LIMIT $2")
 }
 
-/// Claims up to $1 due jobs of the groups in $2 for node $3: one statement locks them (skipping
-/// rows another node is claiming), marks each running with a new run id, and inserts the runs.
-pub const CLAIM_DUE: &str = "
-    WITH due AS (
-        SELECT j.id, j.next_due
-        FROM jobs j
-        WHERE j.next_due <= now() AND j.next_due IS NOT NULL AND j.running_run IS NULL AND NOT j.paused
-          AND j.product || '/' || j.job_group = ANY($2)
-        ORDER BY j.next_due
-        LIMIT $1
-        FOR UPDATE SKIP LOCKED
-    ), claimed AS (
-        UPDATE jobs j
-        SET running_run = scheduler_uuid_v7(), next_due = NULL, version = j.version + 1, updated_at = now()
-        FROM due
-        WHERE j.id = due.id
-        RETURNING j.id, j.product, j.job_group, j.running_run, j.attempt, j.payload, due.next_due AS scheduled_for
-    ), inserted AS (
-        INSERT INTO runs (id, job_id, product, job_group, attempt, scheduled_for, claimed_at, started_at, node, outcome, trace_id)
-        SELECT c.running_run, c.id, c.product, c.job_group, c.attempt, c.scheduled_for, now(), now(), $3, 'running',
-               replace(gen_random_uuid()::text, '-', '')
-        FROM claimed c
-        RETURNING id, trace_id
-    )
-    SELECT c.id AS job_id, c.product, c.job_group, c.running_run AS run_id, c.attempt, c.scheduled_for,
-           c.payload::text AS payload, i.trace_id
-    FROM claimed c JOIN inserted i ON i.id = c.running_run
-    ORDER BY c.scheduled_for";
+/// Locks up to `$1` due jobs of the groups in `$2` (skipping rows other nodes hold): the claim.
+/// What each locked job does (run, skip, and its next fire) is decided in Rust and written by
+/// [`ADVANCE_JOBS`] and [`INSERT_RUNS`] in the same transaction.
+pub const LOCK_DUE: &str = "
+    SELECT j.id, j.product, j.job_group, j.next_due, j.when_at, j.payload::text AS payload, j.spec::text AS spec,
+           j.state::text AS state, j.attempt, j.last_finished_at, j.priority, j.concurrent, now() AS db_now
+    FROM jobs j
+    WHERE j.next_due <= now() AND j.next_due IS NOT NULL AND j.running_run IS NULL AND NOT j.paused
+      AND j.product || '/' || j.job_group = ANY($2)
+    ORDER BY j.next_due
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED";
+
+/// Writes claimed jobs: the run in progress (none for skipped fires and overlapping jobs), the
+/// next fire and progress; a job with nothing left to fire and nothing running is finished.
+pub const ADVANCE_JOBS: &str = "
+    UPDATE jobs j
+    SET running_run = t.running_run, next_due = t.next_due, state = COALESCE(t.state::jsonb, j.state),
+        sort_due = COALESCE(t.sort_due, t.next_due, j.sort_due),
+        final_status = t.final_status,
+        version = j.version + 1, updated_at = now()
+    FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[], $5::timestamptz[], $6::text[])
+         AS t(id, running_run, next_due, state, sort_due, final_status)
+    WHERE j.id = t.id";
+
+/// Inserts the runs of a claim (running ones, and skipped fires as finished records).
+pub const INSERT_RUNS: &str = "
+    INSERT INTO runs (id, job_id, product, job_group, attempt, scheduled_for, claimed_at, started_at, finished_at,
+                      node, outcome, error, trace_id, trigger, note, concurrent)
+    SELECT t.id, t.job_id, t.product, t.job_group, t.attempt, t.scheduled_for, now(),
+           CASE WHEN t.outcome = 'running' THEN now() END, CASE WHEN t.outcome = 'running' THEN NULL ELSE now() END,
+           $9, t.outcome, t.error, t.trace_id, t.trigger, t.note, t.concurrent
+    FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int[], $6::timestamptz[], $7::text[], $8::text[],
+                $10::text[], $11::int[], $12::text[], $13::bool[])
+         AS t(id, job_id, product, job_group, attempt, scheduled_for, outcome, error, trace_id, trigger, note, concurrent)";
 
 /// The earliest due instant among claimable jobs of the groups in $1, and the database clock.
 pub const NEXT_DUE: &str = "
@@ -94,51 +142,113 @@ pub const NEXT_DUE: &str = "
               AND j.product || '/' || j.job_group = ANY($1)) AS next_due,
            now() AS db_now";
 
-/// Records a batch of completions. A completion counts only while its run is still `running`
-/// and its job still points at it (the claim holds); anything else is a stale completion and
-/// changes nothing. The job then finishes, or is due again when it was rescheduled while it ran
-/// or the run was given back by a stopping node.
-pub const FINISH_RUNS: &str = "
-    WITH f AS (
-        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::timestamptz[],
-                             $6::text[], $7::text[], $8::text[], $9::bool[])
-            AS f(run_id, job_id, outcome, started_at, finished_at, error, output, listener_error, requeue)
-    ), done AS (
-        UPDATE runs r
-        SET outcome = f.outcome, started_at = f.started_at, finished_at = f.finished_at, error = f.error,
-            output = f.output::jsonb, listener_error = f.listener_error
-        FROM f
-        WHERE r.id = f.run_id AND r.outcome = 'running'
-        RETURNING r.id, r.job_id, r.scheduled_for, f.outcome, f.requeue, f.finished_at
-    ), moved AS (
-        UPDATE jobs j
-        SET running_run = NULL,
-            next_due = COALESCE(j.next_due, CASE WHEN d.requeue THEN d.scheduled_for END),
-            sort_due = COALESCE(j.next_due, CASE WHEN d.requeue THEN d.scheduled_for END, j.sort_due),
-            final_status = CASE
-                WHEN COALESCE(j.next_due, CASE WHEN d.requeue THEN d.scheduled_for END) IS NOT NULL THEN NULL
-                WHEN d.outcome = 'succeeded' THEN 'completed'
-                WHEN d.outcome = 'vetoed' THEN 'vetoed'
-                ELSE 'failed' END,
-            version = j.version + 1,
-            updated_at = d.finished_at
-        FROM done d
-        WHERE j.id = d.job_id AND j.running_run = d.id
-        RETURNING j.id
-    )
-    SELECT (SELECT count(*) FROM done) AS runs, (SELECT count(*) FROM moved) AS jobs";
+/// The JSON of a pending extra fire (a retry, a requeue, a recovery) for `state.extra`.
+fn extra_json(at: &str, attempt: &str, trigger: &str) -> String {
+    format!("jsonb_build_object('at', {}, 'attempt', {attempt}, 'trigger', {trigger}, 'manual', false)", micros(at))
+}
 
-/// Gives back claimed runs that never started.
-pub const RELEASE_RUNS: &str = "
-    WITH gone AS (
-        DELETE FROM runs r WHERE r.id = ANY($1) AND r.outcome = 'running'
-        RETURNING r.id, r.job_id, r.scheduled_for
+/// A job's next fire once a pending extra fire at `at` (none when `at` is NULL) is added.
+/// Plain jobs (no spec) keep it in `next_due` and `attempt`; others in `state.extra`.
+fn next_due_with(at: &str) -> String {
+    format!(
+        "(CASE WHEN {at} IS NULL THEN j.next_due
+               WHEN j.spec IS NULL THEN COALESCE(j.next_due, {at})
+               ELSE LEAST(COALESCE(j.next_due, {at}), {at}) END)"
     )
-    UPDATE jobs j
-    SET running_run = NULL, next_due = COALESCE(j.next_due, g.scheduled_for),
-        sort_due = COALESCE(j.next_due, g.scheduled_for), version = j.version + 1, updated_at = now()
-    FROM gone g
-    WHERE j.id = g.job_id AND j.running_run = g.id";
+}
+
+/// The job columns a pending extra fire changes, besides `next_due`.
+fn extra_assignments(at: &str, attempt: &str, trigger: &str) -> String {
+    let extra = extra_json(at, attempt, trigger);
+    format!(
+        "next_due = {},
+         attempt = CASE WHEN {at} IS NOT NULL AND j.spec IS NULL AND j.next_due IS NULL THEN {attempt} ELSE j.attempt END,
+         state = CASE WHEN {at} IS NULL OR j.spec IS NULL THEN j.state
+                      ELSE jsonb_set(COALESCE(j.state, '{{}}'::jsonb), '{{extra}}', {extra}) END",
+        next_due_with(at)
+    )
+}
+
+/// The final status of a job whose run `run_id` ended with `outcome`, when nothing is left to
+/// fire and no other run of it is in progress; NULL otherwise.
+fn final_status_when_done(next_due: &str, running: &str, run_id: &str, outcome: &str) -> String {
+    format!(
+        "CASE WHEN {next_due} IS NULL AND {running} IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM runs o WHERE o.job_id = j.id AND o.outcome = 'running' AND o.id <> {run_id})
+              THEN CASE WHEN {outcome} IN ('succeeded', 'skipped') THEN 'completed'
+                        WHEN {outcome} IN ('vetoed', 'cancelled') THEN {outcome}
+                        ELSE 'failed' END
+         END"
+    )
+}
+
+/// Records a batch of completions. A completion counts only while its run is still `running`
+/// and its job still holds it (the claim): anything else is a stale completion and changes
+/// nothing. The job then runs again (a retry, a requeue by a stopping node, a rescheduled or
+/// recurring fire) or finishes.
+pub fn finish_runs() -> String {
+    let extra = extra_assignments("d.again_at", "d.again_attempt", "d.trigger");
+    let running = "(CASE WHEN d.concurrent THEN j.running_run END)";
+    let done = final_status_when_done(&next_due_with("d.again_at"), running, "d.id", "d.outcome");
+    format!(
+        "WITH f AS (
+            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::timestamptz[],
+                                 $6::text[], $7::text[], $8::text[], $9::bool[], $10::timestamptz[])
+                AS f(run_id, job_id, outcome, started_at, finished_at, error, output, listener_error, requeue, retry_at)
+        ), done AS (
+            UPDATE runs r
+            SET outcome = f.outcome, started_at = f.started_at, finished_at = f.finished_at, error = f.error,
+                output = f.output::jsonb, listener_error = f.listener_error
+            FROM f
+            WHERE r.id = f.run_id AND r.outcome = 'running'
+            RETURNING r.id, r.job_id, r.trigger, r.concurrent, f.outcome, f.finished_at,
+                      COALESCE(f.retry_at, CASE WHEN f.requeue THEN r.scheduled_for END) AS again_at,
+                      CASE WHEN f.retry_at IS NOT NULL THEN r.attempt + 1 ELSE r.attempt END AS again_attempt
+        ), moved AS (
+            UPDATE jobs j
+            SET running_run = {running},
+                {extra},
+                final_status = {done},
+                last_finished_at = d.finished_at,
+                version = j.version + 1,
+                updated_at = d.finished_at
+            FROM done d
+            WHERE j.id = d.job_id AND (j.running_run = d.id OR d.concurrent)
+            RETURNING j.id
+        )
+        SELECT (SELECT count(*) FROM done) AS runs"
+    )
+}
+
+/// Gives back claimed runs that never started: their records disappear and their fires are due
+/// again as before.
+pub fn release_runs() -> String {
+    let extra = extra_assignments("g.scheduled_for", "g.attempt", "g.trigger");
+    format!(
+        "WITH gone AS (
+            DELETE FROM runs r WHERE r.id = ANY($1) AND r.outcome = 'running'
+            RETURNING r.id, r.job_id, r.scheduled_for, r.attempt, r.trigger, r.concurrent
+        )
+        UPDATE jobs j
+        SET running_run = CASE WHEN g.concurrent THEN j.running_run END, {extra},
+            version = j.version + 1, updated_at = now()
+        FROM gone g
+        WHERE j.id = g.job_id AND (j.running_run = g.id OR g.concurrent)"
+    )
+}
+
+/// Marks a running run as asked to stop.
+pub const CANCEL_RUN: &str = "
+    UPDATE runs SET cancel = 1
+    WHERE id = $1 AND product = $2 AND job_group = $3 AND outcome = 'running' AND cancel = 0
+    RETURNING id";
+
+/// A run's outcome, if it exists in the group.
+pub const RUN_OUTCOME: &str = "SELECT outcome AS id FROM runs WHERE id = $1 AND product = $2 AND job_group = $3";
+
+/// Takes this node's pending cancel requests.
+pub const TAKE_CANCELS: &str = "
+    UPDATE runs SET cancel = 2 WHERE node = $1 AND cancel = 1 AND outcome = 'running' RETURNING id";
 
 pub const REGISTER_NODE: &str = "
     INSERT INTO nodes (id, host, groups) VALUES ($1, $2, $3)
@@ -168,39 +278,43 @@ pub const MARK_DEAD_NODES: &str = "
 
 /// Resolves runs held by nodes that are stopped, unknown, or silent for more than $1
 /// microseconds, for the groups in $2 (with their recovery flags in $3). Each run becomes
-/// `abandoned`; its job runs again when its type requests recovery, else it ends `failed`.
-pub const RESCUE_RUNS: &str = "
-    WITH g AS (
-        SELECT * FROM unnest($2::text[], $3::bool[]) AS g(grp, recover)
-    ), dead AS (
-        SELECT r.id, g.recover
-        FROM runs r
-        JOIN g ON g.grp = r.product || '/' || r.job_group
-        LEFT JOIN nodes n ON n.id = r.node
-        WHERE r.outcome = 'running'
-          AND (n.id IS NULL OR n.stopped_at IS NOT NULL
-               OR n.heartbeat_at < now() - make_interval(secs => $1::double precision / 1e6))
-        FOR UPDATE OF r SKIP LOCKED
-    ), abandoned AS (
-        UPDATE runs r
-        SET outcome = 'abandoned', finished_at = now(),
-            error = 'its node ' || r.node || ' stopped heartbeating'
-                    || CASE WHEN d.recover THEN '; the job runs again (its type requests recovery)' ELSE '' END
-        FROM dead d
-        WHERE r.id = d.id
-        RETURNING r.id, r.job_id, r.node, r.scheduled_for, d.recover
-    ), moved AS (
-        UPDATE jobs j
-        SET running_run = NULL,
-            next_due = COALESCE(j.next_due, CASE WHEN a.recover THEN a.scheduled_for END),
-            sort_due = COALESCE(j.next_due, CASE WHEN a.recover THEN a.scheduled_for END, j.sort_due),
-            attempt = CASE WHEN a.recover THEN j.attempt + 1 ELSE j.attempt END,
-            final_status = CASE
-                WHEN COALESCE(j.next_due, CASE WHEN a.recover THEN a.scheduled_for END) IS NOT NULL THEN NULL
-                ELSE 'failed' END,
-            version = j.version + 1, updated_at = now()
-        FROM abandoned a
-        WHERE j.id = a.job_id AND j.running_run = a.id
-        RETURNING j.id
+/// `abandoned`; the fire runs again (next attempt) when its type requests recovery; a job with
+/// nothing more to fire ends `failed`.
+pub fn rescue_runs() -> String {
+    let at = "(CASE WHEN a.recover THEN a.scheduled_for END)";
+    let extra = extra_assignments(at, "a.attempt + 1", "a.trigger");
+    let running = "(CASE WHEN a.concurrent THEN j.running_run END)";
+    let done = final_status_when_done(&next_due_with(at), running, "a.id", "'abandoned'");
+    format!(
+        "WITH g AS (
+            SELECT * FROM unnest($2::text[], $3::bool[]) AS g(grp, recover)
+        ), dead AS (
+            SELECT r.id, g.recover
+            FROM runs r
+            JOIN g ON g.grp = r.product || '/' || r.job_group
+            LEFT JOIN nodes n ON n.id = r.node
+            WHERE r.outcome = 'running'
+              AND (n.id IS NULL OR n.stopped_at IS NOT NULL
+                   OR n.heartbeat_at < now() - make_interval(secs => $1::double precision / 1e6))
+            FOR UPDATE OF r SKIP LOCKED
+        ), abandoned AS (
+            UPDATE runs r
+            SET outcome = 'abandoned', finished_at = now(),
+                error = 'its node ' || r.node || ' stopped heartbeating'
+                        || CASE WHEN d.recover THEN '; the job runs again (its type requests recovery)' ELSE '' END
+            FROM dead d
+            WHERE r.id = d.id
+            RETURNING r.id, r.job_id, r.node, r.scheduled_for, r.attempt, r.trigger, r.concurrent, d.recover
+        ), moved AS (
+            UPDATE jobs j
+            SET running_run = {running},
+                {extra},
+                final_status = {done},
+                version = j.version + 1, updated_at = now()
+            FROM abandoned a
+            WHERE j.id = a.job_id AND (j.running_run = a.id OR a.concurrent)
+            RETURNING j.id
+        )
+        SELECT a.id AS run_id, a.job_id, a.node, a.recover AS rerun FROM abandoned a"
     )
-    SELECT a.id AS run_id, a.job_id, a.node, a.recover AS rerun FROM abandoned a";
+}

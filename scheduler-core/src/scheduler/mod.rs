@@ -1,11 +1,14 @@
-//! The scheduler as its callers see it: create, read, reschedule and delete jobs, read runs,
-//! and stop. It validates, talks to the store, and wakes the engine when new work is due soon.
+//! The scheduler as its callers see it: create, read, reschedule, control and delete jobs, read
+//! runs, and stop. It validates, talks to the store, and wakes the engine when new work is due
+//! soon. Job operations are in `jobs.rs`.
 //!
 //! All methods are synchronous. With a store that blocks on I/O ([`Scheduler::store_blocking`])
 //! async callers run them on a blocking pool.
 
+mod jobs;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use abi_stable::std_types::RStr;
@@ -14,13 +17,15 @@ use serde_json::Value;
 
 use crate::clock::{Clock, Ts};
 use crate::cluster::{ClusterConfig, Maintenance};
+use crate::engine::cancel::CancelBoard;
 use crate::engine::wake::Wake;
 use crate::engine::{Engine, EngineConfig};
 use crate::error::CoreError;
-use crate::model::{GroupKey, Job, JobId, Run, Schedule};
+use crate::model::{GroupKey, Job, JobId};
 use crate::plugin::{JobTypeEntry, Registry};
 use crate::request::{self, CreateRequest};
-use crate::store::{Change, JobListQuery, JobReschedule, ListCursor, NewJob, NodeInfo, NodeRecord, Store};
+use crate::store::{Inserted, NewJob, NodeInfo, NodeRecord, Store};
+use crate::trigger::{ExtraFire, RetryPolicy};
 
 /// How to run the scheduler.
 #[derive(Debug, Clone)]
@@ -59,6 +64,8 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     /// How long a silent node still counts as live.
     pub(crate) dead_after: Duration,
+    /// The workers' cancellation flags, by the run they execute (set when the engine starts).
+    pub(crate) board: OnceLock<Arc<CancelBoard>>,
     stopping: AtomicBool,
 }
 
@@ -80,6 +87,24 @@ pub struct EngineStats {
     pub recorded: u64,
 }
 
+/// What a create did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    /// A new job.
+    New(Job),
+    /// The idempotency key was used before with the same request: the job it made.
+    Existing(Job),
+}
+
+impl Created {
+    /// The job, new or existing.
+    pub fn job(&self) -> &Job {
+        match self {
+            Created::New(j) | Created::Existing(j) => j,
+        }
+    }
+}
+
 impl Shared {
     pub(crate) fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
@@ -94,21 +119,74 @@ impl Shared {
             .map_err(|m| CoreError::PayloadRejected { message: m.into_string() })
     }
 
-    fn insert(&self, entry: &JobTypeEntry, req: CreateRequest) -> Result<Job, CoreError> {
+    /// The retry policy runs of this job type get when the job names none.
+    pub(crate) fn default_retry(entry: &JobTypeEntry) -> Option<RetryPolicy> {
+        let attempts = entry.options.max_attempts.unwrap_or(1);
+        (attempts > 1).then(|| RetryPolicy {
+            attempts,
+            backoff: crate::trigger::Backoff {
+                base_ms: entry.options.retry_base_ms.unwrap_or(1_000),
+                ..crate::trigger::Backoff::default()
+            },
+        })
+    }
+
+    /// Validates and inserts a job; `fingerprint` makes it idempotent under `key`.
+    fn insert(
+        &self,
+        entry: &JobTypeEntry,
+        mut req: CreateRequest,
+        key: Option<(String, String)>,
+    ) -> Result<Created, CoreError> {
         Self::validate(entry, &req.payload)?;
-        let when = req.schedule.when();
-        let job = self.store.job_insert(NewJob {
-            id: JobId::new(),
+        if req.spec.overlap == crate::trigger::OverlapPolicy::Allow && !entry.options.allow_concurrent {
+            return Err(CoreError::InvalidField {
+                field: "overlap".into(),
+                reason: format!("\"allow\" needs a job type that allows concurrent runs, and {} does not", entry.name),
+            });
+        }
+        if let Some(r) = req.spec.retry.as_mut() {
+            if r.attempts == 0 {
+                r.attempts = entry.options.max_attempts.unwrap_or(1).max(1);
+            }
+        }
+        let now = self.clock.now();
+        let compiled = req.spec.compile()?;
+        let mut state = req.spec.initial_state(&compiled, now);
+        if req.run_now {
+            state.extra = Some(ExtraFire { at: now, attempt: 1, trigger: None, manual: true });
+        }
+        let next_due = state.next_due();
+        let idempotency = match (key, req.id) {
+            (Some((key, fingerprint)), _) => Some(crate::store::Idempotency { key, fingerprint }),
+            (None, Some(id)) => Some(crate::store::Idempotency { key: id.to_string(), fingerprint: String::new() }),
+            (None, None) => None,
+        };
+        let inserted = self.store.job_insert(NewJob {
+            id: req.id.unwrap_or_default(),
             group: entry.group.clone(),
-            schedule: req.schedule,
+            spec: Arc::new(req.spec),
+            state,
             payload: Arc::from(req.payload),
             paused: req.paused,
-            now: self.clock.now(),
+            now,
+            idempotency,
         })?;
-        if !job.paused {
-            self.wake.due_at(when);
+        match inserted {
+            Inserted::Created(job) => {
+                if let (false, Some(t)) = (job.paused, next_due) {
+                    self.wake.due_at(t);
+                }
+                Ok(Created::New(job))
+            }
+            Inserted::Existing(job) => Ok(Created::Existing(job)),
+            Inserted::Conflict(job) => Err(CoreError::Conflict {
+                reason: format!(
+                    "job `{}` already exists with a different request; an idempotency key (or job id) stands for one request",
+                    job.id
+                ),
+            }),
         }
-        Ok(job)
     }
 
     /// A job scheduled by a running job through its context.
@@ -118,15 +196,15 @@ impl Shared {
             job_group: group.job_group().to_owned(),
         })?;
         let value: Value = serde_json::from_str(payload)
-            .map_err(|e| CoreError::InvalidField { field: "payload", reason: format!("is not JSON: {e}") })?;
+            .map_err(|e| CoreError::InvalidField { field: "payload".into(), reason: format!("is not JSON: {e}") })?;
         if !value.is_object() {
-            return Err(CoreError::InvalidField { field: "payload", reason: "must be a JSON object".into() });
+            return Err(CoreError::InvalidField { field: "payload".into(), reason: "must be a JSON object".into() });
         }
         let when = Ts::from_millis(when_ms);
         request::check_instant("when", when)?;
         request::check_storable(&value)?;
-        let req = CreateRequest { schedule: Schedule::Once { when }, payload: payload.to_owned(), paused: false };
-        self.insert(entry, req)
+        let created = self.insert(entry, CreateRequest::once(when, payload), None)?;
+        Ok(created.job().clone())
     }
 }
 
@@ -155,13 +233,14 @@ impl Scheduler {
             wake: Wake::default(),
             counters: Counters::default(),
             dead_after: config.cluster.dead_after(),
+            board: OnceLock::new(),
             stopping: AtomicBool::new(false),
         });
         let node = NodeInfo { id: shared.node.clone(), host: config.host.clone(), groups: shared.groups.to_vec() };
         shared.store.node_register(&node)?;
-        // Heartbeats start before the first claim and stop after the last run.
-        let maintenance = Maintenance::start(shared.clone(), node, config.cluster.clone());
         let engine = Engine::start(shared.clone(), &config.engine);
+        // Heartbeats start before the first claim completes and stop after the last run.
+        let maintenance = Maintenance::start(shared.clone(), node, config.cluster.clone());
         Ok(Scheduler { shared, engine: Mutex::new(Some(engine)), maintenance: Mutex::new(Some(maintenance)) })
     }
 
@@ -198,126 +277,6 @@ impl Scheduler {
         self.shared.clock.now()
     }
 
-    fn entry(&self, product: &str, job_group: &str) -> Result<&Arc<JobTypeEntry>, CoreError> {
-        self.shared.registry.lookup(product, job_group).ok_or_else(|| CoreError::GroupNotFound {
-            product: product.chars().take(64).collect(),
-            job_group: job_group.chars().take(64).collect(),
-        })
-    }
-
-    fn job_id(entry: &JobTypeEntry, id: &str) -> Result<JobId, CoreError> {
-        id.parse::<JobId>()
-            .map_err(|_| CoreError::JobNotFound { id: id.chars().take(64).collect(), group: entry.group.to_string() })
-    }
-
-    fn not_found(entry: &JobTypeEntry, id: JobId) -> CoreError {
-        CoreError::JobNotFound { id: id.to_string(), group: entry.group.to_string() }
-    }
-
-    /// Creates a job from a POST body.
-    pub fn job_create(&self, product: &str, job_group: &str, body: &Value) -> Result<Job, CoreError> {
-        if self.shared.is_stopping() {
-            return Err(CoreError::ShuttingDown);
-        }
-        let entry = self.entry(product, job_group)?;
-        let req = request::parse_create(body)?;
-        self.shared.insert(entry, req)
-    }
-
-    /// Creates many jobs of one group through the store's bulk path (benchmarks, imports).
-    /// Every payload is validated first; nothing is inserted if one is rejected.
-    pub fn jobs_create_many(
-        &self,
-        product: &str,
-        job_group: &str,
-        jobs: Vec<CreateRequest>,
-    ) -> Result<Vec<JobId>, CoreError> {
-        let entry = self.entry(product, job_group)?;
-        let now = self.shared.clock.now();
-        let mut earliest = Ts::MAX;
-        let mut batch = Vec::with_capacity(jobs.len());
-        for req in jobs {
-            Shared::validate(entry, &req.payload)?;
-            if !req.paused {
-                earliest = earliest.min(req.schedule.when());
-            }
-            batch.push(NewJob {
-                id: JobId::new(),
-                group: entry.group.clone(),
-                schedule: req.schedule,
-                payload: Arc::from(req.payload),
-                paused: req.paused,
-                now,
-            });
-        }
-        let ids = batch.iter().map(|j| j.id).collect();
-        self.shared.store.jobs_insert_many(batch)?;
-        if earliest != Ts::MAX {
-            self.shared.wake.due_at(earliest);
-        }
-        Ok(ids)
-    }
-
-    /// One job.
-    pub fn job_get(&self, product: &str, job_group: &str, id: &str) -> Result<Job, CoreError> {
-        let entry = self.entry(product, job_group)?;
-        let id = Self::job_id(entry, id)?;
-        self.shared.store.job_get(&entry.group, id)?.ok_or_else(|| Self::not_found(entry, id))
-    }
-
-    /// A page of a group's unfinished jobs, soonest first.
-    pub fn jobs_list(
-        &self,
-        product: &str,
-        job_group: &str,
-        limit: usize,
-        after: Option<ListCursor>,
-    ) -> Result<Vec<Job>, CoreError> {
-        let entry = self.entry(product, job_group)?;
-        Ok(self.shared.store.jobs_list(&JobListQuery { group: entry.group.clone(), limit, after })?)
-    }
-
-    /// Reschedules a job from a PATCH body.
-    pub fn job_reschedule(&self, product: &str, job_group: &str, id: &str, body: &Value) -> Result<Job, CoreError> {
-        let entry = self.entry(product, job_group)?;
-        let id = Self::job_id(entry, id)?;
-        let schedule = request::parse_reschedule(body)?;
-        let when = schedule.when();
-        match self.shared.store.job_reschedule(&JobReschedule {
-            group: entry.group.clone(),
-            id,
-            schedule,
-            now: self.shared.clock.now(),
-        })? {
-            Change::Done(job) => {
-                if !job.paused {
-                    self.shared.wake.due_at(when);
-                }
-                Ok(job)
-            }
-            Change::NotFound => Err(Self::not_found(entry, id)),
-            Change::Finished(status) => Err(CoreError::JobFinished { id: id.to_string(), status }),
-        }
-    }
-
-    /// Deletes a job that has not finished.
-    pub fn job_delete(&self, product: &str, job_group: &str, id: &str) -> Result<(), CoreError> {
-        let entry = self.entry(product, job_group)?;
-        let id = Self::job_id(entry, id)?;
-        match self.shared.store.job_delete(&entry.group, id)? {
-            Change::Done(()) => Ok(()),
-            Change::NotFound => Err(Self::not_found(entry, id)),
-            Change::Finished(status) => Err(CoreError::JobFinished { id: id.to_string(), status }),
-        }
-    }
-
-    /// A job's runs, newest first.
-    pub fn job_runs(&self, product: &str, job_group: &str, id: &str, limit: usize) -> Result<Vec<Run>, CoreError> {
-        let entry = self.entry(product, job_group)?;
-        let id = Self::job_id(entry, id)?;
-        self.shared.store.job_runs(&entry.group, id, limit)?.ok_or_else(|| Self::not_found(entry, id))
-    }
-
     /// Stops taking new work, gives back queued runs, waits for running ones up to `grace`,
     /// then asks them to stop and waits up to `cancel_grace` more. Blocks; call once.
     /// Returns how many runs were still executing when it stopped waiting.
@@ -339,5 +298,51 @@ impl Scheduler {
             }
         }
         left
+    }
+
+    /// Creates many plain one-time jobs of one group through the store's bulk path
+    /// (benchmarks, imports). Every payload is validated first; nothing is inserted if one is
+    /// rejected.
+    pub fn jobs_create_many(
+        &self,
+        product: &str,
+        job_group: &str,
+        jobs: Vec<CreateRequest>,
+    ) -> Result<Vec<JobId>, CoreError> {
+        let entry = self.entry(product, job_group)?;
+        let now = self.shared.clock.now();
+        let mut earliest = Ts::MAX;
+        let mut batch = Vec::with_capacity(jobs.len());
+        for req in jobs {
+            Shared::validate(entry, &req.payload)?;
+            let compiled = req.spec.compile()?;
+            let state = req.spec.initial_state(&compiled, now);
+            if let (false, Some(t)) = (req.paused, state.next_due()) {
+                earliest = earliest.min(t);
+            }
+            batch.push(NewJob {
+                id: req.id.unwrap_or_default(),
+                group: entry.group.clone(),
+                spec: Arc::new(req.spec),
+                state,
+                payload: Arc::from(req.payload),
+                paused: req.paused,
+                now,
+                idempotency: None,
+            });
+        }
+        let ids = batch.iter().map(|j| j.id).collect();
+        self.shared.store.jobs_insert_many(batch)?;
+        if earliest != Ts::MAX {
+            self.shared.wake.due_at(earliest);
+        }
+        Ok(ids)
+    }
+
+    fn entry(&self, product: &str, job_group: &str) -> Result<&Arc<JobTypeEntry>, CoreError> {
+        self.shared.registry.lookup(product, job_group).ok_or_else(|| CoreError::GroupNotFound {
+            product: product.chars().take(64).collect(),
+            job_group: job_group.chars().take(64).collect(),
+        })
     }
 }

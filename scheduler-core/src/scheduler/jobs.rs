@@ -1,0 +1,184 @@
+//! Job operations: create, read, list, reschedule, pause/resume/run-now, cancel, preview,
+//! delete, runs.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::{Created, Scheduler};
+use crate::clock::Ts;
+use crate::error::CoreError;
+use crate::model::{Job, JobId, Run, RunId};
+use crate::plugin::JobTypeEntry;
+use crate::request;
+use crate::store::{Change, Control, JobListQuery, JobReschedule, ListCursor};
+use crate::trigger::JobSpec;
+
+/// The most fires a preview lists.
+pub const MAX_PREVIEW: usize = 1_000;
+
+impl Scheduler {
+    fn job_id(entry: &JobTypeEntry, id: &str) -> Result<JobId, CoreError> {
+        id.parse::<JobId>()
+            .map_err(|_| CoreError::JobNotFound { id: id.chars().take(64).collect(), group: entry.group.to_string() })
+    }
+
+    fn not_found(entry: &JobTypeEntry, id: JobId) -> CoreError {
+        CoreError::JobNotFound { id: id.to_string(), group: entry.group.to_string() }
+    }
+
+    fn changed<T>(entry: &JobTypeEntry, id: JobId, change: Change<T>) -> Result<T, CoreError> {
+        match change {
+            Change::Done(t) => Ok(t),
+            Change::NotFound => Err(Self::not_found(entry, id)),
+            Change::Finished(status) => Err(CoreError::JobFinished { id: id.to_string(), status }),
+        }
+    }
+
+    /// Creates a job from a POST body. With an idempotency key (the `Idempotency-Key` header),
+    /// repeating the same request returns the job it created; another request with the same
+    /// key is a conflict.
+    pub fn job_create(
+        &self,
+        product: &str,
+        job_group: &str,
+        body: &Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<Created, CoreError> {
+        if self.shared.is_stopping() {
+            return Err(CoreError::ShuttingDown);
+        }
+        let entry = self.entry(product, job_group)?;
+        let req = request::parse_create(body, self.shared.clock.now())?;
+        let key = idempotency_key.map(|k| (k.to_owned(), fingerprint(body)));
+        let key = key.or_else(|| req.id.map(|id| (id.to_string(), fingerprint(body))));
+        self.shared.insert(entry, req, key)
+    }
+
+    /// One job.
+    pub fn job_get(&self, product: &str, job_group: &str, id: &str) -> Result<Job, CoreError> {
+        let entry = self.entry(product, job_group)?;
+        let id = Self::job_id(entry, id)?;
+        self.shared.store.job_get(&entry.group, id)?.ok_or_else(|| Self::not_found(entry, id))
+    }
+
+    /// A page of a group's unfinished jobs, soonest first.
+    pub fn jobs_list(
+        &self,
+        product: &str,
+        job_group: &str,
+        limit: usize,
+        after: Option<ListCursor>,
+    ) -> Result<Vec<Job>, CoreError> {
+        let entry = self.entry(product, job_group)?;
+        Ok(self.shared.store.jobs_list(&JobListQuery { group: entry.group.clone(), limit, after })?)
+    }
+
+    /// Gives a job new triggers from a PATCH body (any schedule form), keeping its payload,
+    /// pause state and policies.
+    pub fn job_reschedule(&self, product: &str, job_group: &str, id: &str, body: &Value) -> Result<Job, CoreError> {
+        let entry = self.entry(product, job_group)?;
+        let id = Self::job_id(entry, id)?;
+        for _ in 0..8 {
+            let job = self.shared.store.job_get(&entry.group, id)?.ok_or_else(|| Self::not_found(entry, id))?;
+            if job.status.is_finished() {
+                return Err(CoreError::JobFinished { id: id.to_string(), status: job.status });
+            }
+            let now = self.shared.clock.now();
+            let triggers = request::parse_reschedule(body, now)?;
+            let spec = JobSpec { anchor: request::anchor_of(&triggers, now), triggers, ..(*job.spec).clone() };
+            let compiled = spec.compile()?;
+            let state = spec.initial_state(&compiled, now);
+            let next_due = state.next_due();
+            let change = JobReschedule {
+                group: entry.group.clone(),
+                id,
+                spec: Arc::new(spec),
+                state,
+                version: job.version,
+                now,
+            };
+            if let Some(change) = self.shared.store.job_reschedule(&change)? {
+                let job = Self::changed(entry, id, change)?;
+                if let (false, Some(t)) = (job.paused, next_due) {
+                    self.shared.wake.due_at(t);
+                }
+                return Ok(job);
+            }
+            // The job changed between the read and the write: read it again.
+        }
+        Err(CoreError::Conflict {
+            reason: format!("job `{id}` kept changing while it was being rescheduled; try again"),
+        })
+    }
+
+    /// Pauses, resumes or runs a job now (run-now also re-queues a finished job).
+    pub fn job_control(&self, product: &str, job_group: &str, id: &str, control: Control) -> Result<Job, CoreError> {
+        let entry = self.entry(product, job_group)?;
+        let id = Self::job_id(entry, id)?;
+        let now = self.shared.clock.now();
+        let job = Self::changed(entry, id, self.shared.store.job_control(&entry.group, id, control, now)?)?;
+        if control != Control::Pause && !job.paused {
+            if let Some(t) = job.next_run {
+                self.shared.wake.due_at(t);
+            }
+        }
+        Ok(job)
+    }
+
+    /// Asks a running run to stop; the node running it delivers the cancellation to the job.
+    pub fn run_cancel(&self, product: &str, job_group: &str, run: &str) -> Result<(), CoreError> {
+        let entry = self.entry(product, job_group)?;
+        let not_found =
+            || CoreError::RunNotFound { id: run.chars().take(64).collect(), group: entry.group.to_string() };
+        let run_id = run.parse::<RunId>().map_err(|_| not_found())?;
+        match self.shared.store.run_cancel(&entry.group, run_id)? {
+            None => Err(not_found()),
+            Some(false) => Err(CoreError::Conflict { reason: format!("run `{run_id}` is not running") }),
+            Some(true) => {
+                // On this node the cancellation can be delivered at once.
+                if let Some(board) = self.shared.board.get() {
+                    board.cancel(run_id);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The job's next `count` fires (at most [`MAX_PREVIEW`]), earliest first.
+    pub fn job_next(&self, product: &str, job_group: &str, id: &str, count: usize) -> Result<Vec<Ts>, CoreError> {
+        let job = self.job_get(product, job_group, id)?;
+        let count = count.min(MAX_PREVIEW);
+        let compiled = job.spec.compile()?;
+        let mut all: Vec<Ts> = job.state.extra.map(|e| e.at).into_iter().collect();
+        for (c, st) in compiled.iter().zip(&job.state.triggers) {
+            if c.trigger().enabled {
+                all.extend(c.upcoming(st.next, st.fired, count));
+            }
+        }
+        all.sort();
+        all.truncate(count);
+        Ok(all)
+    }
+
+    /// Deletes a job that has not finished.
+    pub fn job_delete(&self, product: &str, job_group: &str, id: &str) -> Result<(), CoreError> {
+        let entry = self.entry(product, job_group)?;
+        let id = Self::job_id(entry, id)?;
+        Self::changed(entry, id, self.shared.store.job_delete(&entry.group, id)?)
+    }
+
+    /// A job's runs, newest first.
+    pub fn job_runs(&self, product: &str, job_group: &str, id: &str, limit: usize) -> Result<Vec<Run>, CoreError> {
+        let entry = self.entry(product, job_group)?;
+        let id = Self::job_id(entry, id)?;
+        self.shared.store.job_runs(&entry.group, id, limit)?.ok_or_else(|| Self::not_found(entry, id))
+    }
+}
+
+/// A digest of a request body (keys in a fixed order), to tell a repeat from a new request.
+fn fingerprint(body: &Value) -> String {
+    let text = serde_json::to_string(body).unwrap_or_default();
+    hex::encode(Sha256::digest(text.as_bytes()))
+}

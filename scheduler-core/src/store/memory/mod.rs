@@ -1,0 +1,240 @@
+//! The in-memory store: everything in one process, lost at exit. For local development and
+//! tests, and the fastest store: a claim or a completion is a few hundred nanoseconds under
+//! one lock.
+//!
+//! Layout, chosen for memory per pending job (see BENCHMARKS.md, W3): job records live in a
+//! slab; a hash table of slab indices finds them by id; each group keeps two ordered sets of
+//! `(instant, id)`: `ready` (due work the claim takes from) and `held` (running or paused jobs,
+//! which the list shows but the claim skips). Every unfinished job is in exactly one of them.
+//! Plain one-time jobs carry no schedule record; recurring and configured jobs keep theirs
+//! (spec, compiled triggers, progress) beside the record.
+
+mod records;
+mod state;
+
+use std::ops::Bound;
+
+use parking_lot::Mutex;
+
+use super::{
+    Change, Claim, ClaimDue, Claimed, Control, Inserted, JobListQuery, JobReschedule, NewJob, NodeInfo, NodeRecord,
+    RescueDead, RescuedRun, RunFinish, Store, StoreError,
+};
+use crate::model::{GroupKey, Job, JobId, Run, RunId};
+use records::NONE;
+use state::State;
+
+/// The in-memory job store.
+pub struct MemoryStore {
+    state: Mutex<State>,
+    nodes: Mutex<Vec<NodeRecord>>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self { state: Mutex::new(State::new()), nodes: Mutex::new(Vec::new()) }
+    }
+}
+
+fn now() -> crate::clock::Ts {
+    crate::clock::Clock::now(&crate::clock::SystemClock)
+}
+
+impl Store for MemoryStore {
+    fn blocking(&self) -> bool {
+        false
+    }
+
+    fn job_insert(&self, new: NewJob) -> Result<Inserted, StoreError> {
+        self.state.lock().insert_job(new)
+    }
+
+    fn jobs_insert_many(&self, new: Vec<NewJob>) -> Result<usize, StoreError> {
+        let n = new.len();
+        let mut st = self.state.lock();
+        for j in new {
+            st.insert_job(j)?;
+        }
+        Ok(n)
+    }
+
+    fn job_get(&self, group: &GroupKey, id: JobId) -> Result<Option<Job>, StoreError> {
+        let st = self.state.lock();
+        Ok(st.find_job_in(group, id.0).map(|slot| st.to_job(slot)))
+    }
+
+    fn jobs_list(&self, q: &JobListQuery) -> Result<Vec<Job>, StoreError> {
+        let st = self.state.lock();
+        let Some(&g) = st.group_index.get(&q.group) else {
+            return Ok(Vec::new());
+        };
+        let gs = &st.groups[g as usize];
+        let from = match q.after {
+            Some(c) => Bound::Excluded((c.due.0, c.id.0)),
+            None => Bound::Unbounded,
+        };
+        let mut a = gs.ready.range((from, Bound::Unbounded)).peekable();
+        let mut b = gs.held.range((from, Bound::Unbounded)).peekable();
+        let mut out = Vec::with_capacity(q.limit.min(1024));
+        while out.len() < q.limit {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x <= y => a.next(),
+                (Some(_), Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, Some(_)) => b.next(),
+                (None, None) => None,
+            };
+            let Some(&(_, id)) = next else { break };
+            if let Some(slot) = st.find_job(id) {
+                out.push(st.to_job(slot));
+            }
+        }
+        Ok(out)
+    }
+
+    fn job_reschedule(&self, c: &JobReschedule) -> Result<Option<Change<Job>>, StoreError> {
+        let mut st = self.state.lock();
+        let Some(slot) = st.find_job_in(&c.group, c.id.0) else {
+            return Ok(Some(Change::NotFound));
+        };
+        if let Some(done) = st.job(slot).done {
+            return Ok(Some(Change::Finished(done)));
+        }
+        if i64::from(st.job(slot).version) != c.version {
+            return Ok(None);
+        }
+        st.reschedule(slot, c.spec.clone(), c.state.clone(), c.now)?;
+        Ok(Some(Change::Done(st.to_job(slot))))
+    }
+
+    fn job_control(
+        &self,
+        group: &GroupKey,
+        id: JobId,
+        control: Control,
+        now: crate::clock::Ts,
+    ) -> Result<Change<Job>, StoreError> {
+        let mut st = self.state.lock();
+        let Some(slot) = st.find_job_in(group, id.0) else {
+            return Ok(Change::NotFound);
+        };
+        if let Some(done) = st.job(slot).done {
+            if control != Control::RunNow {
+                return Ok(Change::Finished(done));
+            }
+        }
+        st.control(slot, control, now);
+        Ok(Change::Done(st.to_job(slot)))
+    }
+
+    fn run_cancel(&self, group: &GroupKey, run: RunId) -> Result<Option<bool>, StoreError> {
+        Ok(self.state.lock().cancel(group, run.0))
+    }
+
+    fn runs_cancel_requested(&self, _node: &str) -> Result<Vec<RunId>, StoreError> {
+        Ok(self.state.lock().take_cancels())
+    }
+
+    fn job_delete(&self, group: &GroupKey, id: JobId) -> Result<Change<()>, StoreError> {
+        let mut st = self.state.lock();
+        let Some(slot) = st.find_job_in(group, id.0) else {
+            return Ok(Change::NotFound);
+        };
+        if let Some(done) = st.job(slot).done {
+            return Ok(Change::Finished(done));
+        }
+        st.unindex(slot);
+        st.remove_job(slot);
+        Ok(Change::Done(()))
+    }
+
+    fn job_runs(&self, group: &GroupKey, id: JobId, limit: usize) -> Result<Option<Vec<Run>>, StoreError> {
+        let st = self.state.lock();
+        let Some(slot) = st.find_job_in(group, id.0) else {
+            return Ok(None);
+        };
+        let mut out = Vec::new();
+        let mut next = st.job(slot).last_run;
+        while next != NONE && out.len() < limit {
+            let Some(r) = st.run(next) else { break };
+            out.push(st.to_run(r));
+            next = r.prev_of_job;
+        }
+        Ok(Some(out))
+    }
+
+    fn runs_claim_due(&self, c: &ClaimDue) -> Result<Claim, StoreError> {
+        let mut st = self.state.lock();
+        if *st.node != *c.node {
+            st.node = c.node.clone();
+        }
+        let runs = st.claim(c.now, c.limit);
+        Ok(Claim { runs, next_due: st.next_ready(), store_now: c.now })
+    }
+
+    fn runs_finish(&self, batch: &[RunFinish]) -> Result<(), StoreError> {
+        let mut st = self.state.lock();
+        for f in batch {
+            st.finish_one(f);
+        }
+        Ok(())
+    }
+
+    fn runs_release(&self, runs: &[Claimed]) -> Result<(), StoreError> {
+        let mut st = self.state.lock();
+        for c in runs {
+            st.release_one(c);
+        }
+        Ok(())
+    }
+
+    // One process is the only node of a memory store: it is live while it runs, and no other
+    // node's runs can be in it, so there is nothing to rescue.
+
+    fn node_register(&self, node: &NodeInfo) -> Result<(), StoreError> {
+        let now = now();
+        self.nodes.lock().push(NodeRecord {
+            info: node.clone(),
+            started_at: now,
+            heartbeat_at: now,
+            stopped_at: None,
+            live: true,
+        });
+        Ok(())
+    }
+
+    fn node_heartbeat(&self, node: &str) -> Result<bool, StoreError> {
+        let now = now();
+        let mut nodes = self.nodes.lock();
+        Ok(match nodes.iter_mut().find(|n| &*n.info.id == node) {
+            Some(n) if n.stopped_at.is_none() => {
+                n.heartbeat_at = now;
+                true
+            }
+            _ => false,
+        })
+    }
+
+    fn node_stop(&self, node: &str) -> Result<(), StoreError> {
+        let now = now();
+        if let Some(n) = self.nodes.lock().iter_mut().find(|n| &*n.info.id == node) {
+            n.stopped_at = Some(now);
+        }
+        Ok(())
+    }
+
+    fn nodes_list(&self, _dead_after: std::time::Duration) -> Result<Vec<NodeRecord>, StoreError> {
+        Ok(self.nodes.lock().iter().map(|n| NodeRecord { live: n.stopped_at.is_none(), ..n.clone() }).collect())
+    }
+
+    fn runs_rescue(&self, _rescue: &RescueDead) -> Result<Vec<RescuedRun>, StoreError> {
+        Ok(Vec::new())
+    }
+}

@@ -1,0 +1,106 @@
+//! The memory store's records and the indexes over them.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+use uuid::Uuid;
+
+use crate::model::{GroupKey, JobStatus, RunOutcome};
+use crate::trigger::{Compiled, JobSpec, JobState};
+
+/// "No slot" / "no run".
+pub(super) const NONE: u32 = u32::MAX;
+/// "No instant".
+pub(super) const NO_TIME: i64 = i64::MIN;
+
+/// One job. Plain one-time jobs (the common case, and what W3 measures) carry no spec: their
+/// schedule is `when`. Anything else keeps its spec, compiled triggers and progress in `spec`.
+pub(super) struct JobRec {
+    pub id: Uuid,
+    pub group: u16,
+    pub paused: bool,
+    /// `None` while unfinished, else the final status.
+    pub done: Option<JobStatus>,
+    pub when: i64,
+    /// The next fire, or `NO_TIME`.
+    pub next_due: i64,
+    /// The key under which the job sits in `ready` or `held`.
+    pub sort_due: i64,
+    pub created: i64,
+    pub updated: i64,
+    pub version: u32,
+    /// Newest run of this job (head of a list linked through `RunRec::prev_of_job`).
+    pub last_run: u32,
+    /// The run in progress, or `NONE`.
+    pub current_run: u32,
+    pub payload: Arc<str>,
+    pub spec: Option<Box<SpecRec>>,
+}
+
+/// A job's schedule beyond a plain one-time fire.
+pub(super) struct SpecRec {
+    pub spec: Arc<JobSpec>,
+    pub compiled: Arc<[Compiled]>,
+    pub state: JobState,
+    /// When the previous run ended (overlap policy `skip`).
+    pub last_finished: Option<crate::clock::Ts>,
+    /// Runs in progress of a job whose overlap policy is `allow`.
+    pub concurrent_runs: u32,
+    /// The idempotency key it was created with, if any.
+    pub key: Option<(String, String)>,
+}
+
+impl SpecRec {
+    pub fn allows_overlap(&self) -> bool {
+        self.spec.overlap == crate::trigger::OverlapPolicy::Allow
+    }
+}
+
+pub(super) struct RunRec {
+    pub id: Uuid,
+    pub job_id: Uuid,
+    pub group: u16,
+    pub attempt: u32,
+    pub prev_of_job: u32,
+    pub outcome: RunOutcome,
+    pub scheduled_for: i64,
+    pub started: i64,
+    pub finished: i64,
+    pub trace: u128,
+    pub trigger: Option<u32>,
+    pub error: Option<Box<str>>,
+    pub output: Option<Box<str>>,
+    pub listener_error: Option<Box<str>>,
+    pub note: Option<Box<str>>,
+    /// 0: none; 1: requested; 2: handed to the node.
+    pub cancel: u8,
+}
+
+pub(super) struct GroupState {
+    pub key: GroupKey,
+    /// Claimable jobs by (next fire, id).
+    pub ready: BTreeSet<(i64, Uuid)>,
+    /// Running or paused unfinished jobs by (sort instant, id).
+    pub held: BTreeSet<(i64, Uuid)>,
+    /// Jobs with a non-zero priority (the claim consults priorities only when there are some).
+    pub prioritized: u32,
+    /// Idempotency keys of the group's jobs.
+    pub keys: HashMap<String, Uuid>,
+}
+
+impl GroupState {
+    pub fn new(key: GroupKey) -> GroupState {
+        GroupState { key, ready: BTreeSet::new(), held: BTreeSet::new(), prioritized: 0, keys: HashMap::new() }
+    }
+}
+
+/// The final status of a job whose last run ended with `outcome` and nothing is left to fire.
+pub(super) fn final_status(outcome: RunOutcome) -> JobStatus {
+    match outcome {
+        RunOutcome::Succeeded | RunOutcome::Skipped => JobStatus::Completed,
+        RunOutcome::Vetoed => JobStatus::Vetoed,
+        RunOutcome::Cancelled => JobStatus::Cancelled,
+        _ => JobStatus::Failed,
+    }
+}

@@ -1,0 +1,124 @@
+//! Run control: run a job now, pause and resume it, cancel a run, preview the next fires.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use scheduler_core::store::Control;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::dto::JobDto;
+use crate::problem::Problem;
+use crate::state::AppState;
+
+async fn control(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+    c: Control,
+) -> Result<HttpResponse, Problem> {
+    let (product, group, id) = path.into_inner();
+    let job = state.call(move |s| s.job_control(&product, &group, &id, c)).await?;
+    Ok(HttpResponse::Ok().json(JobDto::from(&job)))
+}
+
+/// Runs a job once now, outside its schedule (its schedule is unchanged). A finished job is
+/// re-queued: a failed job whose attempts ran out runs again.
+#[utoipa::path(post, path = "/api/scheduler/{product}/{jobGroup}/jobs/{jobId}/run", tag = "jobs",
+    params(("product" = String, Path), ("jobGroup" = String, Path), ("jobId" = String, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The job, with the fire due now", body = JobDto),
+        (status = 404, description = "No such product/group or job", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn run_now(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, Problem> {
+    control(state, path, Control::RunNow).await
+}
+
+/// Pauses a job: it fires no more until resumed (a run in progress goes on).
+#[utoipa::path(post, path = "/api/scheduler/{product}/{jobGroup}/jobs/{jobId}/pause", tag = "jobs",
+    params(("product" = String, Path), ("jobGroup" = String, Path), ("jobId" = String, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The paused job", body = JobDto),
+        (status = 404, description = "No such product/group or job", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job has finished", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn pause(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, Problem> {
+    control(state, path, Control::Pause).await
+}
+
+/// Resumes a paused job; fires missed while paused follow its misfire policy.
+#[utoipa::path(post, path = "/api/scheduler/{product}/{jobGroup}/jobs/{jobId}/resume", tag = "jobs",
+    params(("product" = String, Path), ("jobGroup" = String, Path), ("jobId" = String, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The resumed job", body = JobDto),
+        (status = 404, description = "No such product/group or job", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job has finished", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn resume(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, Problem> {
+    control(state, path, Control::Resume).await
+}
+
+/// Asks a running run to stop. The node running it delivers the cancellation to the job (which
+/// sees it through its context) within a second; the run ends `cancelled` if the job stops.
+#[utoipa::path(post, path = "/api/scheduler/{product}/{jobGroup}/runs/{runId}/cancel", tag = "jobs",
+    params(("product" = String, Path), ("jobGroup" = String, Path), ("runId" = String, Path, description = "The run's id")),
+    responses(
+        (status = 202, description = "Cancellation requested", body = Object, example = json!({"runId": "...", "status": "cancelling"})),
+        (status = 404, description = "No such product/group or run", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run is not running", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn cancel(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, Problem> {
+    let (product, group, run) = path.into_inner();
+    let shown = run.clone();
+    state.call(move |s| s.run_cancel(&product, &group, &run)).await?;
+    Ok(HttpResponse::Accepted().json(json!({ "runId": shown, "status": "cancelling" })))
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    count: Option<String>,
+}
+
+/// Previews a job's next fires (`count`, default 10, at most 1000), earliest first.
+#[utoipa::path(get, path = "/api/scheduler/{product}/{jobGroup}/jobs/{jobId}/next", tag = "jobs",
+    params(
+        ("product" = String, Path), ("jobGroup" = String, Path), ("jobId" = String, Path, description = "The job's id"),
+        ("count" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "How many fires (default 10)"),
+    ),
+    responses(
+        (status = 200, description = "Instants, earliest first", body = [String]),
+        (status = 400, description = "Bad `count`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such product/group or job", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn next(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+    req: HttpRequest,
+) -> Result<HttpResponse, Problem> {
+    let (product, group, id) = path.into_inner();
+    let q = serde_urlencoded::from_str::<NextQuery>(req.query_string())
+        .map_err(|e| Problem::invalid("query", format!("the query string cannot be read: {e}")))?;
+    let count = match q.count.as_deref() {
+        None => 10,
+        Some(c) => c.parse::<usize>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
+            Problem::invalid(
+                "count",
+                format!(
+                    "count: must be a whole number from 1 to 1000, not \"{}\"",
+                    c.chars().take(32).collect::<String>()
+                ),
+            )
+        })?,
+    };
+    let fires = state.call(move |s| s.job_next(&product, &group, &id, count)).await?;
+    Ok(HttpResponse::Ok().json(fires.iter().map(|t| t.to_rfc3339()).collect::<Vec<_>>()))
+}
