@@ -10,13 +10,19 @@ ALTER TABLE jobs
     ADD COLUMN priority smallint NOT NULL DEFAULT 0,
     -- overlap policy `allow`: runs of the job may overlap; the job is never marked running.
     ADD COLUMN concurrent boolean NOT NULL DEFAULT false,
+    -- the previous run (overlap policy skip: a fire due while it ran is skipped).
     ADD COLUMN last_finished_at timestamptz,
+    ADD COLUMN last_started_at timestamptz,
     ADD COLUMN idempotency_key text,
     ADD COLUMN fingerprint text;
 
 ALTER TABLE jobs DROP CONSTRAINT jobs_final_status_check;
 ALTER TABLE jobs ADD CONSTRAINT jobs_final_status_check
     CHECK (final_status IN ('completed', 'failed', 'vetoed', 'cancelled'));
+
+-- The claim's way to urgent jobs: only jobs with a positive priority are in it.
+CREATE INDEX jobs_urgent ON jobs (priority DESC, next_due)
+    WHERE priority > 0 AND next_due IS NOT NULL AND running_run IS NULL;
 
 -- One job per idempotency key within a group.
 CREATE UNIQUE INDEX jobs_idempotency ON jobs (product, job_group, idempotency_key)

@@ -304,6 +304,9 @@ fn parse_trigger(
         };
         ScheduleSpec::Interval { every_ms: u64::try_from(every.as_millis()).unwrap_or(u64::MAX), start }
     } else if let Some(w) = when {
+        if run_now {
+            return Err(invalid("now", "give either `now: true` or a one-time `when`, not both"));
+        }
         ScheduleSpec::Once { when: parse_instant(&at(prefix, "when"), w)? }
     } else if run_now {
         ScheduleSpec::Once { when: now }

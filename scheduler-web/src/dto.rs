@@ -115,6 +115,9 @@ pub struct JobDto {
     /// When it last changed.
     #[schema(format = DateTime)]
     pub updated_at: String,
+    /// Its latest run (on `GET` of one job, once it has run): how it ended, and its error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<Box<RunDto>>,
 }
 
 impl From<&Job> for JobDto {
@@ -163,6 +166,7 @@ impl From<&Job> for JobDto {
             }),
             created_at: j.created_at.to_rfc3339(),
             updated_at: j.updated_at.to_rfc3339(),
+            last_run: None,
         }
     }
 }

@@ -299,7 +299,15 @@ impl Server {
     }
 
     fn send(&self, method: &str, path: &str, body: Option<&str>) -> Resp {
-        let req = self.agent.request(method, &self.url(path)).set("Accept", "application/json");
+        self.send_with(method, path, body, &[])
+    }
+
+    /// Any method, optional body, extra headers.
+    pub fn send_with(&self, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Resp {
+        let mut req = self.agent.request(method, &self.url(path)).set("Accept", "application/json");
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
         let r = match body {
             Some(b) => req.set("Content-Type", "application/json").send_string(b),
             None => req.call(),
@@ -309,6 +317,37 @@ impl Server {
             Err(ureq::Error::Status(_, resp)) => Resp::from(resp),
             Err(e) => panic!("{method} {path} failed: {e}\nserver output:\n{}", self.logs()),
         }
+    }
+
+    /// POSTs a job and asserts it was created (201); returns its JSON.
+    pub fn create(&self, path: &str, body: &Value) -> Value {
+        let r = self.post_json(path, body);
+        assert_eq!(r.status, 201, "create {body}: {}", r.text);
+        r.body
+    }
+
+    /// A job's runs, newest first.
+    pub fn runs_of(&self, job_path: &str) -> Vec<Value> {
+        let r = self.get(&format!("{job_path}/runs"));
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Polls a job until `f` accepts it (up to `timeout`), returning the job.
+    pub fn wait_job(&self, job_path: &str, what: &str, timeout: Duration, f: impl Fn(&Value) -> bool) -> Value {
+        wait_until(&format!("{job_path} {what}"), timeout, || {
+            let r = self.get(job_path);
+            (r.status == 200 && f(&r.body)).then_some(r.body)
+        })
+    }
+
+    /// Polls a job's runs until `f` accepts them (up to `timeout`), returning them oldest first.
+    pub fn wait_runs(&self, job_path: &str, what: &str, timeout: Duration, f: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        wait_until(&format!("runs of {job_path}: {what}"), timeout, || {
+            let mut runs = self.runs_of(job_path);
+            runs.reverse();
+            f(&runs).then_some(runs)
+        })
     }
 
     /// GET.
@@ -500,6 +539,12 @@ pub fn read_starts(path: &Path) -> Vec<(String, String, u32, i64)> {
             Some((f.next()?.to_owned(), f.next()?.to_owned(), f.next()?.parse().ok()?, f.next()?.parse().ok()?))
         })
         .collect()
+}
+
+/// An RFC 3339 instant as milliseconds since the Unix epoch.
+pub fn ms_of(v: &Value) -> i64 {
+    let s = v.as_str().unwrap_or_else(|| panic!("an instant, not {v}"));
+    chrono::DateTime::parse_from_rfc3339(s).unwrap_or_else(|e| panic!("{s}: {e}")).timestamp_millis()
 }
 
 /// Milliseconds since the Unix epoch.

@@ -65,11 +65,7 @@ pub struct CancelBoard {
 impl CancelBoard {
     /// A board for `workers` workers.
     pub fn new(workers: usize) -> CancelBoard {
-        CancelBoard {
-            slots: (0..workers)
-                .map(|_| (Mutex::new(None), Arc::new(CancelFlag::default())))
-                .collect(),
-        }
+        CancelBoard { slots: (0..workers).map(|_| (Mutex::new(None), Arc::new(CancelFlag::default()))).collect() }
     }
 
     /// Worker `i`'s flag.

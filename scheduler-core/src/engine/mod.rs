@@ -313,7 +313,10 @@ fn record(shared: &Shared, batch: &[RunFinish]) {
     let mut attempt: u32 = 0;
     loop {
         match shared.store.runs_finish(batch) {
-            Ok(()) => {
+            Ok(next) => {
+                if let Some(t) = next {
+                    shared.wake.due_at(t);
+                }
                 shared.counters.recorded.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 return;
             }

@@ -146,16 +146,38 @@ impl Scheduler {
         }
     }
 
-    /// The job's next `count` fires (at most [`MAX_PREVIEW`]), earliest first.
-    pub fn job_next(&self, product: &str, job_group: &str, id: &str, count: usize) -> Result<Vec<Ts>, CoreError> {
+    /// The job's next `count` fires (at most [`MAX_PREVIEW`]), earliest first; with `after`,
+    /// the fires after that instant, as the schedule would make them.
+    pub fn job_next(
+        &self,
+        product: &str,
+        job_group: &str,
+        id: &str,
+        count: usize,
+        after: Option<Ts>,
+    ) -> Result<Vec<Ts>, CoreError> {
         let job = self.job_get(product, job_group, id)?;
         let count = count.min(MAX_PREVIEW);
         let compiled = job.spec.compile()?;
-        let mut all: Vec<Ts> = job.state.extra.map(|e| e.at).into_iter().collect();
+        let mut all: Vec<Ts> =
+            job.state.extra.map(|e| e.at).into_iter().filter(|at| after.is_none_or(|a| *at > a)).collect();
         for (c, st) in compiled.iter().zip(&job.state.triggers) {
-            if c.trigger().enabled {
-                all.extend(c.upcoming(st.next, st.fired, count));
+            if !c.trigger().enabled {
+                continue;
             }
+            let (from, fired) = match (after, st.next) {
+                (Some(a), Some(next)) if next <= a => {
+                    // Count the fires skipped over, so that `repeatCount` still ends the preview.
+                    let passed = if c.trigger().repeat_count.is_some() {
+                        1 + c.count_between(next, a, PREVIEW_COUNT_CAP)
+                    } else {
+                        0
+                    };
+                    (c.next_after(a, st.fired + passed), st.fired + passed)
+                }
+                _ => (st.next, st.fired),
+            };
+            all.extend(c.upcoming(from, fired, count));
         }
         all.sort();
         all.truncate(count);
@@ -176,6 +198,9 @@ impl Scheduler {
         self.shared.store.job_runs(&entry.group, id, limit)?.ok_or_else(|| Self::not_found(entry, id))
     }
 }
+
+/// The most fires counted when a preview starts later than the job's next fire.
+const PREVIEW_COUNT_CAP: u64 = 1_000_000;
 
 /// A digest of a request body (keys in a fixed order), to tell a repeat from a new request.
 fn fingerprint(body: &Value) -> String {

@@ -153,10 +153,13 @@ impl Shared {
         let now = self.clock.now();
         let compiled = req.spec.compile()?;
         let mut state = req.spec.initial_state(&compiled, now);
-        if req.run_now {
+        // Run now, beside a schedule whose first fire is later (a one-time `now` job is due now
+        // already).
+        if req.run_now && state.next_due().is_none_or(|d| d > now) {
             state.extra = Some(ExtraFire { at: now, attempt: 1, trigger: None, manual: true });
         }
         let next_due = state.next_due();
+        let shown_key = key.as_ref().map(|(k, _)| k.chars().take(200).collect::<String>());
         let idempotency = match (key, req.id) {
             (Some((key, fingerprint)), _) => Some(crate::store::Idempotency { key, fingerprint }),
             (None, Some(id)) => Some(crate::store::Idempotency { key: id.to_string(), fingerprint: String::new() }),
@@ -182,8 +185,10 @@ impl Shared {
             Inserted::Existing(job) => Ok(Created::Existing(job)),
             Inserted::Conflict(job) => Err(CoreError::Conflict {
                 reason: format!(
-                    "job `{}` already exists with a different request; an idempotency key (or job id) stands for one request",
-                    job.id
+                    "job `{}` was created under the key `{}` with a different request; an idempotency key (or job id) \
+                     stands for one request",
+                    job.id,
+                    shown_key.unwrap_or_default()
                 ),
             }),
         }

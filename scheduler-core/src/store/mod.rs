@@ -296,8 +296,10 @@ pub trait Store: Send + Sync + 'static {
     fn runs_claim_due(&self, claim: &ClaimDue) -> Result<Claim, StoreError>;
 
     /// Records finished runs and moves their jobs on (finished, or scheduled again).
-    /// A completion whose claim no longer holds is ignored and logged.
-    fn runs_finish(&self, batch: &[RunFinish]) -> Result<(), StoreError>;
+    /// A completion whose claim no longer holds is ignored and logged. Returns the earliest
+    /// next fire among the jobs the batch made claimable again (a recurring fire, a retry), so
+    /// the engine can wake for it.
+    fn runs_finish(&self, batch: &[RunFinish]) -> Result<Option<Ts>, StoreError>;
 
     /// Gives back claimed runs that never started: their run records disappear and their
     /// jobs are due again as before.

@@ -135,6 +135,15 @@ pub struct PlannedRun {
     pub note: Option<String>,
 }
 
+/// When the job's previous run started and ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LastRun {
+    /// When it started.
+    pub started: Ts,
+    /// When it ended.
+    pub finished: Ts,
+}
+
 /// How late a recurring fire may start before it counts as missed.
 pub const MISFIRE_THRESHOLD_MICROS: i64 = 60_000_000;
 
@@ -142,8 +151,8 @@ pub const MISFIRE_THRESHOLD_MICROS: i64 = 60_000_000;
 const COUNT_CAP: u64 = 1_000_000;
 
 /// Decides what the job's earliest due fire does and advances `state` past it. `now` is the
-/// store's clock; `last_finished` is when the job's previous run ended.
-pub fn plan(spec: &JobSpec, compiled: &[Compiled], state: &mut JobState, now: Ts, last_finished: Option<Ts>) -> Plan {
+/// store's clock; `last` is the job's previous run.
+pub fn plan(spec: &JobSpec, compiled: &[Compiled], state: &mut JobState, now: Ts, last: Option<LastRun>) -> Plan {
     let sched = state.triggers.iter().enumerate().filter_map(|(i, t)| t.next.map(|n| (n, i))).min();
     if let Some(extra) = state.extra {
         if sched.is_none_or(|(n, _)| extra.at <= n) {
@@ -170,9 +179,10 @@ pub fn plan(spec: &JobSpec, compiled: &[Compiled], state: &mut JobState, now: Ts
         st.next = None;
         return run(None);
     }
-    // A fire that came due while the previous run was still running.
+    // A fire that came due while the previous run was running (not one that was merely due
+    // before it started, e.g. while the job was paused: that is late, not overlapping).
     if spec.overlap == OverlapPolicy::Skip {
-        if let Some(lf) = last_finished.filter(|lf| due < *lf) {
+        if let Some(lf) = last.filter(|l| l.started <= due && due < l.finished).map(|l| l.finished) {
             let n = 1 + c.count_between(due, lf, COUNT_CAP);
             st.fired += n;
             st.next = c.next_after(lf, st.fired);
@@ -302,17 +312,28 @@ mod tests {
         let (spec, c, mut st) = every_second(MisfirePolicy::FireOnce, OverlapPolicy::Skip);
         plan(&spec, &c, &mut st, Ts(0), None);
         // The run took 3.5 s: the fires at 1 s, 2 s and 3 s came due during it.
-        let p = plan(&spec, &c, &mut st, Ts(3_500_000), Some(Ts(3_500_000)));
+        let p = plan(&spec, &c, &mut st, Ts(3_500_000), Some(LastRun { started: Ts(0), finished: Ts(3_500_000) }));
         assert!(p.run.is_none());
         assert!(p.skipped.unwrap().1.contains("3 fire(s)"));
         assert_eq!(st.next_due(), Some(Ts(4 * S)));
     }
 
     #[test]
+    fn a_fire_due_before_the_previous_run_started_is_late_not_overlapping() {
+        let (spec, c, mut st) = every_second(MisfirePolicy::FireOnce, OverlapPolicy::Skip);
+        plan(&spec, &c, &mut st, Ts(0), None);
+        // Paused from 0.5 s to 2.2 s: the fire at 0 s ran at 2.2 s; the fire at 1 s was due
+        // before that run started.
+        let last = LastRun { started: Ts(2_200_000), finished: Ts(2_300_000) };
+        let p = plan(&spec, &c, &mut st, Ts(2_300_000), Some(last));
+        assert_eq!(p.run.unwrap().scheduled_for, Ts(S));
+    }
+
+    #[test]
     fn overlap_queue_runs_the_fire_after_the_previous_run() {
         let (spec, c, mut st) = every_second(MisfirePolicy::FireOnce, OverlapPolicy::Queue);
         plan(&spec, &c, &mut st, Ts(0), None);
-        let p = plan(&spec, &c, &mut st, Ts(3_500_000), Some(Ts(3_500_000)));
+        let p = plan(&spec, &c, &mut st, Ts(3_500_000), Some(LastRun { started: Ts(0), finished: Ts(3_500_000) }));
         assert_eq!(p.run.unwrap().scheduled_for, Ts(S));
     }
 

@@ -86,17 +86,20 @@ pub async fn cancel(
 #[derive(Deserialize)]
 struct NextQuery {
     count: Option<String>,
+    after: Option<String>,
 }
 
-/// Previews a job's next fires (`count`, default 10, at most 1000), earliest first.
+/// Previews a job's next fires (`count`, default 10, at most 1000), earliest first; with
+/// `after`, the fires after that instant (to see what a schedule does around a given date).
 #[utoipa::path(get, path = "/api/scheduler/{product}/{jobGroup}/jobs/{jobId}/next", tag = "jobs",
     params(
         ("product" = String, Path), ("jobGroup" = String, Path), ("jobId" = String, Path, description = "The job's id"),
         ("count" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "How many fires (default 10)"),
+        ("after" = Option<String>, Query, description = "Preview the fires after this RFC 3339 instant instead of from the job's next fire"),
     ),
     responses(
         (status = 200, description = "Instants, earliest first", body = [String]),
-        (status = 400, description = "Bad `count`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad `count` or `after`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such product/group or job", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn next(
@@ -119,6 +122,13 @@ pub async fn next(
             )
         })?,
     };
-    let fires = state.call(move |s| s.job_next(&product, &group, &id, count)).await?;
+    let after = match q.after.as_deref() {
+        None => None,
+        Some(a) => Some(
+            scheduler_core::request::parse_instant("after", &serde_json::Value::String(a.to_owned()))
+                .map_err(Problem::from)?,
+        ),
+    };
+    let fires = state.call(move |s| s.job_next(&product, &group, &id, count, after)).await?;
     Ok(HttpResponse::Ok().json(fires.iter().map(|t| t.to_rfc3339()).collect::<Vec<_>>()))
 }

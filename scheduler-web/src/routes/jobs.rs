@@ -292,8 +292,16 @@ pub async fn get(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, Problem> {
     let (product, group, id) = path.into_inner();
-    let job = state.call(move |s| s.job_get(&product, &group, &id)).await?;
-    Ok(HttpResponse::Ok().json(JobDto::from(&job)))
+    let (job, last) = state
+        .call(move |s| {
+            let job = s.job_get(&product, &group, &id)?;
+            let last = s.job_runs(&product, &group, &id, 1)?.into_iter().next();
+            Ok((job, last))
+        })
+        .await?;
+    let mut dto = JobDto::from(&job);
+    dto.last_run = last.as_ref().map(|r| Box::new(RunDto::from(r)));
+    Ok(HttpResponse::Ok().json(dto))
 }
 
 /// Reschedules a job: body `{"when": ...}`; the payload and pause state are kept.

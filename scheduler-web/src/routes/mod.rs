@@ -38,7 +38,20 @@ pub fn scheduler_routes(cfg: &mut web::ServiceConfig) {
             web::resource("/{product}/{jobGroup}/jobs/{jobId}/runs")
                 .route(web::get().to(jobs::runs))
                 .default_service(web::to(|| not_allowed("GET"))),
+        )
+        .service(
+            web::resource("/{product}/{jobGroup}/jobs/{jobId}/next")
+                .route(web::get().to(control::next))
+                .default_service(web::to(|| not_allowed("GET"))),
         );
+    cfg.service(post_only("/{product}/{jobGroup}/jobs/{jobId}/run").route(web::post().to(control::run_now)))
+        .service(post_only("/{product}/{jobGroup}/jobs/{jobId}/pause").route(web::post().to(control::pause)))
+        .service(post_only("/{product}/{jobGroup}/jobs/{jobId}/resume").route(web::post().to(control::resume)))
+        .service(post_only("/{product}/{jobGroup}/runs/{runId}/cancel").route(web::post().to(control::cancel)));
+}
+
+fn post_only(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(|| not_allowed("POST")))
 }
 
 async fn not_allowed(allow: &'static str) -> HttpResponse {

@@ -25,7 +25,9 @@ macro_rules! on_both_stores {
 
 mod api;
 mod cluster;
+mod control;
 mod durable;
 mod lifecycle;
 mod plugins;
+mod schedules;
 mod store_conformance;

@@ -179,12 +179,9 @@ impl Store for MemoryStore {
         Ok(Claim { runs, next_due: st.next_ready(), store_now: c.now })
     }
 
-    fn runs_finish(&self, batch: &[RunFinish]) -> Result<(), StoreError> {
+    fn runs_finish(&self, batch: &[RunFinish]) -> Result<Option<crate::clock::Ts>, StoreError> {
         let mut st = self.state.lock();
-        for f in batch {
-            st.finish_one(f);
-        }
-        Ok(())
+        Ok(batch.iter().filter_map(|f| st.finish_one(f)).min())
     }
 
     fn runs_release(&self, runs: &[Claimed]) -> Result<(), StoreError> {

@@ -43,8 +43,8 @@ pub(super) struct SpecRec {
     pub spec: Arc<JobSpec>,
     pub compiled: Arc<[Compiled]>,
     pub state: JobState,
-    /// When the previous run ended (overlap policy `skip`).
-    pub last_finished: Option<crate::clock::Ts>,
+    /// When the previous run started and ended (overlap policy `skip`).
+    pub last_run: Option<crate::trigger::LastRun>,
     /// Runs in progress of a job whose overlap policy is `allow`.
     pub concurrent_runs: u32,
     /// The idempotency key it was created with, if any.
@@ -85,13 +85,23 @@ pub(super) struct GroupState {
     pub held: BTreeSet<(i64, Uuid)>,
     /// Jobs with a non-zero priority (the claim consults priorities only when there are some).
     pub prioritized: u32,
+    /// Claimable jobs with a positive priority by (highest priority, next fire, id), so that
+    /// an urgent job is found however many ordinary jobs are due before it.
+    pub urgent: BTreeSet<(std::cmp::Reverse<i16>, i64, Uuid)>,
     /// Idempotency keys of the group's jobs.
     pub keys: HashMap<String, Uuid>,
 }
 
 impl GroupState {
     pub fn new(key: GroupKey) -> GroupState {
-        GroupState { key, ready: BTreeSet::new(), held: BTreeSet::new(), prioritized: 0, keys: HashMap::new() }
+        GroupState {
+            key,
+            ready: BTreeSet::new(),
+            held: BTreeSet::new(),
+            prioritized: 0,
+            urgent: BTreeSet::new(),
+            keys: HashMap::new(),
+        }
     }
 }
 

@@ -1,6 +1,9 @@
 //! The memory store's state and every operation on it, under the store's one lock.
 
+use std::cmp::Reverse;
+use std::collections::BTreeSet;
 use std::hash::BuildHasher;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
@@ -126,7 +129,7 @@ impl State {
                 spec: new.spec.clone(),
                 compiled: compiled.into(),
                 state: new.state,
-                last_finished: None,
+                last_run: None,
                 concurrent_runs: 0,
                 key: new.idempotency.as_ref().map(|k| (k.key.clone(), k.fingerprint.clone())),
             }))
@@ -180,9 +183,13 @@ impl State {
     /// Takes the job out of whichever index holds it.
     pub fn unindex(&mut self, slot: u32) {
         let j = self.job(slot);
-        let (key, g) = ((j.sort_due, j.id), j.group as usize);
+        let (key, g, priority) = ((j.sort_due, j.id), j.group as usize, priority_of(j));
         let gs = &mut self.groups[g];
-        if !gs.ready.remove(&key) {
+        if gs.ready.remove(&key) {
+            if priority > 0 {
+                gs.urgent.remove(&(Reverse(priority), key.0, key.1));
+            }
+        } else {
             gs.held.remove(&key);
         }
     }
@@ -198,10 +205,13 @@ impl State {
             j.sort_due = j.next_due;
         }
         let ready = j.current_run == NONE && !j.paused && j.next_due != NO_TIME;
-        let (key, g) = ((j.sort_due, j.id), j.group as usize);
+        let (key, g, priority) = ((j.sort_due, j.id), j.group as usize, priority_of(j));
         let gs = &mut self.groups[g];
         if ready {
             gs.ready.insert(key);
+            if priority > 0 {
+                gs.urgent.insert((Reverse(priority), key.0, key.1));
+            }
         } else {
             gs.held.insert(key);
         }
@@ -290,29 +300,30 @@ impl State {
         }
     }
 
-    /// Due jobs to claim, in claim order: earliest first; when any is prioritized, the highest
-    /// priority first among the earliest `4 × limit` due.
+    /// Due jobs to claim, in claim order: the highest priority first, then the earliest. Due
+    /// jobs with a positive priority are always considered; of the rest, the earliest
+    /// `4 × limit` (ordered by their priority when any group has non-zero ones).
     fn candidates(&self, now: i64, limit: usize) -> Vec<Candidate> {
         let window = limit.saturating_mul(4).max(limit);
         let mut all: Vec<Candidate> = Vec::new();
         let mut any_priority = false;
         for (g, gs) in self.groups.iter().enumerate() {
             any_priority |= gs.prioritized > 0;
+            urgent_due(&gs.urgent, now, limit, |priority, due, id| all.push(Candidate { due, id, group: g, priority }));
             for &(due, id) in gs.ready.iter().take_while(|(d, _)| *d <= now).take(window) {
                 all.push(Candidate { due, id, group: g, priority: 0 });
             }
         }
         if any_priority {
             for c in &mut all {
-                if self.groups[c.group].prioritized > 0 {
+                if c.priority == 0 && self.groups[c.group].prioritized > 0 {
                     if let Some(slot) = self.find_job(c.id) {
-                        c.priority = self.job(slot).spec.as_ref().map_or(0, |s| s.spec.priority);
+                        c.priority = priority_of(self.job(slot));
                     }
                 }
             }
-            all.sort_by_key(|c| (c.due, c.id));
-            all.truncate(window);
             all.sort_by(|a, b| b.priority.cmp(&a.priority).then((a.due, a.id).cmp(&(b.due, b.id))));
+            all.dedup_by_key(|c| c.id);
         } else if self.groups.len() > 1 {
             all.sort_by_key(|c| (c.due, c.id));
         }
@@ -392,8 +403,8 @@ impl State {
 
     /// Fires one due job: starts a run, or records a skipped fire.
     fn claim_job(&mut self, g: usize, key: (i64, Uuid), now: Ts) -> Option<Claimed> {
-        self.groups[g].ready.remove(&key);
         let slot = self.find_job(key.1).expect("ready job is indexed");
+        self.unindex(slot);
         let group = self.groups[g].key.clone();
         let (scheduled_for, attempt, trigger, note, skipped, concurrent, retry, data) = {
             let j = self.job_mut(slot);
@@ -406,7 +417,7 @@ impl State {
                     (due, 1, Some(0), None, None, false, None, None)
                 }
                 Some(s) => {
-                    let p = plan(&s.spec, &s.compiled, &mut s.state, now, s.last_finished);
+                    let p = plan(&s.spec, &s.compiled, &mut s.state, now, s.last_run);
                     j.next_due = s.state.next_due().map_or(NO_TIME, |t| t.0);
                     let retry = s.spec.retry.clone();
                     match (p.run, p.skipped) {
@@ -432,7 +443,7 @@ impl State {
                 r.outcome = RunOutcome::Skipped;
                 r.started = NO_TIME;
                 r.finished = now.0;
-                r.error = Some(reason.into());
+                r.note = Some(reason.into());
             }
             let j = self.job_mut(slot);
             if j.next_due == NO_TIME && j.current_run == NONE && j.spec.as_ref().is_none_or(|s| s.concurrent_runs == 0)
@@ -496,7 +507,7 @@ impl State {
                     }],
                     extra: None,
                 },
-                last_finished: None,
+                last_run: None,
                 concurrent_runs: 0,
                 key: None,
             }));
@@ -504,15 +515,16 @@ impl State {
         j.spec.as_deref_mut().expect("just set")
     }
 
-    pub fn finish_one(&mut self, f: &RunFinish) {
+    /// Records one completion; returns the job's next fire when it is claimable again.
+    pub fn finish_one(&mut self, f: &RunFinish) -> Option<Ts> {
         let run_slot = f.token as u32;
         let Some(run) = self.runs.get_mut(run_slot as usize).and_then(Option::as_mut) else {
             tracing::warn!(run = %f.run_id, "completion for an unknown run ignored");
-            return;
+            return None;
         };
         if run.id != f.run_id.0 || run.outcome != RunOutcome::Running {
             tracing::warn!(run = %f.run_id, "completion for a run no longer held ignored");
-            return;
+            return None;
         }
         run.outcome = f.outcome;
         run.started = f.started_at.0;
@@ -522,11 +534,11 @@ impl State {
         run.listener_error = f.listener_error.as_deref().map(Box::from);
         let (scheduled_for, attempt, trigger) = (run.scheduled_for, run.attempt, run.trigger);
         let Some(slot) = self.find_job(f.job_id.0) else {
-            return; // deleted while it ran
+            return None; // deleted while it ran
         };
         let concurrent = self.job(slot).spec.as_ref().is_some_and(|s| s.allows_overlap());
         if !concurrent && self.job(slot).current_run != run_slot {
-            return;
+            return None;
         }
         self.unindex(slot);
         let extra = if let Some(at) = f.retry_at {
@@ -551,14 +563,16 @@ impl State {
             j.current_run = NONE;
         }
         if let Some(s) = j.spec.as_deref_mut() {
-            s.last_finished = Some(f.finished_at);
+            s.last_run = Some(crate::trigger::LastRun { started: f.started_at, finished: f.finished_at });
             j.next_due = s.state.next_due().map_or(NO_TIME, |t| t.0);
         }
         let idle = j.current_run == NONE && j.spec.as_ref().is_none_or(|s| s.concurrent_runs == 0);
         if j.next_due == NO_TIME && idle {
             j.done = Some(final_status(f.outcome));
         }
+        let wake = (j.next_due != NO_TIME && !j.paused && j.done.is_none()).then_some(Ts(j.next_due));
         self.index(slot);
+        wake
     }
 
     pub fn release_one(&mut self, c: &Claimed) {
@@ -700,5 +714,27 @@ impl State {
             }
         }
         out
+    }
+}
+
+fn priority_of(j: &JobRec) -> i16 {
+    j.spec.as_ref().map_or(0, |s| s.spec.priority)
+}
+
+/// Calls `f` for up to `limit` due entries of an urgent set, highest priority first, skipping
+/// each priority level's entries that are not yet due.
+fn urgent_due(set: &BTreeSet<(Reverse<i16>, i64, Uuid)>, now: i64, limit: usize, mut f: impl FnMut(i16, i64, Uuid)) {
+    let mut from = Bound::Unbounded;
+    let mut n = 0;
+    while n < limit {
+        let Some(&(Reverse(p), due, id)) = set.range((from, Bound::Unbounded)).next() else { break };
+        if due <= now {
+            f(p, due, id);
+            n += 1;
+            from = Bound::Excluded((Reverse(p), due, id));
+        } else {
+            // Nothing more is due at this level: go to the next lower priority.
+            from = Bound::Excluded((Reverse(p), i64::MAX, Uuid::max()));
+        }
     }
 }

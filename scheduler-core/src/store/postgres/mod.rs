@@ -387,9 +387,9 @@ impl Store for PgStore {
         claim::claim(&mut conn, c)
     }
 
-    fn runs_finish(&self, batch: &[RunFinish]) -> Result<(), StoreError> {
+    fn runs_finish(&self, batch: &[RunFinish]) -> Result<Option<Ts>, StoreError> {
         if batch.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let mut conn = self.conn()?;
         let counts: FinishCounts = diesel::sql_query(sql::finish_runs())
@@ -414,7 +414,7 @@ impl Store for PgStore {
                 "completions for runs no longer held were ignored (their claim was lost, e.g. after this node was declared dead)"
             );
         }
-        Ok(())
+        Ok(counts.next_due.map(Ts::from_datetime))
     }
 
     fn runs_release(&self, runs: &[Claimed]) -> Result<(), StoreError> {

@@ -153,6 +153,8 @@ pub struct LockedRow {
     #[diesel(sql_type = Integer)]
     pub attempt: i32,
     #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub last_started_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
     pub last_finished_at: Option<DateTime<Utc>>,
     #[diesel(sql_type = SmallInt)]
     pub priority: i16,
@@ -233,6 +235,8 @@ pub struct NextDueRow {
 pub struct FinishCounts {
     #[diesel(sql_type = BigInt)]
     pub runs: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
+    pub next_due: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(QueryableByName)]

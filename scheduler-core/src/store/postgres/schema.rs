@@ -28,6 +28,7 @@ pub const TABLES: &[(&str, &[(&str, &str)])] = &[
             ("priority", "smallint"),
             ("concurrent", "boolean"),
             ("last_finished_at", "timestamp with time zone"),
+            ("last_started_at", "timestamp with time zone"),
             ("idempotency_key", "text"),
             ("fingerprint", "text"),
         ],

@@ -104,11 +104,23 @@ pub fn job_runs() -> String {
 /// [`ADVANCE_JOBS`] and [`INSERT_RUNS`] in the same transaction.
 pub const LOCK_DUE: &str = "
     SELECT j.id, j.product, j.job_group, j.next_due, j.when_at, j.payload::text AS payload, j.spec::text AS spec,
-           j.state::text AS state, j.attempt, j.last_finished_at, j.priority, j.concurrent, now() AS db_now
+           j.state::text AS state, j.attempt, j.last_started_at, j.last_finished_at, j.priority, j.concurrent, now() AS db_now
     FROM jobs j
     WHERE j.next_due <= now() AND j.next_due IS NOT NULL AND j.running_run IS NULL AND NOT j.paused
       AND j.product || '/' || j.job_group = ANY($2)
     ORDER BY j.next_due
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED";
+
+/// Locks due jobs with a positive priority, highest first, however many ordinary jobs are due
+/// before them (the partial index `jobs_urgent` holds only such jobs).
+pub const LOCK_URGENT: &str = "
+    SELECT j.id, j.product, j.job_group, j.next_due, j.when_at, j.payload::text AS payload, j.spec::text AS spec,
+           j.state::text AS state, j.attempt, j.last_started_at, j.last_finished_at, j.priority, j.concurrent, now() AS db_now
+    FROM jobs j
+    WHERE j.next_due <= now() AND j.next_due IS NOT NULL AND j.running_run IS NULL AND NOT j.paused
+      AND j.product || '/' || j.job_group = ANY($2) AND j.priority > 0
+    ORDER BY j.priority DESC, j.next_due
     LIMIT $1
     FOR UPDATE SKIP LOCKED";
 
@@ -185,7 +197,7 @@ fn final_status_when_done(next_due: &str, running: &str, run_id: &str, outcome: 
 /// Records a batch of completions. A completion counts only while its run is still `running`
 /// and its job still holds it (the claim): anything else is a stale completion and changes
 /// nothing. The job then runs again (a retry, a requeue by a stopping node, a rescheduled or
-/// recurring fire) or finishes.
+/// recurring fire) or finishes. Returns the earliest next fire among the jobs made claimable.
 pub fn finish_runs() -> String {
     let extra = extra_assignments("d.again_at", "d.again_attempt", "d.trigger");
     let running = "(CASE WHEN d.concurrent THEN j.running_run END)";
@@ -201,7 +213,7 @@ pub fn finish_runs() -> String {
                 output = f.output::jsonb, listener_error = f.listener_error
             FROM f
             WHERE r.id = f.run_id AND r.outcome = 'running'
-            RETURNING r.id, r.job_id, r.trigger, r.concurrent, f.outcome, f.finished_at,
+            RETURNING r.id, r.job_id, r.trigger, r.concurrent, f.outcome, f.started_at, f.finished_at,
                       COALESCE(f.retry_at, CASE WHEN f.requeue THEN r.scheduled_for END) AS again_at,
                       CASE WHEN f.retry_at IS NOT NULL THEN r.attempt + 1 ELSE r.attempt END AS again_attempt
         ), moved AS (
@@ -209,14 +221,16 @@ pub fn finish_runs() -> String {
             SET running_run = {running},
                 {extra},
                 final_status = {done},
+                last_started_at = d.started_at,
                 last_finished_at = d.finished_at,
                 version = j.version + 1,
                 updated_at = d.finished_at
             FROM done d
             WHERE j.id = d.job_id AND (j.running_run = d.id OR d.concurrent)
-            RETURNING j.id
+            RETURNING j.next_due, j.paused, j.final_status
         )
-        SELECT (SELECT count(*) FROM done) AS runs"
+        SELECT (SELECT count(*) FROM done) AS runs,
+               (SELECT min(next_due) FROM moved WHERE NOT paused AND final_status IS NULL) AS next_due"
     )
 }
 
