@@ -207,7 +207,7 @@ fn cancel_reaches_the_running_job(b: Backend) {
     s.post(&cancel, "").assert_problem(409, "not running");
     s.post(&format!("/api/scheduler/fixtures/sleepy/runs/{}/cancel", uuid::Uuid::new_v4()), "")
         .assert_problem(404, "no run");
-    s.post(&format!("/api/scheduler/fixtures/sleepy/runs/not-a-uuid/cancel"), "").assert_problem(404, "not-a-uuid");
+    s.post("/api/scheduler/fixtures/sleepy/runs/not-a-uuid/cancel", "").assert_problem(404, "not-a-uuid");
     s.post(&format!("/api/scheduler/vps4/backups/runs/{run_id}/cancel"), "").assert_problem(404, &run_id);
 }
 
