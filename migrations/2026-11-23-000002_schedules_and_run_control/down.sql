@@ -1,4 +1,5 @@
 DROP INDEX runs_cancel_requested;
+DROP INDEX runs_running_by_group;
 DROP INDEX runs_one_running_per_job;
 CREATE UNIQUE INDEX runs_one_running_per_job ON runs (job_id) WHERE outcome = 'running';
 ALTER TABLE runs DROP CONSTRAINT runs_outcome_check;

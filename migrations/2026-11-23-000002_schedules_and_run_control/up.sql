@@ -43,5 +43,8 @@ ALTER TABLE runs ADD CONSTRAINT runs_outcome_check
 DROP INDEX runs_one_running_per_job;
 CREATE UNIQUE INDEX runs_one_running_per_job ON runs (job_id) WHERE outcome = 'running' AND NOT concurrent;
 
+-- What a claim counts for groups with a limit of runs in progress.
+CREATE INDEX runs_running_by_group ON runs (product, job_group) WHERE outcome = 'running';
+
 -- What each node polls for: cancel requests of runs it executes.
 CREATE INDEX runs_cancel_requested ON runs (node) WHERE cancel = 1;

@@ -28,6 +28,7 @@ pub(crate) fn execute(shared: &Shared, run: &Claimed, cancel: &CancelFlag) -> Ru
 
     let mut finish = RunFinish {
         token: run.token,
+        group: run.group.clone(),
         run_id: run.run_id,
         job_id: run.job_id,
         started_at,

@@ -106,6 +106,12 @@ pub struct ServeConfig {
     #[arg(long, env = "SCHEDULER_QUEUE", value_parser = clap::value_parser!(u16).range(0..=10000))]
     pub queue: Option<u16>,
 
+    /// The most runs of a product/group in progress at once across every node sharing the
+    /// store, as `product/group=N`; repeat the flag (or separate with commas) for several.
+    /// Every node should be given the same limits.
+    #[arg(long = "max-running", env = "SCHEDULER_MAX_RUNNING", value_delimiter = ',', value_parser = parse_max_running)]
+    pub max_running: Vec<(String, String, u32)>,
+
     /// HTTP worker threads (default: one per CPU core).
     #[arg(long, env = "SCHEDULER_HTTP_WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub http_workers: Option<u16>,
@@ -130,4 +136,16 @@ pub struct ServeConfig {
     /// Log format.
     #[arg(long, env = "SCHEDULER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// Parses `product/group=N` (N at least 1).
+fn parse_max_running(s: &str) -> Result<(String, String, u32), String> {
+    let err = || format!("`{s}`: expected product/group=N with N at least 1, e.g. vps4/backups=4");
+    let (group, n) = s.trim().split_once('=').ok_or_else(err)?;
+    let (product, job_group) = group.split_once('/').ok_or_else(err)?;
+    let n: u32 = n.parse().ok().filter(|n| *n >= 1).ok_or_else(err)?;
+    if product.is_empty() || job_group.is_empty() {
+        return Err(err());
+    }
+    Ok((product.to_owned(), job_group.to_owned(), n))
 }

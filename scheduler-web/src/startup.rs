@@ -8,6 +8,7 @@ use actix_web::{web, App, HttpServer};
 use anyhow::{bail, Context};
 use scheduler_core::cluster::ClusterConfig;
 use scheduler_core::engine::EngineConfig;
+use scheduler_core::model::GroupKey;
 use scheduler_core::plugin::{load_plugins, Registry};
 use scheduler_core::store::memory::MemoryStore;
 use scheduler_core::store::postgres::{PgConfig, PgStore};
@@ -70,6 +71,14 @@ impl Application {
         let node =
             config.node_name.clone().unwrap_or_else(|| format!("{host}-{:08x}", uuid::Uuid::new_v4().as_u128() as u32));
         let workers = usize::from(config.workers);
+        let mut max_running = Vec::new();
+        for (product, group, n) in &config.max_running {
+            let key = GroupKey::new(product, group).with_context(|| format!("--max-running {product}/{group}={n}"))?;
+            if registry.lookup(product, group).is_none() {
+                tracing::warn!(group = %key, "--max-running names a product/group no loaded plugin has");
+            }
+            max_running.push((key, *n));
+        }
         let scheduler = Arc::new(Scheduler::start(
             store,
             Arc::new(registry),
@@ -84,6 +93,7 @@ impl Application {
                     ..EngineConfig::default()
                 },
                 cluster: ClusterConfig { heartbeat: config.heartbeat, ..ClusterConfig::default() },
+                max_running,
             },
         )?);
 

@@ -234,8 +234,13 @@ fn worker_loop(shared: &Shared, pool: &Pool, done: Option<&Sender<RunFinish>>, i
 fn lead(shared: &Shared, pool: &Pool, idle: usize) -> Option<Claimed> {
     let limit = 1 + idle + pool.queue_cap;
     let now = shared.clock.now();
-    let claim =
-        shared.store.runs_claim_due(&ClaimDue { now, limit, node: shared.node.clone(), groups: shared.groups.clone() });
+    let claim = shared.store.runs_claim_due(&ClaimDue {
+        now,
+        limit,
+        node: shared.node.clone(),
+        groups: shared.groups.clone(),
+        max_running: shared.max_running.clone(),
+    });
     let mut st = pool.state.lock();
     let sleep_until = match claim {
         Ok(claim) => {
@@ -316,6 +321,13 @@ fn record(shared: &Shared, batch: &[RunFinish]) {
             Ok(next) => {
                 if let Some(t) = next {
                     shared.wake.due_at(t);
+                }
+                // A group with a limit of runs in progress has room again: its waiting jobs
+                // may start (the store counted them out of the claims until now).
+                if !shared.max_running.is_empty()
+                    && batch.iter().any(|f| shared.max_running.iter().any(|(g, _)| *g == f.group))
+                {
+                    shared.wake.due_at(shared.clock.now());
                 }
                 shared.counters.recorded.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 return;

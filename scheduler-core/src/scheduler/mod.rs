@@ -38,6 +38,8 @@ pub struct SchedulerConfig {
     pub engine: EngineConfig,
     /// Heartbeat and rescue settings.
     pub cluster: ClusterConfig,
+    /// Product/groups whose runs in progress across the cluster may not exceed a number.
+    pub max_running: Vec<(GroupKey, u32)>,
 }
 
 impl SchedulerConfig {
@@ -48,6 +50,7 @@ impl SchedulerConfig {
             host: String::new(),
             engine: EngineConfig::default(),
             cluster: ClusterConfig::default(),
+            max_running: Vec::new(),
         }
     }
 }
@@ -60,6 +63,8 @@ pub(crate) struct Shared {
     pub(crate) node: Arc<str>,
     /// The product/groups this node has plugins for (what it may claim).
     pub(crate) groups: Arc<[GroupKey]>,
+    /// Per-group limits of runs in progress across the cluster.
+    pub(crate) max_running: Arc<[(GroupKey, u32)]>,
     pub(crate) wake: Wake,
     pub(crate) counters: Counters,
     /// How long a silent node still counts as live.
@@ -235,6 +240,7 @@ impl Scheduler {
             clock,
             node: Arc::from(config.node.as_str()),
             groups: registry.job_types().iter().map(|e| e.group.clone()).collect(),
+            max_running: config.max_running.iter().cloned().collect(),
             wake: Wake::default(),
             counters: Counters::default(),
             dead_after: config.cluster.dead_after(),

@@ -136,6 +136,8 @@ pub struct ClaimDue {
     pub node: Arc<str>,
     /// The product/groups the claiming node has plugins for: it claims nothing else.
     pub groups: Arc<[GroupKey]>,
+    /// Groups whose runs in progress, across every node, may not exceed a number.
+    pub max_running: Arc<[(GroupKey, u32)]>,
 }
 
 /// What a claim returned.
@@ -230,6 +232,8 @@ pub struct Claimed {
 pub struct RunFinish {
     /// The claim's token.
     pub token: u64,
+    /// The run's product/group.
+    pub group: GroupKey,
     /// The run.
     pub run_id: RunId,
     /// Its job.

@@ -314,3 +314,36 @@ fn a_node_without_a_plugin_never_claims_or_resolves_that_groups_jobs() {
     assert_eq!(runs[1]["outcome"], "abandoned");
     assert_ne!(runs[0]["node"], partial.node_id().as_str());
 }
+
+#[test]
+fn a_group_limit_holds_across_nodes() {
+    // One node has a single worker, so the other must run the group's second run: a limit
+    // counted per node would let three run at once.
+    let db = Arc::new(TestDb::create());
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("starts.log");
+    let node = |workers: &str| {
+        Server::start_with(
+            ServerOptions::default()
+                .database(db.clone())
+                .args(&["--workers", workers, "--poll-interval", "100ms", "--max-running", "fixtures/sleepy=2"])
+                .env("SLEEPY_RECORD_FILE", record.to_str().unwrap()),
+        )
+    };
+    let (small, big) = (node("1"), node("4"));
+    let ids = create_many(&[&small, &big], SLEEPY, bodies(10, 600), 4);
+    wait_until("every job to finish", Duration::from_secs(60), || {
+        (db.count("SELECT count(*) AS n FROM jobs WHERE final_status IS NULL") == 0).then_some(())
+    });
+    assert_eq!(read_starts(&record).len(), ids.len(), "each job ran once");
+    // The most runs of the group in progress at any run's start, across both nodes.
+    let peak = db.count(
+        "SELECT coalesce(max(n), 0) AS n FROM (
+             SELECT (SELECT count(*) FROM runs b
+                     WHERE b.job_group = 'sleepy' AND b.started_at <= a.started_at AND b.finished_at > a.started_at) AS n
+             FROM runs a WHERE a.job_group = 'sleepy') t",
+    );
+    assert_eq!(peak, 2, "at most two ran at once, and the limit was used");
+    let nodes = db.count("SELECT count(DISTINCT node) AS n FROM runs WHERE job_group = 'sleepy'");
+    assert_eq!(nodes, 2, "both nodes ran the group's jobs");
+}

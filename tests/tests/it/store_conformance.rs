@@ -33,6 +33,7 @@ macro_rules! store_cases {
         $gen!(bulk_insert_stores_every_job, $make);
         $gen!(a_requeued_run_makes_its_job_due_again, $make);
         $gen!(a_claim_takes_only_the_nodes_groups, $make);
+        $gen!(a_group_limit_caps_its_runs_in_progress, $make);
         $gen!(a_live_nodes_runs_are_never_rescued, $make);
         $gen!(nodes_register_heartbeat_and_stop, $make);
     };
@@ -112,7 +113,7 @@ fn reschedule(s: &dyn Store, g: &GroupKey, id: JobId, when: Ts) -> Change<Job> {
 /// Every group the cases use: a claim may take any of them.
 const GROUPS: &[&str] = &[
     "read", "list", "claim", "once", "complete", "fail", "move", "rerun", "done", "delrun", "paused", "release",
-    "stale", "history", "bulk", "requeue", "rescue",
+    "stale", "history", "bulk", "requeue", "rescue", "limited",
 ];
 
 fn claim_in(s: &dyn Store, groups: &[&str], limit: usize) -> Vec<Claimed> {
@@ -121,9 +122,21 @@ fn claim_in(s: &dyn Store, groups: &[&str], limit: usize) -> Vec<Claimed> {
         limit,
         node: Arc::from("node-a"),
         groups: groups.iter().map(|g| group(g)).collect(),
+        max_running: Arc::from([]),
     })
     .unwrap()
     .runs
+}
+
+fn claim_limited(s: &dyn Store, max: u32, limit: usize) -> scheduler_core::store::Claim {
+    s.runs_claim_due(&ClaimDue {
+        now: now(),
+        limit,
+        node: Arc::from("node-a"),
+        groups: GROUPS.iter().map(|g| group(g)).collect(),
+        max_running: Arc::from([(group("limited"), max)]),
+    })
+    .unwrap()
 }
 
 fn claim(s: &dyn Store, limit: usize) -> Vec<Claimed> {
@@ -137,6 +150,7 @@ fn payload_of(text: &str) -> serde_json::Value {
 fn finish(c: &Claimed, outcome: RunOutcome) -> RunFinish {
     let t = now();
     RunFinish {
+        group: c.group.clone(),
         token: c.token,
         run_id: c.run_id,
         job_id: c.job_id,
@@ -418,6 +432,22 @@ fn a_claim_takes_only_the_nodes_groups(s: &dyn Store) {
         // One process hosts every group it has jobs for.
         assert!(c.iter().any(|c| c.job_id == id));
     }
+}
+
+fn a_group_limit_caps_its_runs_in_progress(s: &dyn Store) {
+    let g = group("limited");
+    for i in 0..5 {
+        insert(s, new_job(&g, now().plus_micros(-10_000 + i)));
+    }
+    let first = claim_limited(s, 2, 10);
+    assert_eq!(first.runs.len(), 2, "two may run");
+    let again = claim_limited(s, 2, 10);
+    assert!(again.runs.is_empty(), "none while two run");
+    assert!(again.next_due.is_none_or(|d| d > now()), "a full group is not due: {:?}", again.next_due);
+    s.runs_finish(&[finish(&first.runs[0], RunOutcome::Succeeded)]).unwrap();
+    assert_eq!(claim_limited(s, 2, 10).runs.len(), 1, "one finished, one more may start");
+    // A higher limit (every node's claim says it) lets the rest start.
+    assert_eq!(claim_limited(s, 10, 10).runs.len(), 2);
 }
 
 fn a_live_nodes_runs_are_never_rescued(s: &dyn Store) {

@@ -175,6 +175,7 @@ impl Store for MemoryStore {
         if *st.node != *c.node {
             st.node = c.node.clone();
         }
+        st.set_limits(&c.max_running);
         let runs = st.claim(c.now, c.limit);
         Ok(Claim { runs, next_due: st.next_ready(), store_now: c.now })
     }

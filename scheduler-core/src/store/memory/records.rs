@@ -88,11 +88,25 @@ pub(super) struct GroupState {
     /// Claimable jobs with a positive priority by (highest priority, next fire, id), so that
     /// an urgent job is found however many ordinary jobs are due before it.
     pub urgent: BTreeSet<(std::cmp::Reverse<i16>, i64, Uuid)>,
+    /// Runs in progress.
+    pub running: u32,
+    /// The most runs in progress the last claim allowed (none: no limit).
+    pub max_running: Option<u32>,
     /// Idempotency keys of the group's jobs.
     pub keys: HashMap<String, Uuid>,
 }
 
 impl GroupState {
+    /// True while the group may start another run.
+    pub fn has_room(&self) -> bool {
+        self.max_running.is_none_or(|m| self.running < m)
+    }
+
+    /// How many more runs it may start now.
+    pub fn room(&self) -> usize {
+        self.max_running.map_or(usize::MAX, |m| m.saturating_sub(self.running) as usize)
+    }
+
     pub fn new(key: GroupKey) -> GroupState {
         GroupState {
             key,
@@ -100,6 +114,8 @@ impl GroupState {
             held: BTreeSet::new(),
             prioritized: 0,
             urgent: BTreeSet::new(),
+            running: 0,
+            max_running: None,
             keys: HashMap::new(),
         }
     }

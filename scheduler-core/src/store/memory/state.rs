@@ -307,10 +307,18 @@ impl State {
         let window = limit.saturating_mul(4).max(limit);
         let mut all: Vec<Candidate> = Vec::new();
         let mut any_priority = false;
+        let mut limited = false;
         for (g, gs) in self.groups.iter().enumerate() {
+            let room = gs.room();
+            if room == 0 {
+                continue;
+            }
+            limited |= gs.max_running.is_some();
             any_priority |= gs.prioritized > 0;
-            urgent_due(&gs.urgent, now, limit, |priority, due, id| all.push(Candidate { due, id, group: g, priority }));
-            for &(due, id) in gs.ready.iter().take_while(|(d, _)| *d <= now).take(window) {
+            urgent_due(&gs.urgent, now, limit.min(room), |priority, due, id| {
+                all.push(Candidate { due, id, group: g, priority })
+            });
+            for &(due, id) in gs.ready.iter().take_while(|(d, _)| *d <= now).take(window.min(room)) {
                 all.push(Candidate { due, id, group: g, priority: 0 });
             }
         }
@@ -327,13 +335,33 @@ impl State {
         } else if self.groups.len() > 1 {
             all.sort_by_key(|c| (c.due, c.id));
         }
+        if limited {
+            // No group beyond its room.
+            let mut taken = vec![0usize; self.groups.len()];
+            all.retain(|c| {
+                taken[c.group] += 1;
+                taken[c.group] <= self.groups[c.group].room()
+            });
+        }
         all.truncate(limit);
         all
     }
 
     /// The earliest due instant among claimable jobs.
     pub fn next_ready(&self) -> Option<Ts> {
-        self.groups.iter().filter_map(|g| g.ready.first().map(|k| k.0)).min().map(Ts)
+        self.groups.iter().filter(|g| g.has_room()).filter_map(|g| g.ready.first().map(|k| k.0)).min().map(Ts)
+    }
+
+    /// Applies the claim's per-group limits of runs in progress.
+    pub fn set_limits(&mut self, max_running: &[(GroupKey, u32)]) {
+        for gs in &mut self.groups {
+            gs.max_running = None;
+        }
+        for (key, n) in max_running {
+            if let Some(&g) = self.group_index.get(key) {
+                self.groups[g as usize].max_running = Some(*n);
+            }
+        }
     }
 
     /// Claims up to `limit` due runs; fires that a policy skips are recorded and not returned.
@@ -474,6 +502,7 @@ impl State {
             }
         };
         self.index(slot);
+        self.groups[g].running += 1;
         Some(Claimed {
             token: u64::from(run_slot),
             run_id,
@@ -527,14 +556,19 @@ impl State {
             return None;
         }
         run.outcome = f.outcome;
+        let run_group = run.group as usize;
         run.started = f.started_at.0;
         run.finished = f.finished_at.0;
         run.error = f.error.as_deref().map(Box::from);
         run.output = f.output.as_deref().map(Box::from);
         run.listener_error = f.listener_error.as_deref().map(Box::from);
         let (scheduled_for, attempt, trigger) = (run.scheduled_for, run.attempt, run.trigger);
+        let gs = &mut self.groups[run_group];
+        gs.running = gs.running.saturating_sub(1);
+        // A limited group with room again: its earliest ready job may start.
+        let room_wake = if gs.max_running.is_some() { gs.ready.first().map(|k| Ts(k.0)) } else { None };
         let Some(slot) = self.find_job(f.job_id.0) else {
-            return None; // deleted while it ran
+            return room_wake; // deleted while it ran
         };
         let concurrent = self.job(slot).spec.as_ref().is_some_and(|s| s.allows_overlap());
         if !concurrent && self.job(slot).current_run != run_slot {
@@ -572,7 +606,10 @@ impl State {
         }
         let wake = (j.next_due != NO_TIME && !j.paused && j.done.is_none()).then_some(Ts(j.next_due));
         self.index(slot);
-        wake
+        match (wake, room_wake) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     pub fn release_one(&mut self, c: &Claimed) {
@@ -581,7 +618,9 @@ impl State {
         if run.id != c.run_id.0 || run.outcome != RunOutcome::Running {
             return;
         }
-        let prev = run.prev_of_job;
+        let (prev, run_group) = (run.prev_of_job, run.group as usize);
+        let gs = &mut self.groups[run_group];
+        gs.running = gs.running.saturating_sub(1);
         let hash = self.hasher.hash_one(c.run_id.0);
         let runs = &self.runs;
         if let Ok(e) =

@@ -2,6 +2,7 @@
 //! does (the same [`plan`] the memory store uses), and write the jobs' next fires and the runs
 //! in the same transaction.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use diesel::connection::SimpleConnection;
@@ -135,11 +136,43 @@ fn decide(row: &LockedRow, now: Ts, claimed: &mut Vec<Claimed>, runs: &mut Vec<N
     Ok(advance)
 }
 
+/// How many more runs each limited group of the claim may start, counted under the groups'
+/// advisory locks (taken in name order, so claims never deadlock on them).
+fn limited_room(
+    conn: &mut PgConnection,
+    c: &ClaimDue,
+    groups: &[String],
+) -> Result<HashMap<String, usize>, diesel::result::Error> {
+    let mut limits: Vec<(String, u32)> =
+        c.max_running.iter().map(|(g, n)| (g.to_string(), *n)).filter(|(g, _)| groups.contains(g)).collect();
+    if limits.is_empty() {
+        return Ok(HashMap::new());
+    }
+    limits.sort();
+    for (g, _) in &limits {
+        diesel::sql_query(sql::LOCK_GROUP).bind::<Text, _>(g).execute(conn)?;
+    }
+    let names: Vec<String> = limits.iter().map(|(g, _)| g.clone()).collect();
+    let running: Vec<rows::GroupCount> =
+        diesel::sql_query(sql::RUNNING_IN_GROUPS).bind::<Array<Text>, _>(&names).load(conn)?;
+    Ok(limits
+        .into_iter()
+        .map(|(g, max)| {
+            let now = running.iter().find(|r| r.name == g).map_or(0, |r| r.running);
+            let room = i64::from(max).saturating_sub(now).max(0);
+            (g, usize::try_from(room).unwrap_or(0))
+        })
+        .collect())
+}
+
 /// Claims up to `c.limit` due runs for node `c.node`.
 pub(super) fn claim(conn: &mut PgConnection, c: &ClaimDue) -> Result<Claim, StoreError> {
-    let groups = group_names(&c.groups);
-    let (claimed, db_now) = conn
+    let all_groups = group_names(&c.groups);
+    let (claimed, db_now, groups) = conn
         .transaction(|conn| {
+            let room = limited_room(conn, c, &all_groups)?;
+            let groups: Vec<String> =
+                all_groups.iter().filter(|g| room.get(*g).is_none_or(|r| *r > 0)).cloned().collect();
             // The lock must walk the due index in order and stop after the batch. Right after a
             // burst of inserts the planner's statistics still say "few rows due" and it would
             // rather fetch every due row and sort them (measured: 37 ms instead of 4 ms per
@@ -165,6 +198,15 @@ pub(super) fn claim(conn: &mut PgConnection, c: &ClaimDue) -> Result<Claim, Stor
             if urgent > 0 || locked.iter().any(|r| r.priority != 0) {
                 locked.sort_by(|a, b| {
                     b.priority.cmp(&a.priority).then(a.next_due.cmp(&b.next_due)).then(a.id.cmp(&b.id))
+                });
+            }
+            if !room.is_empty() {
+                let mut taken: HashMap<String, usize> = HashMap::new();
+                locked.retain(|r| {
+                    let name = format!("{}/{}", r.product, r.job_group);
+                    let n = taken.entry(name.clone()).or_default();
+                    *n += 1;
+                    room.get(&name).is_none_or(|room| *n <= *room)
                 });
             }
             locked.truncate(c.limit);
@@ -218,7 +260,7 @@ pub(super) fn claim(conn: &mut PgConnection, c: &ClaimDue) -> Result<Claim, Stor
                     .bind::<Array<Bool>, _>(runs.iter().map(|r| r.concurrent).collect::<Vec<_>>())
                     .execute(conn)?;
             }
-            Ok::<_, diesel::result::Error>((claimed, db_now))
+            Ok::<_, diesel::result::Error>((claimed, db_now, groups))
         })
         .map_err(db)?;
     if claimed.len() == c.limit {

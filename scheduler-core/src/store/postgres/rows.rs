@@ -314,3 +314,12 @@ impl RescueRow {
         RescuedRun { run_id: RunId(self.run_id), job_id: JobId(self.job_id), node: self.node, rerun: self.rerun }
     }
 }
+
+/// Runs in progress in one group.
+#[derive(QueryableByName)]
+pub struct GroupCount {
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = BigInt)]
+    pub running: i64,
+}

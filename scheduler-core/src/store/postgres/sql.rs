@@ -148,6 +148,19 @@ pub const INSERT_RUNS: &str = "
          AS t(id, job_id, product, job_group, attempt, scheduled_for, outcome, error, trace_id, trigger, note, concurrent)";
 
 /// The earliest due instant among claimable jobs of the groups in $1, and the database clock.
+/// Runs in progress per limited group (`$1`: group names), after the claim has taken each
+/// group's advisory lock, so that no other node's claim for the group is between count and
+/// insert.
+pub const RUNNING_IN_GROUPS: &str = "
+    SELECT product || '/' || job_group AS name, count(*) AS running
+    FROM runs
+    WHERE outcome = 'running' AND product || '/' || job_group = ANY($1)
+    GROUP BY 1";
+
+/// Serialises the claims of one limited group across the cluster, until the transaction ends.
+pub const LOCK_GROUP: &str =
+    "SELECT pg_advisory_xact_lock(hashtextextended('scheduler max running ' || $1, 0)) IS NULL AS locked";
+
 pub const NEXT_DUE: &str = "
     SELECT (SELECT min(j.next_due) FROM jobs j
             WHERE j.next_due IS NOT NULL AND j.running_run IS NULL AND NOT j.paused
