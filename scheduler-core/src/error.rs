@@ -65,6 +65,15 @@ pub enum CoreError {
         group: String,
     },
 
+    /// The schedules file cannot be read or declares something wrong; nothing was applied.
+    #[error("schedules file {path}: {reason}")]
+    SchedulesFile {
+        /// The file.
+        path: String,
+        /// What is wrong, naming the place (`job[2].cron`).
+        reason: String,
+    },
+
     /// The service is stopping and takes no new work.
     #[error("the scheduler is shutting down")]
     ShuttingDown,

@@ -19,6 +19,7 @@ pub mod model;
 pub mod plugin;
 pub mod request;
 pub mod scheduler;
+pub mod schedules_file;
 pub mod store;
 pub mod trigger;
 

@@ -112,6 +112,11 @@ pub struct ServeConfig {
     #[arg(long = "max-running", env = "SCHEDULER_MAX_RUNNING", value_delimiter = ',', value_parser = parse_max_running)]
     pub max_running: Vec<(String, String, u32)>,
 
+    /// A TOML file of jobs that must exist (`[[job]]` tables), applied at start and on
+    /// `PUT /api/scheduler`. See the README's "Declared schedules".
+    #[arg(long, env = "SCHEDULER_SCHEDULES")]
+    pub schedules: Option<std::path::PathBuf>,
+
     /// HTTP worker threads (default: one per CPU core).
     #[arg(long, env = "SCHEDULER_HTTP_WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub http_workers: Option<u16>,

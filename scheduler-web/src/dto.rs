@@ -409,3 +409,21 @@ impl From<&NodeRecord> for NodeDto {
         }
     }
 }
+
+/// What applying the schedules file did, by declaration key (the schema of
+/// `scheduler_core::ApplyReport`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // documents the response; the handler serialises the core type
+pub struct ApplyReportDto {
+    /// Jobs created.
+    pub created: Vec<String>,
+    /// Jobs whose declaration changed, updated (their schedule starts again).
+    pub updated: Vec<String>,
+    /// Jobs already as declared, or finished.
+    pub unchanged: Vec<String>,
+    /// Jobs no longer declared, deleted.
+    pub removed: Vec<String>,
+    /// Declarations for product/groups this node has no plugin for.
+    pub skipped: Vec<String>,
+}

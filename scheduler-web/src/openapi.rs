@@ -3,7 +3,9 @@
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
-use crate::dto::{GroupDto, JobDto, NodeDto, PluginDto, RefusalDto, RetryDto, RunDto, SchedulerDto, TriggerDto};
+use crate::dto::{
+    ApplyReportDto, GroupDto, JobDto, NodeDto, PluginDto, RefusalDto, RetryDto, RunDto, SchedulerDto, TriggerDto,
+};
 use crate::problem::Problem;
 use crate::routes::jobs::{CreateJobBody, RescheduleBody};
 
@@ -18,6 +20,7 @@ is also served under `/api/schedulers`, `/scheduler` and `/schedulers`. Errors a
     ),
     paths(
         crate::routes::groups::list,
+        crate::routes::groups::reload,
         crate::routes::nodes::list,
         crate::routes::jobs::list,
         crate::routes::jobs::create,
@@ -33,7 +36,8 @@ is also served under `/api/schedulers`, `/scheduler` and `/schedulers`. Errors a
         crate::routes::health::health,
     ),
     components(schemas(
-        JobDto, TriggerDto, RetryDto, RunDto, GroupDto, NodeDto, PluginDto, RefusalDto, SchedulerDto, Problem, CreateJobBody, RescheduleBody
+        JobDto, TriggerDto, RetryDto, RunDto, GroupDto, NodeDto, PluginDto, RefusalDto, SchedulerDto, Problem, CreateJobBody, RescheduleBody,
+        ApplyReportDto
     )),
     tags(
         (name = "jobs", description = "Jobs of a product and job group"),

@@ -98,6 +98,12 @@ impl From<CoreError> for Problem {
             CoreError::PayloadRejected { .. } => {
                 Problem::new(StatusCode::BAD_REQUEST, "payload-rejected", "Payload rejected by the job type", detail)
             }
+            CoreError::SchedulesFile { .. } => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-schedules-file",
+                "The schedules file is invalid; nothing was applied",
+                detail,
+            ),
             CoreError::ShuttingDown => {
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "shutting-down", "Shutting down", detail)
             }

@@ -97,8 +97,18 @@ impl Application {
             },
         )?);
 
-        let state =
-            web::Data::new(AppState { scheduler: scheduler.clone(), refused, max_body_bytes: config.max_body_bytes });
+        if let Some(path) = &config.schedules {
+            if let Err(e) = scheduler.apply_schedules_file(path) {
+                scheduler.shutdown(std::time::Duration::ZERO, std::time::Duration::ZERO);
+                bail!("{e}");
+            }
+        }
+        let state = web::Data::new(AppState {
+            scheduler: scheduler.clone(),
+            refused,
+            max_body_bytes: config.max_body_bytes,
+            schedules: config.schedules.clone(),
+        });
         let mut server = HttpServer::new(move || {
             let mut app = App::new()
                 .app_data(state.clone())

@@ -17,6 +17,8 @@ pub struct AppState {
     pub refused: Vec<Refusal>,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// The schedules file (`--schedules`), re-applied by `PUT /api/scheduler`.
+    pub schedules: Option<std::path::PathBuf>,
 }
 
 impl AppState {

@@ -98,6 +98,7 @@ impl Scheduler {
                 state,
                 version: job.version,
                 now,
+                replace: None,
             };
             if let Some(change) = self.shared.store.job_reschedule(&change)? {
                 let job = Self::changed(entry, id, change)?;
@@ -203,7 +204,7 @@ impl Scheduler {
 const PREVIEW_COUNT_CAP: u64 = 1_000_000;
 
 /// A digest of a request body (keys in a fixed order), to tell a repeat from a new request.
-fn fingerprint(body: &Value) -> String {
+pub(super) fn fingerprint(body: &Value) -> String {
     let text = serde_json::to_string(body).unwrap_or_default();
     hex::encode(Sha256::digest(text.as_bytes()))
 }

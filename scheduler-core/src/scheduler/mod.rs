@@ -5,7 +5,10 @@
 //! All methods are synchronous. With a store that blocks on I/O ([`Scheduler::store_blocking`])
 //! async callers run them on a blocking pool.
 
+mod declared;
 mod jobs;
+
+pub use declared::{ApplyReport, DECLARED_KEY_PREFIX};
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -25,7 +28,7 @@ use crate::model::{GroupKey, Job, JobId};
 use crate::plugin::{JobTypeEntry, Registry};
 use crate::request::{self, CreateRequest};
 use crate::store::{Inserted, NewJob, NodeInfo, NodeRecord, Store};
-use crate::trigger::{ExtraFire, RetryPolicy};
+use crate::trigger::{ExtraFire, JobSpec, JobState, RetryPolicy};
 
 /// How to run the scheduler.
 #[derive(Debug, Clone)]
@@ -101,6 +104,16 @@ pub enum Created {
     Existing(Job),
 }
 
+/// A validated job, ready for the store.
+pub(crate) struct Prepared {
+    pub(crate) spec: Arc<JobSpec>,
+    pub(crate) state: JobState,
+    pub(crate) payload: Arc<str>,
+    pub(crate) paused: bool,
+    pub(crate) id: Option<JobId>,
+    pub(crate) now: Ts,
+}
+
 impl Created {
     /// The job, new or existing.
     pub fn job(&self) -> &Job {
@@ -136,13 +149,8 @@ impl Shared {
         })
     }
 
-    /// Validates and inserts a job; `fingerprint` makes it idempotent under `key`.
-    fn insert(
-        &self,
-        entry: &JobTypeEntry,
-        mut req: CreateRequest,
-        key: Option<(String, String)>,
-    ) -> Result<Created, CoreError> {
+    /// Validates a create request against its job type and computes the job's first state.
+    pub(crate) fn prepare(&self, entry: &JobTypeEntry, mut req: CreateRequest) -> Result<Prepared, CoreError> {
         Self::validate(entry, &req.payload)?;
         if req.spec.overlap == crate::trigger::OverlapPolicy::Allow && !entry.options.allow_concurrent {
             return Err(CoreError::InvalidField {
@@ -163,30 +171,58 @@ impl Shared {
         if req.run_now && state.next_due().is_none_or(|d| d > now) {
             state.extra = Some(ExtraFire { at: now, attempt: 1, trigger: None, manual: true });
         }
-        let next_due = state.next_due();
-        let shown_key = key.as_ref().map(|(k, _)| k.chars().take(200).collect::<String>());
-        let idempotency = match (key, req.id) {
+        Ok(Prepared {
+            spec: Arc::new(req.spec),
+            state,
+            payload: Arc::from(req.payload),
+            paused: req.paused,
+            id: req.id,
+            now,
+        })
+    }
+
+    /// Inserts a prepared job under an optional idempotency key and fingerprint, waking the
+    /// engine for a new job's first fire.
+    pub(crate) fn insert_prepared(
+        &self,
+        entry: &JobTypeEntry,
+        p: &Prepared,
+        key: Option<(String, String)>,
+    ) -> Result<Inserted, CoreError> {
+        let idempotency = match (key, p.id) {
             (Some((key, fingerprint)), _) => Some(crate::store::Idempotency { key, fingerprint }),
             (None, Some(id)) => Some(crate::store::Idempotency { key: id.to_string(), fingerprint: String::new() }),
             (None, None) => None,
         };
         let inserted = self.store.job_insert(NewJob {
-            id: req.id.unwrap_or_default(),
+            id: p.id.unwrap_or_default(),
             group: entry.group.clone(),
-            spec: Arc::new(req.spec),
-            state,
-            payload: Arc::from(req.payload),
-            paused: req.paused,
-            now,
+            spec: p.spec.clone(),
+            state: p.state.clone(),
+            payload: p.payload.clone(),
+            paused: p.paused,
+            now: p.now,
             idempotency,
         })?;
-        match inserted {
-            Inserted::Created(job) => {
-                if let (false, Some(t)) = (job.paused, next_due) {
-                    self.wake.due_at(t);
-                }
-                Ok(Created::New(job))
+        if let Inserted::Created(job) = &inserted {
+            if let (false, Some(t)) = (job.paused, p.state.next_due()) {
+                self.wake.due_at(t);
             }
+        }
+        Ok(inserted)
+    }
+
+    /// Validates and inserts a job; `fingerprint` makes it idempotent under `key`.
+    fn insert(
+        &self,
+        entry: &JobTypeEntry,
+        req: CreateRequest,
+        key: Option<(String, String)>,
+    ) -> Result<Created, CoreError> {
+        let p = self.prepare(entry, req)?;
+        let shown_key = key.as_ref().map(|(k, _)| k.chars().take(200).collect::<String>());
+        match self.insert_prepared(entry, &p, key)? {
+            Inserted::Created(job) => Ok(Created::New(job)),
             Inserted::Existing(job) => Ok(Created::Existing(job)),
             Inserted::Conflict(job) => Err(CoreError::Conflict {
                 reason: format!(

@@ -111,6 +111,31 @@ pub struct JobReschedule {
     pub version: i64,
     /// The change instant.
     pub now: Ts,
+    /// Replace the payload, pause state and idempotency fingerprint as well (a declared job
+    /// whose declaration changed).
+    pub replace: Option<Replacement>,
+}
+
+/// What a declared job's new declaration replaces besides its schedule.
+#[derive(Debug, Clone)]
+pub struct Replacement {
+    /// The new payload.
+    pub payload: Arc<str>,
+    /// Paused (declared disabled) or not.
+    pub paused: bool,
+    /// The fingerprint of the new declaration, kept with the job's idempotency key.
+    pub fingerprint: String,
+}
+
+/// An unfinished job created under an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedJob {
+    /// Its group.
+    pub group: GroupKey,
+    /// The job.
+    pub id: JobId,
+    /// Its idempotency key.
+    pub key: String,
 }
 
 /// A change to a job's run control.
@@ -289,6 +314,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Runs this node holds that were asked to stop (and not yet told).
     fn runs_cancel_requested(&self, node: &str) -> Result<Vec<RunId>, StoreError>;
+
+    /// The unfinished jobs of `groups` whose idempotency key starts with `prefix`.
+    fn jobs_keyed(&self, groups: &[GroupKey], prefix: &str) -> Result<Vec<KeyedJob>, StoreError>;
 
     /// Removes a job that has not finished; a run in progress is left to finish.
     fn job_delete(&self, group: &GroupKey, id: JobId) -> Result<Change<()>, StoreError>;

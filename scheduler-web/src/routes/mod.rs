@@ -17,33 +17,36 @@ pub const PREFIXES: [&str; 4] = ["/api/scheduler", "/api/schedulers", "/schedule
 
 /// Registers the scheduler routes (under one prefix).
 pub fn scheduler_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("").route(web::get().to(groups::list)).default_service(web::to(|| not_allowed("GET"))))
-        .service(
-            web::resource("/nodes").route(web::get().to(nodes::list)).default_service(web::to(|| not_allowed("GET"))),
-        )
-        .service(
-            web::resource("/{product}/{jobGroup}/jobs")
-                .route(web::get().to(jobs::list))
-                .route(web::post().to(jobs::create))
-                .default_service(web::to(|| not_allowed("GET, POST"))),
-        )
-        .service(
-            web::resource("/{product}/{jobGroup}/jobs/{jobId}")
-                .route(web::get().to(jobs::get))
-                .route(web::patch().to(jobs::reschedule))
-                .route(web::delete().to(jobs::delete))
-                .default_service(web::to(|| not_allowed("GET, PATCH, DELETE"))),
-        )
-        .service(
-            web::resource("/{product}/{jobGroup}/jobs/{jobId}/runs")
-                .route(web::get().to(jobs::runs))
-                .default_service(web::to(|| not_allowed("GET"))),
-        )
-        .service(
-            web::resource("/{product}/{jobGroup}/jobs/{jobId}/next")
-                .route(web::get().to(control::next))
-                .default_service(web::to(|| not_allowed("GET"))),
-        );
+    cfg.service(
+        web::resource("")
+            .route(web::get().to(groups::list))
+            .route(web::put().to(groups::reload))
+            .default_service(web::to(|| not_allowed("GET, PUT"))),
+    )
+    .service(web::resource("/nodes").route(web::get().to(nodes::list)).default_service(web::to(|| not_allowed("GET"))))
+    .service(
+        web::resource("/{product}/{jobGroup}/jobs")
+            .route(web::get().to(jobs::list))
+            .route(web::post().to(jobs::create))
+            .default_service(web::to(|| not_allowed("GET, POST"))),
+    )
+    .service(
+        web::resource("/{product}/{jobGroup}/jobs/{jobId}")
+            .route(web::get().to(jobs::get))
+            .route(web::patch().to(jobs::reschedule))
+            .route(web::delete().to(jobs::delete))
+            .default_service(web::to(|| not_allowed("GET, PATCH, DELETE"))),
+    )
+    .service(
+        web::resource("/{product}/{jobGroup}/jobs/{jobId}/runs")
+            .route(web::get().to(jobs::runs))
+            .default_service(web::to(|| not_allowed("GET"))),
+    )
+    .service(
+        web::resource("/{product}/{jobGroup}/jobs/{jobId}/next")
+            .route(web::get().to(control::next))
+            .default_service(web::to(|| not_allowed("GET"))),
+    );
     cfg.service(post_only("/{product}/{jobGroup}/jobs/{jobId}/run").route(web::post().to(control::run_now)))
         .service(post_only("/{product}/{jobGroup}/jobs/{jobId}/pause").route(web::post().to(control::pause)))
         .service(post_only("/{product}/{jobGroup}/jobs/{jobId}/resume").route(web::post().to(control::resume)))

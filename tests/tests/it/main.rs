@@ -26,6 +26,7 @@ macro_rules! on_both_stores {
 mod api;
 mod cluster;
 mod control;
+mod declared;
 mod durable;
 mod lifecycle;
 mod plugins;

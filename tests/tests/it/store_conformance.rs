@@ -34,6 +34,7 @@ macro_rules! store_cases {
         $gen!(a_requeued_run_makes_its_job_due_again, $make);
         $gen!(a_claim_takes_only_the_nodes_groups, $make);
         $gen!(a_group_limit_caps_its_runs_in_progress, $make);
+        $gen!(a_keyed_job_is_found_by_prefix_and_replaced_whole, $make);
         $gen!(a_live_nodes_runs_are_never_rescued, $make);
         $gen!(nodes_register_heartbeat_and_stop, $make);
     };
@@ -103,7 +104,8 @@ fn reschedule(s: &dyn Store, g: &GroupKey, id: JobId, when: Ts) -> Change<Job> {
         };
         let spec = JobSpec::once(when);
         let state = spec.initial_state(&spec.compile().unwrap(), now());
-        let change = JobReschedule { group: g.clone(), id, spec: Arc::new(spec), state, version, now: now() };
+        let change =
+            JobReschedule { group: g.clone(), id, spec: Arc::new(spec), state, version, now: now(), replace: None };
         if let Some(c) = s.job_reschedule(&change).unwrap() {
             return c;
         }
@@ -113,7 +115,7 @@ fn reschedule(s: &dyn Store, g: &GroupKey, id: JobId, when: Ts) -> Change<Job> {
 /// Every group the cases use: a claim may take any of them.
 const GROUPS: &[&str] = &[
     "read", "list", "claim", "once", "complete", "fail", "move", "rerun", "done", "delrun", "paused", "release",
-    "stale", "history", "bulk", "requeue", "rescue", "limited",
+    "stale", "history", "bulk", "requeue", "rescue", "limited", "keyed",
 ];
 
 fn claim_in(s: &dyn Store, groups: &[&str], limit: usize) -> Vec<Claimed> {
@@ -448,6 +450,39 @@ fn a_group_limit_caps_its_runs_in_progress(s: &dyn Store) {
     assert_eq!(claim_limited(s, 2, 10).runs.len(), 1, "one finished, one more may start");
     // A higher limit (every node's claim says it) lets the rest start.
     assert_eq!(claim_limited(s, 10, 10).runs.len(), 2);
+}
+
+fn a_keyed_job_is_found_by_prefix_and_replaced_whole(s: &dyn Store) {
+    use scheduler_core::store::{Idempotency, KeyedJob, Replacement};
+    let g = group("keyed");
+    let keyed = |key: &str, fingerprint: &str| NewJob {
+        idempotency: Some(Idempotency { key: key.into(), fingerprint: fingerprint.into() }),
+        ..new_job(&g, now().plus_micros(3_600_000_000))
+    };
+    let job = insert(s, keyed("schedules:a", "one"));
+    insert(s, keyed("other:b", "one"));
+    assert_eq!(
+        s.jobs_keyed(std::slice::from_ref(&g), "schedules:").unwrap(),
+        vec![KeyedJob { group: g.clone(), id: job.id, key: "schedules:a".into() }]
+    );
+    assert!(s.jobs_keyed(&[group("list")], "schedules:").unwrap().is_empty(), "other groups are not looked at");
+    let spec = JobSpec::once(now().plus_micros(7_200_000_000));
+    let state = spec.initial_state(&spec.compile().unwrap(), now());
+    let change = JobReschedule {
+        group: g.clone(),
+        id: job.id,
+        spec: Arc::new(spec),
+        state,
+        version: job.version,
+        now: now(),
+        replace: Some(Replacement { payload: Arc::from(r#"{"n":2}"#), paused: true, fingerprint: "two".into() }),
+    };
+    let Some(Change::Done(after)) = s.job_reschedule(&change).unwrap() else { panic!("replaced") };
+    assert_eq!((payload_of(&after.payload), after.paused), (serde_json::json!({"n": 2}), true));
+    assert_eq!(s.job_get(&g, job.id).unwrap().unwrap().payload, after.payload);
+    // The new fingerprint is the key's now: the new declaration is a repeat, the old a conflict.
+    assert!(matches!(s.job_insert(keyed("schedules:a", "two")).unwrap(), Inserted::Existing(j) if j.id == job.id));
+    assert!(matches!(s.job_insert(keyed("schedules:a", "one")).unwrap(), Inserted::Conflict(j) if j.id == job.id));
 }
 
 fn a_live_nodes_runs_are_never_rescued(s: &dyn Store) {

@@ -17,8 +17,8 @@ use std::ops::Bound;
 use parking_lot::Mutex;
 
 use super::{
-    Change, Claim, ClaimDue, Claimed, Control, Inserted, JobListQuery, JobReschedule, NewJob, NodeInfo, NodeRecord,
-    RescueDead, RescuedRun, RunFinish, Store, StoreError,
+    Change, Claim, ClaimDue, Claimed, Control, Inserted, JobListQuery, JobReschedule, KeyedJob, NewJob, NodeInfo,
+    NodeRecord, RescueDead, RescuedRun, RunFinish, Store, StoreError,
 };
 use crate::model::{GroupKey, Job, JobId, Run, RunId};
 use records::NONE;
@@ -111,7 +111,28 @@ impl Store for MemoryStore {
             return Ok(None);
         }
         st.reschedule(slot, c.spec.clone(), c.state.clone(), c.now)?;
+        if let Some(r) = &c.replace {
+            st.replace(slot, r);
+        }
         Ok(Some(Change::Done(st.to_job(slot))))
+    }
+
+    fn jobs_keyed(&self, groups: &[GroupKey], prefix: &str) -> Result<Vec<KeyedJob>, StoreError> {
+        let st = self.state.lock();
+        let mut out = Vec::new();
+        for g in groups {
+            let Some(&gi) = st.group_index.get(g) else { continue };
+            for (key, id) in &st.groups[gi as usize].keys {
+                if !key.starts_with(prefix) {
+                    continue;
+                }
+                if st.find_job(*id).is_some_and(|slot| st.job(slot).done.is_none()) {
+                    out.push(KeyedJob { group: g.clone(), id: JobId(*id), key: key.clone() });
+                }
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
     }
 
     fn job_control(

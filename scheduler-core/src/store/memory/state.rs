@@ -697,6 +697,23 @@ impl State {
         Ok(())
     }
 
+    /// Replaces a declared job's payload, pause state and fingerprint (after a reschedule).
+    pub fn replace(&mut self, slot: u32, r: &crate::store::Replacement) {
+        let running = self.job(slot).current_run != NONE;
+        if !running {
+            self.unindex(slot);
+        }
+        let j = self.job_mut(slot);
+        j.payload = r.payload.clone();
+        j.paused = r.paused;
+        if let Some((_, fingerprint)) = j.spec.as_deref_mut().and_then(|s| s.key.as_mut()) {
+            fingerprint.clone_from(&r.fingerprint);
+        }
+        if !running {
+            self.index(slot);
+        }
+    }
+
     /// Pause, resume or run-now.
     pub fn control(&mut self, slot: u32, control: Control, now: Ts) {
         let running = self.job(slot).current_run != NONE;

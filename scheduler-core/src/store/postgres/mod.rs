@@ -32,8 +32,8 @@ pub const CLAIM_SQL: &str = sql::LOCK_DUE;
 
 use self::rows::{FinishCounts, IdRow, JobRow, NodeRow, RescueRow, RunRow, StatusRow, TextIdRow};
 use super::{
-    Change, Claim, ClaimDue, Claimed, Control, Inserted, JobListQuery, JobReschedule, NewJob, NodeInfo, NodeRecord,
-    RescueDead, RescuedRun, RunFinish, Store, StoreError,
+    Change, Claim, ClaimDue, Claimed, Control, Inserted, JobListQuery, JobReschedule, KeyedJob, NewJob, NodeInfo,
+    NodeRecord, RescueDead, RescuedRun, RunFinish, Store, StoreError,
 };
 use crate::clock::Ts;
 use crate::model::{GroupKey, Job, JobId, Run, RunId};
@@ -265,6 +265,12 @@ impl Store for PgStore {
             .bind::<Nullable<Timestamptz>, _>(c.state.next_due().map(Ts::to_datetime))
             .bind::<SmallInt, _>(c.spec.priority)
             .bind::<BigInt, _>(c.version)
+            .bind::<Nullable<Text>, _>(c.replace.as_ref().map(|r| &*r.payload))
+            .bind::<Nullable<Bool>, _>(c.replace.as_ref().map(|r| r.paused))
+            .bind::<Nullable<Text>, _>(c.replace.as_ref().map(|r| r.fingerprint.as_str()))
+            .bind::<Nullable<Bool>, _>(
+                c.replace.as_ref().map(|_| c.spec.overlap == crate::trigger::OverlapPolicy::Allow),
+            )
             .load(&mut conn)
             .map_err(db)?;
         if let Some(row) = rows.into_iter().next() {
@@ -275,6 +281,18 @@ impl Store for PgStore {
             Some(_) => None, // the version moved on
             None => Some(Change::NotFound),
         })
+    }
+
+    fn jobs_keyed(&self, groups: &[GroupKey], prefix: &str) -> Result<Vec<KeyedJob>, StoreError> {
+        let mut conn = self.conn()?;
+        let rows: Vec<rows::KeyedRow> = diesel::sql_query(sql::JOBS_KEYED)
+            .bind::<Array<Text>, _>(group_names(groups))
+            .bind::<Text, _>(prefix)
+            .load(&mut conn)
+            .map_err(db)?;
+        rows.into_iter()
+            .map(|r| Ok(KeyedJob { group: rows::group(&r.product, &r.job_group)?, id: JobId(r.id), key: r.key }))
+            .collect()
     }
 
     fn job_control(&self, group: &GroupKey, id: JobId, control: Control, now: Ts) -> Result<Change<Job>, StoreError> {

@@ -323,3 +323,16 @@ pub struct GroupCount {
     #[diesel(sql_type = BigInt)]
     pub running: i64,
 }
+
+/// A job created under an idempotency key.
+#[derive(QueryableByName)]
+pub struct KeyedRow {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub id: uuid::Uuid,
+    #[diesel(sql_type = Text)]
+    pub product: String,
+    #[diesel(sql_type = Text)]
+    pub job_group: String,
+    #[diesel(sql_type = Text)]
+    pub key: String,
+}

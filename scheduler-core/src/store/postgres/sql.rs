@@ -68,7 +68,9 @@ pub fn reschedule_job() -> String {
         "UPDATE jobs j
          SET spec = $4::jsonb, schedule = $4::jsonb, state = $5::jsonb, when_at = $6, next_due = $7,
              sort_due = CASE WHEN j.running_run IS NULL THEN COALESCE($7, j.sort_due) ELSE j.sort_due END,
-             priority = $8, version = j.version + 1, updated_at = now()
+             priority = $8, version = j.version + 1, updated_at = now(),
+             payload = COALESCE($10::jsonb, j.payload), paused = COALESCE($11, j.paused),
+             fingerprint = COALESCE($12, j.fingerprint), concurrent = COALESCE($13, j.concurrent)
          WHERE j.id = $1 AND j.product = $2 AND j.job_group = $3 AND j.final_status IS NULL AND j.version = $9
          RETURNING {JOB_COLUMNS}"
     )
@@ -86,6 +88,13 @@ pub fn control_job() -> String {
          RETURNING {JOB_COLUMNS}"
     )
 }
+
+/// Unfinished jobs of some groups (`$1`) whose idempotency key starts with `$2`.
+pub const JOBS_KEYED: &str = "
+    SELECT id, product, job_group, idempotency_key AS key FROM jobs
+    WHERE final_status IS NULL AND idempotency_key IS NOT NULL AND starts_with(idempotency_key, $2)
+      AND product || '/' || job_group = ANY($1)
+    ORDER BY idempotency_key";
 
 pub const DELETE_JOB: &str = "
     DELETE FROM jobs j WHERE j.id = $1 AND j.product = $2 AND j.job_group = $3 AND j.final_status IS NULL
