@@ -20,13 +20,13 @@ use crate::StoreKind;
 const CHUNK: usize = 10_000;
 
 /// A running engine and what must outlive it.
-struct Rig {
-    s: Scheduler,
-    db: Option<BenchDb>,
+pub struct Rig {
+    pub s: Scheduler,
+    pub db: Option<BenchDb>,
     _plugins: tempfile::TempDir,
 }
 
-fn start(store: StoreKind, workers: usize, queue: usize) -> anyhow::Result<Rig> {
+pub fn start(store: StoreKind, workers: usize, queue: usize) -> anyhow::Result<Rig> {
     let plugins = noop_plugin_dir()?;
     let report = load_plugins(plugins.path())?;
     anyhow::ensure!(report.refused.is_empty(), "noop plugin refused: {:?}", report.refused);
@@ -50,7 +50,7 @@ fn start(store: StoreKind, workers: usize, queue: usize) -> anyhow::Result<Rig> 
     Ok(Rig { s, db, _plugins: plugins })
 }
 
-fn label(w: &str, store: StoreKind) -> String {
+pub fn label(w: &str, store: StoreKind) -> String {
     match store {
         StoreKind::Memory => w.to_owned(),
         StoreKind::Postgres => format!("{w}-pg"),
@@ -59,12 +59,21 @@ fn label(w: &str, store: StoreKind) -> String {
 
 /// Inserts jobs due at the instants `due(i)`, in chunks, through the validated bulk path.
 fn insert(s: &Scheduler, n: usize, due: impl Fn(usize) -> Ts) -> anyhow::Result<(Vec<JobId>, Duration)> {
+    insert_with(s, n, |k| CreateRequest::once(due(k), "{}"))
+}
+
+/// Inserts the jobs `make(i)`, in chunks, through the validated bulk path.
+pub fn insert_with(
+    s: &Scheduler,
+    n: usize,
+    make: impl Fn(usize) -> CreateRequest,
+) -> anyhow::Result<(Vec<JobId>, Duration)> {
     let mut ids = Vec::with_capacity(n);
     let t = Instant::now();
     let mut i = 0;
     while i < n {
         let end = (i + CHUNK).min(n);
-        let batch: Vec<CreateRequest> = (i..end).map(|k| CreateRequest::once(due(k), "{}")).collect();
+        let batch: Vec<CreateRequest> = (i..end).map(&make).collect();
         ids.extend(s.jobs_create_many("bench", "noop", batch)?);
         i = end;
     }

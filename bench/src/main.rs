@@ -14,6 +14,7 @@ mod cluster;
 mod http;
 mod inproc;
 mod pg;
+mod recurring;
 mod report;
 mod server;
 
@@ -99,6 +100,37 @@ enum Cmd {
         #[arg(long, default_value_t = 3)]
         nodes: usize,
     },
+    /// R1 in process: N interval jobs every second for S seconds (N fires/s).
+    R1 {
+        #[arg(long, default_value_t = 100_000)]
+        n: usize,
+        #[arg(long, default_value_t = 30)]
+        secs: u64,
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        #[arg(long, default_value_t = 64)]
+        queue: usize,
+        #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
+        store: StoreKind,
+    },
+    /// R2 in process: N jobs on the cron `* * * * * *` for S seconds.
+    R2 {
+        #[arg(long, default_value_t = 10_000)]
+        n: usize,
+        #[arg(long, default_value_t = 30)]
+        secs: u64,
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        #[arg(long, default_value_t = 64)]
+        queue: usize,
+        #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
+        store: StoreKind,
+    },
+    /// Next-fire computation for typical cron patterns.
+    NextFire {
+        #[arg(long, default_value_t = 200_000)]
+        iterations: usize,
+    },
     /// Every workload above, each in its own process.
     All,
 }
@@ -112,6 +144,9 @@ fn main() -> anyhow::Result<()> {
         Cmd::W1Server { n, store } => server::w1(n, store),
         Cmd::W2Server { n, secs, store } => server::w2(n, secs, store),
         Cmd::W5 { n, nodes } => cluster::w5(n, nodes),
+        Cmd::R1 { n, secs, workers, queue, store } => recurring::r1(n, secs, workers, queue, store),
+        Cmd::R2 { n, secs, workers, queue, store } => recurring::r2(n, secs, workers, queue, store),
+        Cmd::NextFire { iterations } => recurring::next_fire(iterations),
         Cmd::All => {
             let me = std::env::current_exe()?;
             let pg = std::env::var_os("BENCH_DATABASE_URL").is_some();
@@ -124,6 +159,9 @@ fn main() -> anyhow::Result<()> {
                 &["w1-server", "--n", "10000"],
                 &["w1-server", "--n", "100000"],
                 &["w2-server"],
+                &["r1"],
+                &["r2"],
+                &["next-fire"],
             ];
             if pg {
                 runs.extend([
@@ -138,6 +176,7 @@ fn main() -> anyhow::Result<()> {
                     &["w5", "--nodes", "1"],
                     &["w5", "--nodes", "2"],
                     &["w5", "--nodes", "3"],
+                    &["r1", "--n", "5000", "--store", "postgres", "--workers", "8", "--queue", "128"],
                 ]);
             } else {
                 eprintln!("BENCH_DATABASE_URL is not set: skipping the PostgreSQL workloads");

@@ -56,6 +56,26 @@ pub fn run_starts(conn: &mut PgConnection) -> anyhow::Result<Vec<(i64, i64)>> {
 }
 
 #[derive(QueryableByName)]
+struct RunRow {
+    #[diesel(sql_type = BigInt)]
+    due: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+    start: Option<i64>,
+    #[diesel(sql_type = Text)]
+    outcome: String,
+}
+
+/// (scheduled_for, started_at, outcome) of every run, instants in microseconds.
+pub fn run_records(conn: &mut PgConnection) -> anyhow::Result<Vec<(i64, Option<i64>, String)>> {
+    let rows: Vec<RunRow> = diesel::sql_query(
+        "SELECT (extract(epoch FROM scheduled_for) * 1e6)::bigint AS due,
+                (extract(epoch FROM started_at) * 1e6)::bigint AS start, outcome FROM runs",
+    )
+    .load(conn)?;
+    Ok(rows.into_iter().map(|r| (r.due, r.start, r.outcome)).collect())
+}
+
+#[derive(QueryableByName)]
 struct PlanLine {
     #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
     line: String,

@@ -7,6 +7,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 
+use super::fast_cron::FastCron;
 use super::ScheduleError;
 use crate::clock::Ts;
 
@@ -50,16 +51,38 @@ fn from_zone(d: DateTime<Tz>) -> Ts {
     Ts::from_datetime(d.with_timezone(&Utc))
 }
 
-/// The first fire strictly after `t`. Fires fall on whole seconds, so the search starts from
-/// the second `t` lies in.
-pub(super) fn after(cron: &Cron, tz: &Tz, t: Ts) -> Option<Ts> {
-    let from = to_zone(t, tz)?;
-    cron.find_next_occurrence(&from, false).ok().map(from_zone)
+/// A parsed pattern in its zone, with its fast form when it has one.
+#[derive(Debug)]
+pub(super) struct CronSchedule {
+    cron: Cron,
+    tz: Tz,
+    fast: Option<FastCron>,
 }
 
-/// The first fire at or after `t`.
-pub(super) fn at_or_after(cron: &Cron, tz: &Tz, t: Ts) -> Option<Ts> {
-    let whole = t.0.rem_euclid(1_000_000) == 0;
+impl CronSchedule {
+    pub(super) fn new(cron: Cron, tz: Tz) -> CronSchedule {
+        let fast = FastCron::new(&cron, &tz);
+        CronSchedule { cron, tz, fast }
+    }
+
+    /// The first fire strictly after `t`. Fires fall on whole seconds, so the search starts
+    /// from the second after the one `t` lies in.
+    pub(super) fn after(&self, t: Ts) -> Option<Ts> {
+        if let Some(next) = self.fast.as_ref().and_then(|f| f.after(&self.tz, t)) {
+            return Some(next);
+        }
+        after_slow(&self.cron, &self.tz, t)
+    }
+
+    /// The first fire at or after `t`.
+    pub(super) fn at_or_after(&self, t: Ts) -> Option<Ts> {
+        let whole = t.0.rem_euclid(1_000_000) == 0;
+        self.after(if whole { Ts(t.0.checked_sub(1_000_000)?) } else { t })
+    }
+}
+
+/// `croner`'s answer: the first fire strictly after `t`'s second.
+pub(super) fn after_slow(cron: &Cron, tz: &Tz, t: Ts) -> Option<Ts> {
     let from = to_zone(t, tz)?;
-    cron.find_next_occurrence(&from, whole).ok().map(from_zone)
+    cron.find_next_occurrence(&from, false).ok().map(from_zone)
 }

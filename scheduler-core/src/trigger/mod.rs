@@ -15,13 +15,13 @@
 //! These are the rules of the Open Cron Pattern Specification, implemented by `croner`.
 
 mod cron;
+mod fast_cron;
 mod interval;
 pub mod policy;
 mod spec;
 
 use std::sync::Arc;
 
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -130,7 +130,7 @@ pub struct Compiled {
 #[derive(Clone, Debug)]
 enum Kind {
     Once(Ts),
-    Cron(Arc<croner::Cron>, Tz),
+    Cron(Arc<cron::CronSchedule>),
     Interval { every: i64, start: Ts },
 }
 
@@ -151,7 +151,7 @@ impl Compiled {
             ScheduleSpec::Once { when } => Kind::Once(*when),
             ScheduleSpec::Cron { expr, timezone } => {
                 let (cron, tz) = parse_cron(expr, timezone)?;
-                Kind::Cron(Arc::new(cron), tz)
+                Kind::Cron(Arc::new(cron::CronSchedule::new(cron, tz)))
             }
             ScheduleSpec::Interval { every_ms, start } => Kind::Interval {
                 every: i64::try_from(*every_ms).unwrap_or(i64::MAX).saturating_mul(1000).max(1),
@@ -178,7 +178,7 @@ impl Compiled {
                     Some(Ts(start.0.checked_add(k.checked_mul(*every)?)?))
                 }
             }
-            Kind::Cron(cron, tz) => cron::at_or_after(cron, tz, t),
+            Kind::Cron(c) => c.at_or_after(t),
         }
     }
 
@@ -186,7 +186,7 @@ impl Compiled {
     fn raw_after(&self, t: Ts) -> Option<Ts> {
         match &self.kind {
             // Instants are microseconds; cron fires on whole seconds.
-            Kind::Cron(cron, tz) => cron::after(cron, tz, t),
+            Kind::Cron(c) => c.after(t),
             _ => self.raw_at_or_after(Ts(t.0.checked_add(1)?)),
         }
     }
