@@ -28,7 +28,7 @@ pub(crate) fn execute(shared: &Shared, run: &Claimed, cancel: &CancelFlag) -> Ru
 
     let mut finish = RunFinish {
         token: run.token,
-        group: run.group.clone(),
+        limited: !shared.max_running.is_empty() && shared.max_running.iter().any(|(g, _)| *g == run.group),
         run_id: run.run_id,
         job_id: run.job_id,
         started_at,

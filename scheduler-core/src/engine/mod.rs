@@ -324,9 +324,7 @@ fn record(shared: &Shared, batch: &[RunFinish]) {
                 }
                 // A group with a limit of runs in progress has room again: its waiting jobs
                 // may start (the store counted them out of the claims until now).
-                if !shared.max_running.is_empty()
-                    && batch.iter().any(|f| shared.max_running.iter().any(|(g, _)| *g == f.group))
-                {
+                if batch.iter().any(|f| f.limited) {
                     shared.wake.due_at(shared.clock.now());
                 }
                 shared.counters.recorded.fetch_add(batch.len() as u64, Ordering::Relaxed);

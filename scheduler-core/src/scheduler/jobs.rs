@@ -118,6 +118,14 @@ impl Scheduler {
     pub fn job_control(&self, product: &str, job_group: &str, id: &str, control: Control) -> Result<Job, CoreError> {
         let entry = self.entry(product, job_group)?;
         let id = Self::job_id(entry, id)?;
+        if control == Control::RunNow {
+            let job = self.shared.store.job_get(&entry.group, id)?.ok_or_else(|| Self::not_found(entry, id))?;
+            if job.paused {
+                return Err(CoreError::Conflict {
+                    reason: format!("job `{id}` is paused: resume it to run it (a paused job does not fire)"),
+                });
+            }
+        }
         let now = self.shared.clock.now();
         let job = Self::changed(entry, id, self.shared.store.job_control(&entry.group, id, control, now)?)?;
         if control != Control::Pause && !job.paused {

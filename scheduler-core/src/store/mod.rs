@@ -257,8 +257,8 @@ pub struct Claimed {
 pub struct RunFinish {
     /// The claim's token.
     pub token: u64,
-    /// The run's product/group.
-    pub group: GroupKey,
+    /// The run's product/group has a limit of runs in progress (its end lets another start).
+    pub limited: bool,
     /// The run.
     pub run_id: RunId,
     /// Its job.

@@ -26,6 +26,7 @@ async fn control(
     responses(
         (status = 200, description = "The job, with the fire due now", body = JobDto),
         (status = 404, description = "No such product/group or job", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job is paused", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn run_now(
     state: web::Data<AppState>,

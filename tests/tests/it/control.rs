@@ -154,6 +154,7 @@ fn pause_stops_fires_and_resume_restarts_them(b: Backend) {
     let control = path(JOBS, &s.create(JOBS, &json!({"vmId": VM, "interval": 1, "when": start})));
     let r = s.post(&format!("{paused}/pause"), "");
     assert_eq!((r.status, &r.body["isPaused"]), (200, &json!(true)), "{}", r.text);
+    s.post(&format!("{paused}/run"), "").assert_problem(409, "paused");
     assert_stays_paused(&s, &paused, &control, 3);
 
     let r = s.post(&format!("{paused}/resume"), "");

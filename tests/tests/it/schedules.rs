@@ -260,7 +260,9 @@ fn trigger_data_merges_into_the_request_and_disabled_triggers_never_fire(b: Back
     );
     let p = path(JOBS, &j);
     let done = s.wait_job(&p, "finished", Duration::from_secs(20), |j| j["nextRun"].is_null());
-    let runs = s.wait_runs(&p, "two runs", Duration::from_secs(10), |r| r.len() >= 2);
+    let runs = s.wait_runs(&p, "two finished runs", Duration::from_secs(10), |r| {
+        r.len() >= 2 && r.iter().all(|r| r["outcome"] != "running")
+    });
     assert_eq!(runs.len(), 2, "the disabled trigger never fired: {runs:?}");
     let by_trigger =
         |t: u64| runs.iter().find(|r| r["trigger"] == t).unwrap_or_else(|| panic!("trigger {t}: {runs:?}"));

@@ -152,7 +152,7 @@ fn payload_of(text: &str) -> serde_json::Value {
 fn finish(c: &Claimed, outcome: RunOutcome) -> RunFinish {
     let t = now();
     RunFinish {
-        group: c.group.clone(),
+        limited: false,
         token: c.token,
         run_id: c.run_id,
         job_id: c.job_id,
