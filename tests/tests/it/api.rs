@@ -312,10 +312,17 @@ fn the_openapi_document_describes_the_routes(b: Backend) {
             "/api/scheduler/{product}/{jobGroup}/jobs",
             "/api/scheduler/{product}/{jobGroup}/jobs/{jobId}",
             "/api/scheduler/{product}/{jobGroup}/jobs/{jobId}/runs",
+            "/api/scheduler/{product}/{jobGroup}/jobs/{jobId}/next",
+            "/api/scheduler/{product}/{jobGroup}/jobs/{jobId}/run",
+            "/api/scheduler/{product}/{jobGroup}/jobs/{jobId}/pause",
+            "/api/scheduler/{product}/{jobGroup}/jobs/{jobId}/resume",
+            "/api/scheduler/{product}/{jobGroup}/runs/{runId}/cancel",
         ] {
             assert!(paths.contains_key(p), "{p} missing from {path}");
         }
         assert!(r.body["components"]["schemas"]["JobDto"].is_object());
+        assert!(r.body["paths"]["/api/scheduler"]["put"].is_object(), "the schedules reload");
+        assert!(r.body["components"]["schemas"]["TriggerDto"].is_object());
     }
 }
 

@@ -237,6 +237,13 @@ fn recurring_jobs_fire_on_their_schedule_until_their_repeat_count(b: Backend) {
         assert!(ms_of(&r["startedAt"]) >= ms_of(&r["scheduledFor"]), "never early: {r}");
     }
 
+    // A vetoed fire counts as used: the job moves on to its next fire.
+    let j = s.create(JOBS, &json!({"vmId": NIL_VM, "interval": 1, "when": instant_in(200), "repeatCount": 2}));
+    let p = path(JOBS, &j);
+    s.wait_job(&p, "finished", Duration::from_secs(20), |j| j["nextRun"].is_null() && j["status"] != "running");
+    let runs = s.wait_runs(&p, "two vetoed runs", Duration::from_secs(10), |r| r.len() == 2);
+    assert_eq!(outcomes(&runs), ["vetoed", "vetoed"]);
+
     // Cron fires on whole seconds.
     let j = s.create(JOBS, &json!({"vmId": VM, "cron": "* * * * * *", "repeatCount": 2}));
     let p = path(JOBS, &j);
