@@ -19,6 +19,9 @@ is also served under `/api/schedulers`, `/scheduler` and `/schedulers`. Errors a
 `application/problem+json` (RFC 9457) whose `detail` names the field at fault."
     ),
     paths(
+        crate::routes::health::health,
+        crate::routes::health::live,
+        crate::routes::health::ready,
         crate::routes::groups::list,
         crate::routes::groups::reload,
         crate::routes::nodes::list,
@@ -33,7 +36,6 @@ is also served under `/api/schedulers`, `/scheduler` and `/schedulers`. Errors a
         crate::routes::control::resume,
         crate::routes::control::cancel,
         crate::routes::control::next,
-        crate::routes::health::health,
     ),
     components(schemas(
         JobDto, TriggerDto, RetryDto, RunDto, GroupDto, NodeDto, PluginDto, RefusalDto, SchedulerDto, Problem, CreateJobBody, RescheduleBody,

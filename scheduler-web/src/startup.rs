@@ -115,7 +115,9 @@ impl Application {
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
                 .route("/api/openapi.json", web::get().to(openapi::document))
                 .route("/swagger.json", web::get().to(openapi::document))
-                .route("/health", web::get().to(routes::health::health));
+                .route("/health", web::get().to(routes::health::health))
+                .route("/live", web::get().to(routes::health::live))
+                .route("/ready", web::get().to(routes::health::ready));
             for prefix in PREFIXES {
                 app = app.service(web::scope(prefix).configure(routes::scheduler_routes));
             }

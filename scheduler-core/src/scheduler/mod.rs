@@ -291,6 +291,22 @@ impl Scheduler {
         Ok(Scheduler { shared, engine: Mutex::new(Some(engine)), maintenance: Mutex::new(Some(maintenance)) })
     }
 
+    /// Whether this node can do its work: the store reachable with a current schema, and at
+    /// least one job type loaded. Each check with its reason when it fails.
+    pub fn readiness(&self) -> Vec<(&'static str, Result<(), String>)> {
+        let store = if self.shared.is_stopping() {
+            Err("the node is shutting down".to_owned())
+        } else {
+            self.shared.store.readiness()
+        };
+        let plugins = if self.shared.registry.job_types().is_empty() {
+            Err("no plugin registers a job type (see --plugins)".to_owned())
+        } else {
+            Ok(())
+        };
+        vec![("store", store), ("plugins", plugins)]
+    }
+
     /// What the loaded plugins registered.
     pub fn registry(&self) -> &Registry {
         &self.shared.registry

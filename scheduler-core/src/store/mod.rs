@@ -288,6 +288,11 @@ pub trait Store: Send + Sync + 'static {
     /// True when calls may block on I/O (a database); false when they only take a lock.
     fn blocking(&self) -> bool;
 
+    /// Whether the store can serve now (reachable, schema current); the reason when not.
+    fn readiness(&self) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Inserts one job (or finds the one its idempotency key already made).
     fn job_insert(&self, new: NewJob) -> Result<Inserted, StoreError>;
 

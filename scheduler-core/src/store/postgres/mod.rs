@@ -116,12 +116,6 @@ impl PgStore {
         Ok(migrate::check_current(&mut conn)?)
     }
 
-    /// True when the database answers and the schema is current (readiness).
-    pub fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
-        diesel::sql_query("SELECT 1").execute(&mut conn).map_err(db)?;
-        Ok(())
-    }
 
     fn job_state(conn: &mut PgConnection, group: &GroupKey, id: JobId) -> Result<Option<StatusRow>, StoreError> {
         let rows: Vec<StatusRow> = diesel::sql_query(sql::JOB_STATE)
@@ -205,6 +199,14 @@ pub(super) fn group_names(groups: &[GroupKey]) -> Vec<String> {
 impl Store for PgStore {
     fn blocking(&self) -> bool {
         true
+    }
+
+    fn readiness(&self) -> Result<(), String> {
+        let mut conn = self
+            .pool
+            .get_timeout(std::time::Duration::from_secs(2))
+            .map_err(|e| format!("the database is unreachable: {e}"))?;
+        migrate::check_current(&mut conn).map_err(|e| e.to_string())
     }
 
     fn job_insert(&self, new: NewJob) -> Result<Inserted, StoreError> {
