@@ -20,6 +20,7 @@ pub mod plugin;
 pub mod request;
 pub mod scheduler;
 pub mod schedules_file;
+pub mod stats;
 pub mod store;
 pub mod trigger;
 

@@ -22,6 +22,11 @@ is also served under `/api/schedulers`, `/scheduler` and `/schedulers`. Errors a
         crate::routes::health::health,
         crate::routes::health::live,
         crate::routes::health::ready,
+        crate::routes::history::list,
+        crate::routes::history::get,
+        crate::routes::stats::window,
+        crate::routes::stats::daily,
+        crate::routes::stats::of_job,
         crate::routes::groups::list,
         crate::routes::groups::reload,
         crate::routes::nodes::list,
@@ -39,7 +44,7 @@ is also served under `/api/schedulers`, `/scheduler` and `/schedulers`. Errors a
     ),
     components(schemas(
         JobDto, TriggerDto, RetryDto, RunDto, GroupDto, NodeDto, PluginDto, RefusalDto, SchedulerDto, Problem, CreateJobBody, RescheduleBody,
-        ApplyReportDto
+        ApplyReportDto, crate::routes::stats::StatsDto, crate::routes::stats::PercentilesDto
     )),
     tags(
         (name = "jobs", description = "Jobs of a product and job group"),

@@ -117,7 +117,11 @@ impl Application {
                 .route("/swagger.json", web::get().to(openapi::document))
                 .route("/health", web::get().to(routes::health::health))
                 .route("/live", web::get().to(routes::health::live))
-                .route("/ready", web::get().to(routes::health::ready));
+                .route("/ready", web::get().to(routes::health::ready))
+                .route("/api/runs", web::get().to(routes::history::list))
+                .route("/api/runs/{runId}", web::get().to(routes::history::get))
+                .route("/api/stats", web::get().to(routes::stats::window))
+                .route("/api/stats/daily", web::get().to(routes::stats::daily));
             for prefix in PREFIXES {
                 app = app.service(web::scope(prefix).configure(routes::scheduler_routes));
             }

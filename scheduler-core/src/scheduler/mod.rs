@@ -6,6 +6,7 @@
 //! async callers run them on a blocking pool.
 
 mod declared;
+mod history;
 mod jobs;
 
 pub use declared::{ApplyReport, DECLARED_KEY_PREFIX};

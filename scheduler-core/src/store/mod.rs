@@ -87,6 +87,50 @@ pub struct JobListQuery {
     pub after: Option<ListCursor>,
 }
 
+/// A page of run history, newest first; every filter is optional.
+#[derive(Debug, Clone, Default)]
+pub struct RunQuery {
+    /// Only this product.
+    pub product: Option<String>,
+    /// Only this job group.
+    pub job_group: Option<String>,
+    /// Only this job's runs.
+    pub job: Option<JobId>,
+    /// Only these outcomes (empty: any).
+    pub outcomes: Vec<RunOutcome>,
+    /// Only runs of this node.
+    pub node: Option<String>,
+    /// Due at or after this instant.
+    pub scheduled_from: Option<Ts>,
+    /// Due before this instant.
+    pub scheduled_to: Option<Ts>,
+    /// Started at or after this instant.
+    pub started_from: Option<Ts>,
+    /// Started before this instant.
+    pub started_to: Option<Ts>,
+    /// Older than this position (from the previous page's last run).
+    pub before: Option<i64>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+impl RunQuery {
+    /// True when `run` passes every filter but the position.
+    pub fn matches(&self, run: &Run) -> bool {
+        let within = |t: Option<Ts>, from: Option<Ts>, to: Option<Ts>| {
+            (from.is_none() && to.is_none())
+                || t.is_some_and(|t| from.is_none_or(|f| t >= f) && to.is_none_or(|e| t < e))
+        };
+        self.product.as_deref().is_none_or(|p| p == run.group.product())
+            && self.job_group.as_deref().is_none_or(|g| g == run.group.job_group())
+            && self.job.is_none_or(|j| j == run.job_id)
+            && (self.outcomes.is_empty() || self.outcomes.contains(&run.outcome))
+            && self.node.as_deref().is_none_or(|n| n == &*run.node)
+            && within(Some(run.scheduled_for), self.scheduled_from, self.scheduled_to)
+            && within(run.started_at, self.started_from, self.started_to)
+    }
+}
+
 /// A position in a group's job list: the job's sort instant and its id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListCursor {
@@ -328,6 +372,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// A job's runs, newest first; `None` when there is no such job.
     fn job_runs(&self, group: &GroupKey, id: JobId, limit: usize) -> Result<Option<Vec<Run>>, StoreError>;
+
+    /// A page of run history, newest first, with each run's position (for the next page).
+    fn runs_query(&self, query: &RunQuery) -> Result<Vec<(i64, Run)>, StoreError>;
+
+    /// One run, by id.
+    fn run_get(&self, id: RunId) -> Result<Option<Run>, StoreError>;
+
+    /// Run statistics of a window, aggregated per period (the window, or each day), group,
+    /// outcome, measure and bucket.
+    fn stats(&self, query: &crate::stats::StatsQuery) -> Result<Vec<crate::stats::StatRow>, StoreError>;
 
     /// Claims due runs, earliest first, marking each job running so it cannot run twice.
     fn runs_claim_due(&self, claim: &ClaimDue) -> Result<Claim, StoreError>;

@@ -122,7 +122,7 @@ fn page_query(req: &HttpRequest) -> Result<PageQuery, Problem> {
         .map_err(|e| Problem::invalid("query", format!("the query string cannot be read: {e}")))
 }
 
-fn parse_limit(raw: Option<&str>) -> Result<usize, Problem> {
+pub(crate) fn parse_limit(raw: Option<&str>) -> Result<usize, Problem> {
     match raw {
         None => Ok(DEFAULT_LIMIT),
         Some(s) => match s.parse::<usize>() {
@@ -354,17 +354,20 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// A job's runs, newest first.
+/// A job's runs, newest first, with the filters and pages of `GET /api/runs` (`outcome`,
+/// `node`, time ranges, `limit`, `after`).
 #[utoipa::path(get, path = "/api/scheduler/{product}/{jobGroup}/jobs/{jobId}/runs", tag = "jobs",
     params(
         ("product" = String, Path, description = "The product"),
         ("jobGroup" = String, Path, description = "The job group"),
         ("jobId" = String, Path, description = "The job's id (a UUID)"),
+        ("outcome" = Option<String>, Query, description = "One or several outcomes, comma-separated"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "At most this many runs (default 100)"),
+        ("after" = Option<String>, Query, description = "Cursor from the previous page's Link header"),
     ),
     responses(
         (status = 200, description = "Runs, newest first", body = [RunDto]),
-        (status = 400, description = "Bad `limit`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A bad filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such product/group, or no such job in it", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn runs(
@@ -372,8 +375,5 @@ pub async fn runs(
     path: web::Path<(String, String, String)>,
     req: HttpRequest,
 ) -> Result<HttpResponse, Problem> {
-    let (product, group, id) = path.into_inner();
-    let limit = parse_limit(page_query(&req)?.limit.as_deref())?;
-    let runs = state.call(move |s| s.job_runs(&product, &group, &id, limit)).await?;
-    Ok(HttpResponse::Ok().json(runs.iter().map(RunDto::from).collect::<Vec<_>>()))
+    super::history::of_job(state, path, req).await
 }

@@ -3,8 +3,10 @@
 pub mod control;
 pub mod groups;
 pub mod health;
+pub mod history;
 pub mod jobs;
 pub mod nodes;
+pub mod stats;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -40,6 +42,11 @@ pub fn scheduler_routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/{product}/{jobGroup}/jobs/{jobId}/runs")
             .route(web::get().to(jobs::runs))
+            .default_service(web::to(|| not_allowed("GET"))),
+    )
+    .service(
+        web::resource("/{product}/{jobGroup}/jobs/{jobId}/stats")
+            .route(web::get().to(stats::of_job))
             .default_service(web::to(|| not_allowed("GET"))),
     )
     .service(

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use harness::{wait_until, Backend, PgServer, PluginDir, Server, ServerOptions};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 fn health_live_and_ready_answer_with_versions(b: Backend) {
     let s = Server::start_on(b);
@@ -25,8 +25,6 @@ fn health_live_and_ready_answer_with_versions(b: Backend) {
     assert_eq!(empty.get("/live").status, 200);
 }
 
-on_both_stores!(health_live_and_ready_answer_with_versions);
-
 #[test]
 fn ready_turns_503_while_postgres_is_down_and_200_when_it_is_back() {
     let pg = PgServer::start();
@@ -44,3 +42,164 @@ fn ready_turns_503_while_postgres_is_down_and_200_when_it_is_back() {
     pg.resume();
     wait_until("/ready to recover", Duration::from_secs(30), || (s.get("/ready").status == 200).then_some(()));
 }
+
+const BACKUPS: &str = "/api/scheduler/vps4/backups/jobs";
+const FLAKY: &str = "/api/scheduler/fixtures/flaky/jobs";
+
+/// Runs some jobs to a known history: 3 backups that succeed, 2 vetoed, 2 flaky jobs that fail.
+fn make_history(s: &Server) -> Vec<Value> {
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let (path, body) = match i {
+            0..=2 => (BACKUPS, json!({"vmId": harness::VM, "when": harness::instant_in(0)})),
+            3..=4 => (BACKUPS, json!({"vmId": harness::NIL_VM, "when": harness::instant_in(0)})),
+            _ => (FLAKY, json!({"failAttempts": 1, "when": harness::instant_in(0)})),
+        };
+        ids.push(format!("{path}/{}", s.create(path, &body)["id"].as_str().unwrap()));
+    }
+    for p in &ids {
+        s.wait_job(p, "finished", Duration::from_secs(20), |j| j["nextRun"].is_null() && j["status"] != "running");
+    }
+    let all = runs_page(s, "/api/runs?limit=1000");
+    assert_eq!(all.len(), 7, "{all:?}");
+    all
+}
+
+fn runs_page(s: &Server, path: &str) -> Vec<Value> {
+    let r = s.get(path);
+    assert_eq!(r.status, 200, "{path}: {}", r.text);
+    r.body.as_array().cloned().unwrap()
+}
+
+fn ids(runs: &[Value]) -> Vec<String> {
+    runs.iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect()
+}
+
+/// Follows `Link` headers from `first`, collecting every page.
+fn all_pages(s: &Server, first: &str, between: impl Fn(usize)) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut next = Some(first.to_owned());
+    let mut n = 0;
+    while let Some(path) = next {
+        let r = s.get(&path);
+        assert_eq!(r.status, 200, "{}", r.text);
+        out.extend(r.body.as_array().cloned().unwrap());
+        next = r.link.as_deref().and_then(|l| l.split('<').nth(1)).and_then(|l| l.split('>').next()).map(str::to_owned);
+        between(n);
+        n += 1;
+        assert!(n < 100, "too many pages");
+    }
+    out
+}
+
+fn history_filters_and_pages_answer_exactly(b: Backend) {
+    let s = Server::start_on(b);
+    let all = make_history(&s);
+    let seqs: Vec<i64> = all.iter().map(|r| harness::ms_of(&r["scheduledFor"])).collect();
+    assert!(all.iter().all(|r| r["outcome"] != "running"));
+    let count = |q: &str| runs_page(&s, &format!("/api/runs?{q}")).len();
+    assert_eq!(count("product=vps4"), 5);
+    assert_eq!(count("product=fixtures&jobGroup=flaky"), 2);
+    assert_eq!(count("jobGroup=backups"), 5);
+    assert_eq!(count("outcome=vetoed"), 2);
+    assert_eq!(count("outcome=failed,vetoed"), 4);
+    assert_eq!(count("outcome=succeeded&product=vps4"), 3);
+    let node = all[0]["node"].as_str().unwrap();
+    assert_eq!(count(&format!("node={node}")), 7);
+    assert_eq!(count("node=elsewhere"), 0);
+    let one = &all[3];
+    assert_eq!(
+        ids(&runs_page(&s, &format!("/api/runs?jobId={}", one["jobId"].as_str().unwrap()))),
+        [one["id"].as_str().unwrap()]
+    );
+    // Time ranges: from inclusive, to exclusive.
+    let earliest = *seqs.iter().min().unwrap();
+    let at = |ms: i64| harness::ms_to_rfc3339(ms);
+    assert_eq!(count(&format!("scheduledFrom={}", at(earliest))), 7);
+    assert_eq!(count(&format!("scheduledTo={}", at(earliest))), 0);
+    assert_eq!(count(&format!("startedFrom={}", at(harness::now_ms() + 60_000))), 0);
+    assert_eq!(count(&format!("startedTo={}", at(harness::now_ms() + 60_000))), 7);
+    // One run by id, and the job's own history route.
+    let r = s.get(&format!("/api/runs/{}", one["id"].as_str().unwrap()));
+    assert_eq!((r.status, &r.body), (200, one));
+    s.get(&format!("/api/runs/{}", uuid::Uuid::new_v4())).assert_problem(404, "no run");
+    s.get("/api/runs/nope").assert_problem(404, "nope");
+
+    // Pages: newest first, stable while new runs arrive between them.
+    let paged = all_pages(&s, "/api/runs?limit=2", |_| {
+        s.create(BACKUPS, &json!({"vmId": harness::VM, "when": harness::instant_in(0)}));
+    });
+    assert_eq!(ids(&paged[..7]), ids(&all), "the pages hold exactly the history as it was, in order");
+    let mut seen = ids(&paged);
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), paged.len(), "no run twice");
+
+    // Bad queries change nothing and say which parameter is wrong.
+    for (q, needle) in [
+        ("outcome=bogus", "outcome"),
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("after=abc", "after"),
+        ("after=-5", "after"),
+        ("scheduledFrom=yesterday", "scheduledFrom"),
+        ("startedTo=2030-01-01T00:00:00", "offset"),
+        ("jobId=7", "jobId"),
+        ("color=red", "color"),
+        ("limit=1&limit=2", "limit"),
+        ("scheduledFrom=2030-01-02T00:00:00Z&scheduledTo=2030-01-01T00:00:00Z", "scheduledTo"),
+    ] {
+        s.get(&format!("/api/runs?{q}")).assert_problem(400, needle);
+    }
+}
+
+fn stats_match_the_runs_they_summarise(b: Backend) {
+    let s = Server::start_on(b);
+    let all = make_history(&s);
+    let since = harness::ms_to_rfc3339(harness::now_ms() - 3_600_000);
+    let r = s.get(&format!("/api/stats?since={since}"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let groups = r.body.as_array().unwrap();
+    let of = |g: &str| groups.iter().find(|x| x["jobGroup"] == g).unwrap_or_else(|| panic!("{g} in {groups:?}"));
+    assert_eq!(of("backups")["runs"], json!({"succeeded": 3, "vetoed": 2}));
+    assert_eq!(of("backups")["total"], 5);
+    assert_eq!(of("flaky")["runs"], json!({"failed": 2}));
+    // Lateness and duration percentiles bound the real values (histogram bucket bounds).
+    let real_max_late = all
+        .iter()
+        .filter(|r| r["jobGroup"] == "backups" && !r["startedAt"].is_null())
+        .map(|r| harness::ms_of(&r["startedAt"]) - harness::ms_of(&r["scheduledFor"]))
+        .max()
+        .unwrap();
+    let late = of("backups")["latenessMs"]["max"].as_f64().unwrap();
+    assert!(
+        late >= real_max_late as f64 - 1.0 && late <= (real_max_late as f64 + 1.0) * 1.2,
+        "{late} vs {real_max_late}"
+    );
+    // Filters and the daily view.
+    let r = s.get(&format!("/api/stats?since={since}&jobGroup=flaky"));
+    assert_eq!(r.body.as_array().unwrap().len(), 1);
+    let day = s.get("/api/stats/daily");
+    assert_eq!(day.status, 200, "{}", day.text);
+    let days = day.body.as_array().unwrap();
+    let total: u64 = days.iter().map(|d| d["total"].as_u64().unwrap()).sum();
+    assert_eq!(total, 7);
+    assert!(days.iter().all(|d| d["period"].as_str().unwrap().ends_with("T00:00:00.000Z")), "{days:?}");
+    // One job: exact.
+    let job = all.iter().find(|r| r["outcome"] == "failed").unwrap();
+    let path = format!("{FLAKY}/{}/stats", job["jobId"].as_str().unwrap());
+    let st = s.get(&path);
+    assert_eq!(st.status, 200, "{}", st.text);
+    assert_eq!(st.body["runs"], json!({"failed": 1}));
+    // Bad parameters.
+    s.get("/api/stats?since=soon").assert_problem(400, "since");
+    s.get("/api/stats?window=1").assert_problem(400, "window");
+    s.get("/api/stats/daily?from=2030-01-02T00:00:00Z&to=2030-01-01T00:00:00Z").assert_problem(400, "to");
+    s.get(&format!("{path}?since=x")).assert_problem(400, "since");
+}
+
+on_both_stores!(
+    health_live_and_ready_answer_with_versions,
+    history_filters_and_pages_answer_exactly,
+    stats_match_the_runs_they_summarise,
+);

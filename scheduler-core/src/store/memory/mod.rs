@@ -18,10 +18,9 @@ use parking_lot::Mutex;
 
 use super::{
     Change, Claim, ClaimDue, Claimed, Control, Inserted, JobListQuery, JobReschedule, KeyedJob, NewJob, NodeInfo,
-    NodeRecord, RescueDead, RescuedRun, RunFinish, Store, StoreError,
+    NodeRecord, RescueDead, RescuedRun, RunFinish, RunQuery, Store, StoreError,
 };
 use crate::model::{GroupKey, Job, JobId, Run, RunId};
-use records::NONE;
 use state::State;
 
 /// The in-memory job store.
@@ -40,6 +39,12 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self { state: Mutex::new(State::new()), nodes: Mutex::new(Vec::new()) }
+    }
+
+    /// Keeps (the default) or stops keeping run statistics as runs finish.
+    pub fn with_stats(self, on: bool) -> Self {
+        self.state.lock().stats = on.then(Default::default);
+        self
     }
 }
 
@@ -181,14 +186,76 @@ impl Store for MemoryStore {
         let Some(slot) = st.find_job_in(group, id.0) else {
             return Ok(None);
         };
-        let mut out = Vec::new();
-        let mut next = st.job(slot).last_run;
-        while next != NONE && out.len() < limit {
-            let Some(r) = st.run(next) else { break };
-            out.push(st.to_run(r));
-            next = r.prev_of_job;
+        let slots = st.job_run_slots(slot, limit);
+        Ok(Some(slots.into_iter().filter_map(|s| st.run(s).map(|r| st.to_run(r))).collect()))
+    }
+
+    fn runs_query(&self, q: &RunQuery) -> Result<Vec<(i64, Run)>, StoreError> {
+        let st = self.state.lock();
+        let before = q.before.map_or(u64::MAX, |b| u64::try_from(b).unwrap_or(0));
+        // A job's runs are a chain; everything else is a scan keeping the newest `limit`.
+        let slots: Vec<u32> = match q.job.and_then(|j| st.find_job(j.0)) {
+            Some(slot) => st.job_run_slots(slot, usize::MAX),
+            None if q.job.is_some() => Vec::new(),
+            None => (0..st.runs.len() as u32).collect(),
+        };
+        let mut newest: std::collections::BinaryHeap<std::cmp::Reverse<(u64, u32)>> =
+            std::collections::BinaryHeap::with_capacity(q.limit + 1);
+        for slot in slots {
+            let Some(r) = st.run(slot) else { continue };
+            if r.seq >= before || newest.len() >= q.limit && newest.peek().is_some_and(|m| m.0 .0 > r.seq) {
+                continue;
+            }
+            if !q.matches(&st.to_run(r)) {
+                continue;
+            }
+            newest.push(std::cmp::Reverse((r.seq, slot)));
+            if newest.len() > q.limit {
+                newest.pop();
+            }
         }
-        Ok(Some(out))
+        let mut page: Vec<(u64, u32)> = newest.into_iter().map(|r| r.0).collect();
+        page.sort_by_key(|p| std::cmp::Reverse(p.0));
+        Ok(page
+            .into_iter()
+            .filter_map(|(seq, slot)| st.run(slot).map(|r| (i64::try_from(seq).unwrap_or(i64::MAX), st.to_run(r))))
+            .collect())
+    }
+
+    fn run_get(&self, id: RunId) -> Result<Option<Run>, StoreError> {
+        let st = self.state.lock();
+        Ok(st.find_run(id.0).and_then(|s| st.run(s)).map(|r| st.to_run(r)))
+    }
+
+    fn stats(&self, q: &crate::stats::StatsQuery) -> Result<Vec<crate::stats::StatRow>, StoreError> {
+        use crate::stats::{day_of, hour_of, StatRow};
+        let st = self.state.lock();
+        let Some(stats) = &st.stats else { return Ok(Vec::new()) };
+        let from = hour_of(q.from).0;
+        let mut agg: hashbrown::HashMap<(i64, u16, u8, u8, u16), u64> = hashbrown::HashMap::new();
+        for (k, n) in stats {
+            let g = &st.groups[k.group as usize].key;
+            if k.hour < from
+                || q.to.is_some_and(|t| k.hour >= t.0)
+                || q.product.as_deref().is_some_and(|p| p != g.product())
+                || q.job_group.as_deref().is_some_and(|j| j != g.job_group())
+            {
+                continue;
+            }
+            let period = if q.by_day { day_of(crate::clock::Ts(k.hour)).0 } else { q.from.0 };
+            *agg.entry((period, k.group, k.outcome, k.measure, k.bucket)).or_default() += n;
+        }
+        Ok(agg
+            .into_iter()
+            .map(|((period, g, outcome, measure, bucket), count)| StatRow {
+                period: crate::clock::Ts(period),
+                group: st.groups[g as usize].key.clone(),
+                outcome: records::outcome_of(outcome),
+                measure,
+                bucket,
+                count,
+            })
+            .collect())
     }
 
     fn runs_claim_due(&self, c: &ClaimDue) -> Result<Claim, StoreError> {

@@ -58,6 +58,8 @@ impl SpecRec {
 }
 
 pub(super) struct RunRec {
+    /// Insertion order (slots are reused after retention removes runs).
+    pub seq: u64,
     pub id: Uuid,
     pub job_id: Uuid,
     pub group: u16,
@@ -129,4 +131,33 @@ pub(super) fn final_status(outcome: RunOutcome) -> JobStatus {
         RunOutcome::Cancelled => JobStatus::Cancelled,
         _ => JobStatus::Failed,
     }
+}
+
+/// A statistics cell of the memory store: group, UTC hour, outcome, measure, bucket.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) struct StatKey {
+    pub group: u16,
+    pub hour: i64,
+    pub outcome: u8,
+    pub measure: u8,
+    pub bucket: u16,
+}
+
+const OUTCOMES: [RunOutcome; 7] = [
+    RunOutcome::Running,
+    RunOutcome::Succeeded,
+    RunOutcome::Failed,
+    RunOutcome::Vetoed,
+    RunOutcome::Cancelled,
+    RunOutcome::Abandoned,
+    RunOutcome::Skipped,
+];
+
+/// An outcome as a small number, and back.
+pub(super) fn outcome_code(o: RunOutcome) -> u8 {
+    OUTCOMES.iter().position(|x| *x == o).unwrap_or(0) as u8
+}
+
+pub(super) fn outcome_of(code: u8) -> RunOutcome {
+    OUTCOMES.get(code as usize).copied().unwrap_or(RunOutcome::Running)
 }

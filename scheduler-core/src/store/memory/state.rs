@@ -9,7 +9,7 @@ use std::sync::Arc;
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use uuid::Uuid;
 
-use super::records::{final_status, GroupState, JobRec, RunRec, SpecRec, NONE, NO_TIME};
+use super::records::{final_status, outcome_code, GroupState, JobRec, RunRec, SpecRec, StatKey, NONE, NO_TIME};
 use crate::clock::Ts;
 use crate::model::{GroupKey, Job, JobId, JobSpec, JobState, JobStatus, Run, RunId, RunOutcome, TraceId};
 use crate::store::{Claimed, Control, Inserted, NewJob, RunFinish, StoreError};
@@ -23,12 +23,18 @@ pub(super) struct State {
     pub group_index: HashMap<GroupKey, u16>,
     /// Run records are never removed except by release (a run that never started).
     pub runs: Vec<Option<RunRec>>,
+    /// Run slots freed by retention, for reuse.
+    pub free_runs: Vec<u32>,
+    /// The next run's `seq`.
+    pub next_seq: u64,
     pub run_by_id: HashTable<u32>,
     pub hasher: DefaultHashBuilder,
     pub empty_payload: Arc<str>,
     pub node: Arc<str>,
     /// Run slots asked to stop and not yet handed to the node.
     pub pending_cancels: Vec<u32>,
+    /// Run statistics (none when switched off).
+    pub stats: Option<HashMap<StatKey, u64>>,
 }
 
 /// A due job the claim looks at.
@@ -48,11 +54,14 @@ impl State {
             groups: Vec::new(),
             group_index: HashMap::new(),
             runs: Vec::new(),
+            free_runs: Vec::new(),
+            next_seq: 1,
             run_by_id: HashTable::new(),
             hasher: DefaultHashBuilder::default(),
             empty_payload: Arc::from("{}"),
             node: Arc::from(""),
             pending_cancels: Vec::new(),
+            stats: Some(HashMap::new()),
         }
     }
 
@@ -91,7 +100,7 @@ impl State {
         self.runs.get(slot as usize).and_then(Option::as_ref)
     }
 
-    fn find_run(&self, id: Uuid) -> Option<u32> {
+    pub fn find_run(&self, id: Uuid) -> Option<u32> {
         let hash = self.hasher.hash_one(id);
         let runs = &self.runs;
         self.run_by_id.find(hash, |&s| runs[s as usize].as_ref().is_some_and(|r| r.id == id)).copied()
@@ -279,6 +288,52 @@ impl State {
         }
     }
 
+    /// A job's runs, newest first: its chain through `prev_of_job`, which ends where a slot was
+    /// freed by retention (or reused by a newer run of any job).
+    pub fn job_run_slots(&self, slot: u32, limit: usize) -> Vec<u32> {
+        let job = self.job(slot).id;
+        let mut out = Vec::new();
+        let mut next = self.job(slot).last_run;
+        let mut newer = u64::MAX;
+        while next != NONE && out.len() < limit {
+            let Some(r) = self.run(next) else { break };
+            if r.job_id != job || r.seq >= newer {
+                break;
+            }
+            out.push(next);
+            newer = r.seq;
+            next = r.prev_of_job;
+        }
+        out
+    }
+
+    /// Adds a finished run to the statistics.
+    fn count_run(&mut self, group: u16, outcome: RunOutcome, scheduled: i64, started: i64, finished: i64) {
+        let Some(stats) = self.stats.as_mut() else { return };
+        let hour = crate::stats::hour_of(Ts(finished)).0;
+        let outcome = outcome_code(outcome);
+        let mut add = |measure: u8, bucket: u16| {
+            *stats.entry(StatKey { group, hour, outcome, measure, bucket }).or_default() += 1;
+        };
+        add(crate::stats::RUNS, 0);
+        if started != NO_TIME {
+            add(crate::stats::LATENESS, crate::stats::bucket(started - scheduled));
+            add(crate::stats::DURATION, crate::stats::bucket(finished - started));
+        }
+    }
+
+    /// Frees a run's slot (retention, or a claim given back).
+    pub fn remove_run(&mut self, slot: u32) {
+        let Some(r) = self.runs.get_mut(slot as usize).and_then(Option::take) else { return };
+        let hash = self.hasher.hash_one(r.id);
+        let runs = &self.runs;
+        // The slot is already empty: find the entry by slot number.
+        if let Ok(e) = self.run_by_id.find_entry(hash, |&s| s == slot && runs[s as usize].is_none()) {
+            e.remove();
+        }
+        self.free_runs.push(slot);
+    }
+
     pub fn to_run(&self, r: &RunRec) -> Run {
         let opt = |t: i64| (t != NO_TIME).then_some(Ts(t));
         Run {
@@ -396,14 +451,23 @@ impl State {
     ) -> (u32, RunId, TraceId) {
         let run_id = RunId::new();
         let trace_id = TraceId::new();
-        let run_slot = u32::try_from(self.runs.len()).unwrap_or(NONE);
+        let run_slot = match self.free_runs.pop() {
+            Some(s) => s,
+            None => {
+                self.runs.push(None);
+                u32::try_from(self.runs.len() - 1).unwrap_or(NONE)
+            }
+        };
+        let seq = self.next_seq;
+        self.next_seq += 1;
         let (job_id, group, prev) = {
             let j = self.job_mut(slot);
             let prev = j.last_run;
             j.last_run = run_slot;
             (j.id, j.group, prev)
         };
-        self.runs.push(Some(RunRec {
+        self.runs[run_slot as usize] = Some(RunRec {
+            seq,
             id: run_id.0,
             job_id,
             group,
@@ -420,7 +484,7 @@ impl State {
             listener_error: None,
             note: None,
             cancel: 0,
-        }));
+        });
         let hash = self.hasher.hash_one(run_id.0);
         let (runs, hasher) = (&self.runs, &self.hasher);
         self.run_by_id.insert_unique(hash, run_slot, |&s| {
@@ -473,6 +537,8 @@ impl State {
                 r.finished = now.0;
                 r.note = Some(reason.into());
             }
+            let group = self.job(slot).group;
+            self.count_run(group, RunOutcome::Skipped, scheduled_for, NO_TIME, now.0);
             let j = self.job_mut(slot);
             if j.next_due == NO_TIME && j.current_run == NONE && j.spec.as_ref().is_none_or(|s| s.concurrent_runs == 0)
             {
@@ -563,6 +629,7 @@ impl State {
         run.output = f.output.as_deref().map(Box::from);
         run.listener_error = f.listener_error.as_deref().map(Box::from);
         let (scheduled_for, attempt, trigger) = (run.scheduled_for, run.attempt, run.trigger);
+        self.count_run(run_group as u16, f.outcome, scheduled_for, f.started_at.0, f.finished_at.0);
         let gs = &mut self.groups[run_group];
         gs.running = gs.running.saturating_sub(1);
         // A limited group with room again: its earliest ready job may start.
@@ -621,14 +688,7 @@ impl State {
         let (prev, run_group) = (run.prev_of_job, run.group as usize);
         let gs = &mut self.groups[run_group];
         gs.running = gs.running.saturating_sub(1);
-        let hash = self.hasher.hash_one(c.run_id.0);
-        let runs = &self.runs;
-        if let Ok(e) =
-            self.run_by_id.find_entry(hash, |&s| runs[s as usize].as_ref().is_some_and(|r| r.id == c.run_id.0))
-        {
-            e.remove();
-        }
-        self.runs[run_slot as usize] = None;
+        self.remove_run(run_slot);
         let Some(slot) = self.find_job(c.job_id.0) else { return };
         let concurrent = self.job(slot).spec.as_ref().is_some_and(|s| s.allows_overlap());
         if !concurrent && self.job(slot).current_run != run_slot {

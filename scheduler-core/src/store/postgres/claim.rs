@@ -166,7 +166,7 @@ fn limited_room(
 }
 
 /// Claims up to `c.limit` due runs for node `c.node`.
-pub(super) fn claim(conn: &mut PgConnection, c: &ClaimDue) -> Result<Claim, StoreError> {
+pub(super) fn claim(conn: &mut PgConnection, c: &ClaimDue, stats: bool) -> Result<Claim, StoreError> {
     let all_groups = group_names(&c.groups);
     let (claimed, db_now, groups) = conn
         .transaction(|conn| {
@@ -238,7 +238,9 @@ pub(super) fn claim(conn: &mut PgConnection, c: &ClaimDue) -> Result<Claim, Stor
                     .execute(conn)?;
             }
             if !runs.is_empty() {
-                diesel::sql_query(sql::INSERT_RUNS)
+                static INSERT_RUNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(sql::insert_runs);
+                let skipped_stats = stats && runs.iter().any(|r| r.outcome == "skipped");
+                diesel::sql_query(INSERT_RUNS.as_str())
                     .bind::<Array<SqlUuid>, _>(runs.iter().map(|r| r.id.0).collect::<Vec<_>>())
                     .bind::<Array<SqlUuid>, _>(runs.iter().map(|r| r.job_id).collect::<Vec<_>>())
                     .bind::<Array<Text>, _>(runs.iter().map(|r| r.product.as_str()).collect::<Vec<_>>())
@@ -258,6 +260,7 @@ pub(super) fn claim(conn: &mut PgConnection, c: &ClaimDue) -> Result<Claim, Stor
                     )
                     .bind::<Array<Nullable<Text>>, _>(runs.iter().map(|r| r.note.as_deref()).collect::<Vec<_>>())
                     .bind::<Array<Bool>, _>(runs.iter().map(|r| r.concurrent).collect::<Vec<_>>())
+                    .bind::<Bool, _>(skipped_stats)
                     .execute(conn)?;
             }
             Ok::<_, diesel::result::Error>((claimed, db_now, groups))

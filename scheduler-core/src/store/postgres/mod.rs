@@ -10,6 +10,7 @@
 //! What is due is decided by the database clock (`now()`), never by a node's clock.
 
 mod claim;
+mod history;
 mod insert_batch;
 mod migrate;
 mod rows;
@@ -33,7 +34,7 @@ pub const CLAIM_SQL: &str = sql::LOCK_DUE;
 use self::rows::{FinishCounts, IdRow, JobRow, NodeRow, RescueRow, RunRow, StatusRow, TextIdRow};
 use super::{
     Change, Claim, ClaimDue, Claimed, Control, Inserted, JobListQuery, JobReschedule, KeyedJob, NewJob, NodeInfo,
-    NodeRecord, RescueDead, RescuedRun, RunFinish, Store, StoreError,
+    NodeRecord, RescueDead, RescuedRun, RunFinish, RunQuery, Store, StoreError,
 };
 use crate::clock::Ts;
 use crate::model::{GroupKey, Job, JobId, Run, RunId};
@@ -76,6 +77,8 @@ pub enum PgSetupError {
 pub struct PgStore {
     pool: PgPool,
     inserts: insert_batch::InsertBatcher,
+    /// Keep run statistics (`run_stats`) as runs finish.
+    stats: bool,
 }
 
 impl PgStore {
@@ -96,7 +99,13 @@ impl PgStore {
             .min_idle(Some(0))
             .connection_timeout(config.connect_timeout)
             .build_unchecked(ConnectionManager::new(config.url.clone()));
-        Ok(PgStore { inserts: insert_batch::InsertBatcher::start(pool.clone()), pool })
+        Ok(PgStore { inserts: insert_batch::InsertBatcher::start(pool.clone()), pool, stats: true })
+    }
+
+    /// Keeps (the default) or stops keeping run statistics as runs finish.
+    pub fn with_stats(mut self, on: bool) -> PgStore {
+        self.stats = on;
+        self
     }
 
     fn conn(&self) -> Result<Conn, StoreError> {
@@ -115,7 +124,6 @@ impl PgStore {
         let mut conn = self.conn().map_err(|e| PgSetupError::Connect { url: String::new(), reason: e.to_string() })?;
         Ok(migrate::check_current(&mut conn)?)
     }
-
 
     fn job_state(conn: &mut PgConnection, group: &GroupKey, id: JobId) -> Result<Option<StatusRow>, StoreError> {
         let rows: Vec<StatusRow> = diesel::sql_query(sql::JOB_STATE)
@@ -402,9 +410,32 @@ impl Store for PgStore {
         rows.into_iter().map(RunRow::into_run).collect::<Result<_, _>>().map(Some)
     }
 
+    fn runs_query(&self, q: &RunQuery) -> Result<Vec<(i64, Run)>, StoreError> {
+        let mut conn = self.conn()?;
+        history::query(&mut conn, q)
+    }
+
+    fn run_get(&self, id: RunId) -> Result<Option<Run>, StoreError> {
+        let mut conn = self.conn()?;
+        history::get(&mut conn, id)
+    }
+
+    fn stats(&self, q: &crate::stats::StatsQuery) -> Result<Vec<crate::stats::StatRow>, StoreError> {
+        let mut conn = self.conn()?;
+        let cells: Vec<rows::StatCell> = diesel::sql_query(sql::STATS)
+            .bind::<Timestamptz, _>(q.from.to_datetime())
+            .bind::<Nullable<Timestamptz>, _>(q.to.map(Ts::to_datetime))
+            .bind::<Nullable<Text>, _>(q.product.as_deref())
+            .bind::<Nullable<Text>, _>(q.job_group.as_deref())
+            .bind::<Bool, _>(q.by_day)
+            .load(&mut conn)
+            .map_err(db)?;
+        cells.into_iter().map(rows::StatCell::into_row).collect()
+    }
+
     fn runs_claim_due(&self, c: &ClaimDue) -> Result<Claim, StoreError> {
         let mut conn = self.conn()?;
-        claim::claim(&mut conn, c)
+        claim::claim(&mut conn, c, self.stats)
     }
 
     fn runs_finish(&self, batch: &[RunFinish]) -> Result<Option<Ts>, StoreError> {
@@ -412,7 +443,10 @@ impl Store for PgStore {
             return Ok(None);
         }
         let mut conn = self.conn()?;
-        let counts: FinishCounts = diesel::sql_query(sql::finish_runs())
+        static WITH_STATS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| sql::finish_runs(true));
+        static WITHOUT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| sql::finish_runs(false));
+        let text = if self.stats { WITH_STATS.as_str() } else { WITHOUT.as_str() };
+        let counts: FinishCounts = diesel::sql_query(text)
             .bind::<Array<SqlUuid>, _>(batch.iter().map(|f| f.run_id.0).collect::<Vec<_>>())
             .bind::<Array<SqlUuid>, _>(batch.iter().map(|f| f.job_id.0).collect::<Vec<_>>())
             .bind::<Array<Text>, _>(batch.iter().map(|f| f.outcome.as_str()).collect::<Vec<_>>())

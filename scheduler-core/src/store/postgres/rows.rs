@@ -336,3 +336,36 @@ pub struct KeyedRow {
     #[diesel(sql_type = Text)]
     pub key: String,
 }
+
+/// One aggregated statistics cell.
+#[derive(QueryableByName)]
+pub struct StatCell {
+    #[diesel(sql_type = Timestamptz)]
+    pub period: DateTime<Utc>,
+    #[diesel(sql_type = Text)]
+    pub product: String,
+    #[diesel(sql_type = Text)]
+    pub job_group: String,
+    #[diesel(sql_type = Text)]
+    pub outcome: String,
+    #[diesel(sql_type = SmallInt)]
+    pub measure: i16,
+    #[diesel(sql_type = SmallInt)]
+    pub bucket: i16,
+    #[diesel(sql_type = BigInt)]
+    pub count: i64,
+}
+
+impl StatCell {
+    pub fn into_row(self) -> Result<crate::stats::StatRow, StoreError> {
+        Ok(crate::stats::StatRow {
+            period: ts(self.period),
+            group: group(&self.product, &self.job_group)?,
+            outcome: RunOutcome::parse(&self.outcome)
+                .ok_or_else(|| StoreError::Internal(format!("unknown outcome `{}` in run_stats", self.outcome)))?,
+            measure: u8::try_from(self.measure).unwrap_or(0),
+            bucket: u16::try_from(self.bucket).unwrap_or(0),
+            count: u64::try_from(self.count).unwrap_or(0),
+        })
+    }
+}

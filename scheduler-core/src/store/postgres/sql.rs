@@ -110,7 +110,7 @@ pub fn job_runs() -> String {
 
 /// Locks up to `$1` due jobs of the groups in `$2` (skipping rows other nodes hold): the claim.
 /// What each locked job does (run, skip, and its next fire) is decided in Rust and written by
-/// [`ADVANCE_JOBS`] and [`INSERT_RUNS`] in the same transaction.
+/// [`ADVANCE_JOBS`] and [`insert_runs`] in the same transaction.
 pub const LOCK_DUE: &str = "
     SELECT j.id, j.product, j.job_group, j.next_due, j.when_at, j.payload::text AS payload, j.spec::text AS spec,
            j.state::text AS state, j.attempt, j.last_started_at, j.last_finished_at, j.priority, j.concurrent, now() AS db_now
@@ -146,7 +146,11 @@ pub const ADVANCE_JOBS: &str = "
     WHERE j.id = t.id";
 
 /// Inserts the runs of a claim (running ones, and skipped fires as finished records).
-pub const INSERT_RUNS: &str = "
+pub fn insert_runs() -> String {
+    let stats = stats_cte("skipped");
+    format!(
+        "
+    WITH ins AS (
     INSERT INTO runs (id, job_id, product, job_group, attempt, scheduled_for, claimed_at, started_at, finished_at,
                       node, outcome, error, trace_id, trigger, note, concurrent)
     SELECT t.id, t.job_id, t.product, t.job_group, t.attempt, t.scheduled_for, now(),
@@ -154,7 +158,13 @@ pub const INSERT_RUNS: &str = "
            $9, t.outcome, t.error, t.trace_id, t.trigger, t.note, t.concurrent
     FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int[], $6::timestamptz[], $7::text[], $8::text[],
                 $10::text[], $11::int[], $12::text[], $13::bool[])
-         AS t(id, job_id, product, job_group, attempt, scheduled_for, outcome, error, trace_id, trigger, note, concurrent)";
+         AS t(id, job_id, product, job_group, attempt, scheduled_for, outcome, error, trace_id, trigger, note, concurrent)
+    RETURNING product, job_group, outcome, scheduled_for, started_at, finished_at
+    ), skipped AS (SELECT * FROM ins WHERE outcome = 'skipped' AND $14)
+    , {stats}
+    SELECT count(*) AS runs FROM ins"
+    )
+}
 
 /// The earliest due instant among claimable jobs of the groups in $1, and the database clock.
 /// Runs in progress per limited group (`$1`: group names), after the claim has taken each
@@ -216,14 +226,53 @@ fn final_status_when_done(next_due: &str, running: &str, run_id: &str, outcome: 
     )
 }
 
+/// Statistics of a window: $1 from, $2 to (or NULL), $3 product, $4 job group (or NULL), $5 per day.
+pub const STATS: &str = "
+    SELECT CASE WHEN $5 THEN date_trunc('day', hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' ELSE $1 END AS period,
+           product, job_group, outcome, measure, bucket, sum(count)::bigint AS count
+    FROM run_stats
+    WHERE hour >= date_trunc('hour', $1 AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+      AND ($2::timestamptz IS NULL OR hour < $2)
+      AND ($3::text IS NULL OR product = $3) AND ($4::text IS NULL OR job_group = $4)
+    GROUP BY 1, 2, 3, 4, 5, 6";
+
+/// The hour (UTC) of an instant, as stored in `run_stats`.
+const UTC_HOUR: &str = "(date_trunc('hour', {} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')";
+
+/// A CTE named `stats` adding the runs of CTE `source` to the statistics. `source` has the
+/// columns product, job_group, outcome, scheduled_for, started_at, finished_at. Rows are upserted
+/// in key order so concurrent writers lock them in the same order.
+pub fn stats_cte(source: &str) -> String {
+    let hour = UTC_HOUR.replace("{}", "x.finished_at");
+    format!(
+        "stats AS (
+            INSERT INTO run_stats AS s (hour, product, job_group, outcome, measure, bucket, count)
+            SELECT hour, product, job_group, outcome, measure, bucket, count(*)
+            FROM (
+                SELECT {hour} AS hour, x.product, x.job_group, x.outcome, m.measure, m.bucket
+                FROM {source} x
+                CROSS JOIN LATERAL (VALUES
+                    (0::smallint, 0::smallint),
+                    (1::smallint, scheduler_bucket(x.started_at - x.scheduled_for)),
+                    (2::smallint, scheduler_bucket(x.finished_at - x.started_at))) AS m(measure, bucket)
+                WHERE m.bucket IS NOT NULL AND x.finished_at IS NOT NULL
+            ) v
+            GROUP BY 1, 2, 3, 4, 5, 6
+            ORDER BY 2, 3, 1, 4, 5, 6
+            ON CONFLICT (product, job_group, hour, outcome, measure, bucket) DO UPDATE SET count = s.count + excluded.count
+        )"
+    )
+}
+
 /// Records a batch of completions. A completion counts only while its run is still `running`
 /// and its job still holds it (the claim): anything else is a stale completion and changes
 /// nothing. The job then runs again (a retry, a requeue by a stopping node, a rescheduled or
 /// recurring fire) or finishes. Returns the earliest next fire among the jobs made claimable.
-pub fn finish_runs() -> String {
+pub fn finish_runs(stats: bool) -> String {
     let extra = extra_assignments("d.again_at", "d.again_attempt", "d.trigger");
     let running = "(CASE WHEN d.concurrent THEN j.running_run END)";
     let done = final_status_when_done(&next_due_with("d.again_at"), running, "d.id", "d.outcome");
+    let stats = if stats { format!(", {}", stats_cte("done")) } else { String::new() };
     format!(
         "WITH f AS (
             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::timestamptz[],
@@ -236,6 +285,7 @@ pub fn finish_runs() -> String {
             FROM f
             WHERE r.id = f.run_id AND r.outcome = 'running'
             RETURNING r.id, r.job_id, r.trigger, r.concurrent, f.outcome, f.started_at, f.finished_at,
+                      r.product, r.job_group, r.scheduled_for,
                       COALESCE(f.retry_at, CASE WHEN f.requeue THEN r.scheduled_for END) AS again_at,
                       CASE WHEN f.retry_at IS NOT NULL THEN r.attempt + 1 ELSE r.attempt END AS again_attempt
         ), moved AS (
@@ -250,7 +300,7 @@ pub fn finish_runs() -> String {
             FROM done d
             WHERE j.id = d.job_id AND (j.running_run = d.id OR d.concurrent)
             RETURNING j.next_due, j.paused, j.final_status
-        )
+        ){stats}
         SELECT (SELECT count(*) FROM done) AS runs,
                (SELECT min(next_due) FROM moved WHERE NOT paused AND final_status IS NULL) AS next_due"
     )
@@ -317,6 +367,7 @@ pub const MARK_DEAD_NODES: &str = "
 /// `abandoned`; the fire runs again (next attempt) when its type requests recovery; a job with
 /// nothing more to fire ends `failed`.
 pub fn rescue_runs() -> String {
+    let stats = stats_cte("abandoned");
     let at = "(CASE WHEN a.recover THEN a.scheduled_for END)";
     let extra = extra_assignments(at, "a.attempt + 1", "a.trigger");
     let running = "(CASE WHEN a.concurrent THEN j.running_run END)";
@@ -340,8 +391,9 @@ pub fn rescue_runs() -> String {
                         || CASE WHEN d.recover THEN '; the job runs again (its type requests recovery)' ELSE '' END
             FROM dead d
             WHERE r.id = d.id
-            RETURNING r.id, r.job_id, r.node, r.scheduled_for, r.attempt, r.trigger, r.concurrent, d.recover
-        ), moved AS (
+            RETURNING r.id, r.job_id, r.node, r.scheduled_for, r.attempt, r.trigger, r.concurrent, d.recover,
+                      r.product, r.job_group, r.outcome, r.started_at, r.finished_at
+        ), {stats}, moved AS (
             UPDATE jobs j
             SET running_run = {running},
                 {extra},

@@ -1,0 +1,50 @@
+//! Run history and statistics.
+
+use super::Scheduler;
+use crate::clock::Ts;
+use crate::error::CoreError;
+use crate::model::{Run, RunId};
+use crate::stats::{self, StatsQuery, Summary};
+use crate::store::RunQuery;
+
+/// The most runs a job's statistics read.
+const JOB_STATS_RUNS: usize = 100_000;
+
+impl Scheduler {
+    /// A page of run history, newest first, each run with its position for the next page.
+    pub fn runs_query(&self, query: &RunQuery) -> Result<Vec<(i64, Run)>, CoreError> {
+        Ok(self.shared.store.runs_query(query)?)
+    }
+
+    /// One run by id (any product/group).
+    pub fn run_get(&self, id: &str) -> Result<Run, CoreError> {
+        let not_found = || CoreError::RunNotFound { id: id.chars().take(64).collect(), group: "any group".into() };
+        let run_id = id.parse::<RunId>().map_err(|_| not_found())?;
+        self.shared.store.run_get(run_id)?.ok_or_else(not_found)
+    }
+
+    /// Statistics per product/group over a window, or per day.
+    pub fn run_stats(&self, query: &StatsQuery) -> Result<Vec<Summary>, CoreError> {
+        Ok(stats::summarize(&self.shared.store.stats(query)?))
+    }
+
+    /// One job's statistics since an instant, from its runs (exact percentiles).
+    pub fn job_stats(&self, product: &str, job_group: &str, id: &str, since: Ts) -> Result<Summary, CoreError> {
+        let job = self.job_get(product, job_group, id)?;
+        let mut runs = Vec::new();
+        let mut before = None;
+        'pages: while runs.len() < JOB_STATS_RUNS {
+            let q = RunQuery { job: Some(job.id), before, limit: 1_000, ..RunQuery::default() };
+            let page = self.shared.store.runs_query(&q)?;
+            let Some((last, _)) = page.last() else { break };
+            before = Some(*last);
+            for (_, r) in page {
+                if r.scheduled_for < since && r.started_at.is_none_or(|s| s < since) {
+                    break 'pages;
+                }
+                runs.push(r);
+            }
+        }
+        Ok(stats::summarize_runs(since, &job.group, &runs))
+    }
+}
