@@ -9,7 +9,8 @@ CREATE INDEX runs_by_node ON runs (node, seq DESC);
 CREATE INDEX runs_scheduled_brin ON runs USING brin (scheduled_for);
 CREATE INDEX runs_started_brin ON runs USING brin (started_at);
 
--- Retention walks finished jobs by age.
+-- Retention walks finished runs and jobs by age.
+CREATE INDEX runs_finished_by_age ON runs (finished_at) WHERE outcome <> 'running';
 CREATE INDEX jobs_finished_by_age ON jobs (updated_at) WHERE final_status IS NOT NULL;
 
 -- The bucket of a duration in the statistics histograms: bucket i holds durations in

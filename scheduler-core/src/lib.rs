@@ -18,6 +18,7 @@ mod execution;
 pub mod model;
 pub mod plugin;
 pub mod request;
+pub mod retention;
 pub mod scheduler;
 pub mod schedules_file;
 pub mod stats;

@@ -117,6 +117,28 @@ pub struct ServeConfig {
     #[arg(long, env = "SCHEDULER_SCHEDULES")]
     pub schedules: Option<std::path::PathBuf>,
 
+    /// How long runs that succeeded (or were skipped) and completed jobs are kept, e.g. `7d`;
+    /// `forever` keeps them.
+    #[arg(long, env = "SCHEDULER_RETAIN_SUCCEEDED", default_value = "7d", value_parser = parse_age)]
+    pub retain_succeeded: Age,
+
+    /// How long runs that failed, were vetoed, cancelled or abandoned (and jobs that ended so)
+    /// are kept; `forever` keeps them.
+    #[arg(long, env = "SCHEDULER_RETAIN_FAILED", default_value = "90d", value_parser = parse_age)]
+    pub retain_failed: Age,
+
+    /// How long hourly run statistics are kept; `forever` keeps them.
+    #[arg(long, env = "SCHEDULER_RETAIN_STATS", default_value = "400d", value_parser = parse_age)]
+    pub retain_stats: Age,
+
+    /// How often old history is pruned (in batches of 1,000 rows, one node at a time).
+    #[arg(long, env = "SCHEDULER_RETENTION_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub retention_interval: Duration,
+
+    /// Do not keep run statistics (`/api/stats` then answers with nothing).
+    #[arg(long, env = "SCHEDULER_NO_STATS")]
+    pub no_stats: bool,
+
     /// HTTP worker threads (default: one per CPU core).
     #[arg(long, env = "SCHEDULER_HTTP_WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub http_workers: Option<u16>,
@@ -153,4 +175,14 @@ fn parse_max_running(s: &str) -> Result<(String, String, u32), String> {
         return Err(err());
     }
     Ok((product.to_owned(), job_group.to_owned(), n))
+}
+
+/// A retention age: a duration, or `forever` (`None`).
+pub type Age = Option<Duration>;
+
+fn parse_age(s: &str) -> Result<Age, String> {
+    if s.trim().eq_ignore_ascii_case("forever") {
+        return Ok(None);
+    }
+    humantime::parse_duration(s.trim()).map(Some).map_err(|e| format!("`{s}`: {e} (e.g. 7d, 12h, or forever)"))
 }

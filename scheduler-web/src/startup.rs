@@ -10,8 +10,10 @@ use scheduler_core::cluster::ClusterConfig;
 use scheduler_core::engine::EngineConfig;
 use scheduler_core::model::GroupKey;
 use scheduler_core::plugin::{load_plugins, Registry};
+use scheduler_core::retention::RetentionConfig;
 use scheduler_core::store::memory::MemoryStore;
 use scheduler_core::store::postgres::{PgConfig, PgStore};
+use scheduler_core::store::Retention;
 use scheduler_core::store::Store;
 use scheduler_core::{Scheduler, SchedulerConfig, SystemClock};
 
@@ -53,7 +55,7 @@ impl Application {
         tracing::info!(groups = ?groups, refused = refused.len(), "plugins ready");
 
         let (store, poll): (Arc<dyn Store>, _) = match config.jobstore {
-            JobStoreKind::Memory => (Arc::new(MemoryStore::new()), None),
+            JobStoreKind::Memory => (Arc::new(MemoryStore::new().with_stats(!config.no_stats)), None),
             JobStoreKind::Postgres => {
                 let pg = open_postgres(&config.db)?;
                 if config.no_migrate {
@@ -64,7 +66,7 @@ impl Application {
                         tracing::info!(applied = ?report.applied, "database migrated");
                     }
                 }
-                (Arc::new(pg), Some(config.poll_interval))
+                (Arc::new(pg.with_stats(!config.no_stats)), Some(config.poll_interval))
             }
         };
         let host = host_name();
@@ -94,6 +96,15 @@ impl Application {
                 },
                 cluster: ClusterConfig { heartbeat: config.heartbeat, ..ClusterConfig::default() },
                 max_running,
+                retention: Some(RetentionConfig {
+                    keep: Retention {
+                        succeeded: config.retain_succeeded,
+                        failed: config.retain_failed,
+                        stats: config.retain_stats,
+                        batch: 1_000,
+                    },
+                    every: config.retention_interval,
+                }),
             },
         )?);
 

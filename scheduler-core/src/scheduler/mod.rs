@@ -44,6 +44,8 @@ pub struct SchedulerConfig {
     pub cluster: ClusterConfig,
     /// Product/groups whose runs in progress across the cluster may not exceed a number.
     pub max_running: Vec<(GroupKey, u32)>,
+    /// Pruning of old history (none: keep everything).
+    pub retention: Option<crate::retention::RetentionConfig>,
 }
 
 impl SchedulerConfig {
@@ -55,6 +57,7 @@ impl SchedulerConfig {
             engine: EngineConfig::default(),
             cluster: ClusterConfig::default(),
             max_running: Vec::new(),
+            retention: None,
         }
     }
 }
@@ -260,6 +263,7 @@ pub struct Scheduler {
     shared: Arc<Shared>,
     engine: Mutex<Option<Engine>>,
     maintenance: Mutex<Option<Maintenance>>,
+    pruner: Mutex<Option<crate::retention::Pruner>>,
 }
 
 impl Scheduler {
@@ -289,7 +293,13 @@ impl Scheduler {
         let engine = Engine::start(shared.clone(), &config.engine);
         // Heartbeats start before the first claim completes and stop after the last run.
         let maintenance = Maintenance::start(shared.clone(), node, config.cluster.clone());
-        Ok(Scheduler { shared, engine: Mutex::new(Some(engine)), maintenance: Mutex::new(Some(maintenance)) })
+        let pruner = config.retention.map(|r| crate::retention::Pruner::start(shared.store.clone(), r));
+        Ok(Scheduler {
+            shared,
+            engine: Mutex::new(Some(engine)),
+            maintenance: Mutex::new(Some(maintenance)),
+            pruner: Mutex::new(pruner),
+        })
     }
 
     /// Whether this node can do its work: the store reachable with a current schema, and at
@@ -350,6 +360,9 @@ impl Scheduler {
             Some(engine) => engine.shutdown(&self.shared, grace, cancel_grace),
             None => 0,
         };
+        if let Some(p) = self.pruner.lock().take() {
+            p.stop();
+        }
         // Heartbeats stop last, and only when nothing of ours is still running: runs left
         // executing stay owned by a live-looking node until this process is gone, then the
         // cluster resolves them.

@@ -87,6 +87,40 @@ pub struct JobListQuery {
     pub after: Option<ListCursor>,
 }
 
+/// How long finished history is kept. `None` keeps that kind forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Runs that succeeded or were skipped, and completed jobs.
+    pub succeeded: Option<std::time::Duration>,
+    /// Runs that failed, were vetoed, cancelled or abandoned, and jobs that ended so.
+    pub failed: Option<std::time::Duration>,
+    /// Hourly statistics.
+    pub stats: Option<std::time::Duration>,
+    /// The most rows of each kind one call removes.
+    pub batch: usize,
+}
+
+/// What one pruning call removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Runs removed.
+    pub runs: u64,
+    /// Finished jobs removed.
+    pub jobs: u64,
+    /// Statistics rows removed.
+    pub stats: u64,
+    /// Another node was pruning: nothing was done.
+    pub busy: bool,
+}
+
+impl Pruned {
+    /// True when some kind filled its batch (call again).
+    pub fn more(&self, batch: usize) -> bool {
+        let b = batch as u64;
+        self.runs >= b || self.jobs >= b || self.stats >= b
+    }
+}
+
 /// A page of run history, newest first; every filter is optional.
 #[derive(Debug, Clone, Default)]
 pub struct RunQuery {
@@ -378,6 +412,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// One run, by id.
     fn run_get(&self, id: RunId) -> Result<Option<Run>, StoreError>;
+
+    /// Removes one batch of finished runs, finished jobs (except declared ones, which live as
+    /// long as their declaration) and statistics older than the retention allows, judged by
+    /// the store's clock. Shared stores let one node prune at a time.
+    fn prune(&self, retention: &Retention) -> Result<Pruned, StoreError>;
 
     /// Run statistics of a window, aggregated per period (the window, or each day), group,
     /// outcome, measure and bucket.

@@ -198,8 +198,69 @@ fn stats_match_the_runs_they_summarise(b: Backend) {
     s.get(&format!("{path}?since=x")).assert_problem(400, "since");
 }
 
+fn retention_removes_exactly_the_expired_history(b: Backend) {
+    let s = Server::start_with(ServerOptions::on(b).args(&[
+        "--retain-succeeded",
+        "4s",
+        "--retain-failed",
+        "1h",
+        "--retention-interval",
+        "200ms",
+    ]));
+    let all = make_history(&s);
+    // A recurring job whose only run so far succeeds: its run goes, the job stays.
+    let recurring = format!(
+        "{BACKUPS}/{}",
+        s.create(BACKUPS, &json!({"vmId": harness::VM, "interval": "1h", "when": harness::instant_in(0)}))["id"]
+            .as_str()
+            .unwrap()
+    );
+    s.wait_runs(&recurring, "its first run", Duration::from_secs(20), |r| {
+        r.len() == 1 && r[0]["outcome"] == "succeeded"
+    });
+    wait_until("succeeded runs to be pruned", Duration::from_secs(20), || {
+        (runs_page(&s, "/api/runs?outcome=succeeded").is_empty()).then_some(())
+    });
+    let left = runs_page(&s, "/api/runs?limit=1000");
+    let mut kept = ids(&left);
+    kept.sort();
+    let mut expected: Vec<String> =
+        ids(&all.iter().filter(|r| r["outcome"] != "succeeded").cloned().collect::<Vec<_>>());
+    expected.sort();
+    assert_eq!(kept, expected, "failed and vetoed runs are kept for an hour");
+    for r in &all {
+        let job = format!(
+            "/api/scheduler/{}/{}/jobs/{}",
+            r["product"].as_str().unwrap(),
+            r["jobGroup"].as_str().unwrap(),
+            r["jobId"].as_str().unwrap()
+        );
+        let status = s.get(&job).status;
+        if r["outcome"] == "succeeded" {
+            wait_until("completed jobs to be pruned", Duration::from_secs(20), || {
+                (s.get(&job).status == 404).then_some(())
+            });
+        } else {
+            assert_eq!(status, 200, "a {} job is kept", r["outcome"]);
+        }
+    }
+    assert_eq!(s.get(&recurring).body["status"], "scheduled", "an unfinished job is never pruned");
+    // Statistics are aggregates: pruning history does not change them.
+    let since = harness::ms_to_rfc3339(harness::now_ms() - 3_600_000);
+    let total: u64 = s
+        .get(&format!("/api/stats?since={since}"))
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["total"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 8);
+}
+
 on_both_stores!(
     health_live_and_ready_answer_with_versions,
     history_filters_and_pages_answer_exactly,
     stats_match_the_runs_they_summarise,
+    retention_removes_exactly_the_expired_history,
 );

@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 
 use super::{
     Change, Claim, ClaimDue, Claimed, Control, Inserted, JobListQuery, JobReschedule, KeyedJob, NewJob, NodeInfo,
-    NodeRecord, RescueDead, RescuedRun, RunFinish, RunQuery, Store, StoreError,
+    NodeRecord, Pruned, RescueDead, RescuedRun, Retention, RunFinish, RunQuery, Store, StoreError,
 };
 use crate::model::{GroupKey, Job, JobId, Run, RunId};
 use state::State;
@@ -256,6 +256,11 @@ impl Store for MemoryStore {
                 count,
             })
             .collect())
+    }
+
+    fn prune(&self, r: &Retention) -> Result<Pruned, StoreError> {
+        let mut st = self.state.lock();
+        Ok(st.prune(r, now()))
     }
 
     fn runs_claim_due(&self, c: &ClaimDue) -> Result<Claim, StoreError> {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::records::{final_status, outcome_code, GroupState, JobRec, RunRec, SpecRec, StatKey, NONE, NO_TIME};
 use crate::clock::Ts;
 use crate::model::{GroupKey, Job, JobId, JobSpec, JobState, JobStatus, Run, RunId, RunOutcome, TraceId};
-use crate::store::{Claimed, Control, Inserted, NewJob, RunFinish, StoreError};
+use crate::store::{Claimed, Control, Inserted, NewJob, Pruned, Retention, RunFinish, StoreError};
 use crate::trigger::{plan, ExtraFire, TriggerState};
 
 pub(super) struct State {
@@ -305,6 +305,56 @@ impl State {
             next = r.prev_of_job;
         }
         out
+    }
+
+    /// Removes one batch of history older than the retention allows.
+    pub fn prune(&mut self, r: &Retention, now: Ts) -> Pruned {
+        let cutoff = |age: Option<std::time::Duration>| {
+            age.map(|a| now.0.saturating_sub(i64::try_from(a.as_micros()).unwrap_or(i64::MAX)))
+        };
+        let (ok_before, bad_before, stats_before) = (cutoff(r.succeeded), cutoff(r.failed), cutoff(r.stats));
+        let expired = |succeeded: bool, at: i64| {
+            let before = if succeeded { ok_before } else { bad_before };
+            before.is_some_and(|b| at < b)
+        };
+        let mut pruned = Pruned::default();
+        let old_runs: Vec<u32> = (0..self.runs.len() as u32)
+            .filter(|s| {
+                self.run(*s).is_some_and(|run| {
+                    run.outcome != RunOutcome::Running
+                        && run.finished != NO_TIME
+                        && expired(matches!(run.outcome, RunOutcome::Succeeded | RunOutcome::Skipped), run.finished)
+                })
+            })
+            .take(r.batch)
+            .collect();
+        for s in old_runs {
+            self.remove_run(s);
+            pruned.runs += 1;
+        }
+        let old_jobs: Vec<u32> = (0..self.jobs.len() as u32)
+            .filter(|s| {
+                self.jobs[*s as usize].as_ref().is_some_and(|j| {
+                    let declared = j
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.key.as_ref())
+                        .is_some_and(|(k, _)| k.starts_with(crate::scheduler::DECLARED_KEY_PREFIX));
+                    j.done.is_some_and(|d| expired(d == JobStatus::Completed, j.updated)) && !declared
+                })
+            })
+            .take(r.batch)
+            .collect();
+        for s in old_jobs {
+            self.remove_job(s);
+            pruned.jobs += 1;
+        }
+        if let (Some(before), Some(stats)) = (stats_before, self.stats.as_mut()) {
+            let n = stats.len();
+            stats.retain(|k, _| k.hour >= before);
+            pruned.stats = (n - stats.len()) as u64;
+        }
+        pruned
     }
 
     /// Adds a finished run to the statistics.

@@ -13,6 +13,7 @@ mod claim;
 mod history;
 mod insert_batch;
 mod migrate;
+mod retention;
 mod rows;
 pub mod schema;
 mod sql;
@@ -34,7 +35,7 @@ pub const CLAIM_SQL: &str = sql::LOCK_DUE;
 use self::rows::{FinishCounts, IdRow, JobRow, NodeRow, RescueRow, RunRow, StatusRow, TextIdRow};
 use super::{
     Change, Claim, ClaimDue, Claimed, Control, Inserted, JobListQuery, JobReschedule, KeyedJob, NewJob, NodeInfo,
-    NodeRecord, RescueDead, RescuedRun, RunFinish, RunQuery, Store, StoreError,
+    NodeRecord, Pruned, RescueDead, RescuedRun, Retention, RunFinish, RunQuery, Store, StoreError,
 };
 use crate::clock::Ts;
 use crate::model::{GroupKey, Job, JobId, Run, RunId};
@@ -431,6 +432,11 @@ impl Store for PgStore {
             .load(&mut conn)
             .map_err(db)?;
         cells.into_iter().map(rows::StatCell::into_row).collect()
+    }
+
+    fn prune(&self, r: &Retention) -> Result<Pruned, StoreError> {
+        let mut conn = self.conn()?;
+        retention::prune(&mut conn, r)
     }
 
     fn runs_claim_due(&self, c: &ClaimDue) -> Result<Claim, StoreError> {
