@@ -15,6 +15,7 @@ pub mod cluster;
 pub mod engine;
 pub mod error;
 mod execution;
+pub mod metrics;
 pub mod model;
 pub mod plugin;
 pub mod request;

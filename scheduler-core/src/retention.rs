@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::metrics::Metrics;
 use crate::store::{Pruned, Retention, Store};
 
 /// Retention settings.
@@ -43,12 +44,12 @@ pub(crate) struct Pruner {
 }
 
 impl Pruner {
-    pub(crate) fn start(store: Arc<dyn Store>, config: RetentionConfig) -> Pruner {
+    pub(crate) fn start(store: Arc<dyn Store>, metrics: Option<Arc<Metrics>>, config: RetentionConfig) -> Pruner {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let s2 = stop.clone();
         let handle = std::thread::Builder::new()
             .name("sched-retention".into())
-            .spawn(move || run(&*store, &config, &s2))
+            .spawn(move || run(&*store, metrics.as_deref(), &config, &s2))
             .expect("spawn retention thread");
         Pruner { stop, handle: Some(handle) }
     }
@@ -75,7 +76,7 @@ fn pause(stop: &(Mutex<bool>, Condvar), d: Duration) -> bool {
     *stopped
 }
 
-fn run(store: &dyn Store, config: &RetentionConfig, stop: &(Mutex<bool>, Condvar)) {
+fn run(store: &dyn Store, metrics: Option<&Metrics>, config: &RetentionConfig, stop: &(Mutex<bool>, Condvar)) {
     loop {
         let mut total = Pruned::default();
         loop {
@@ -89,6 +90,9 @@ fn run(store: &dyn Store, config: &RetentionConfig, stop: &(Mutex<bool>, Condvar
                     }
                 }
                 Err(e) => {
+                    if let Some(m) = metrics {
+                        m.store_error("prune");
+                    }
                     tracing::warn!(error = %e, "pruning old history failed; trying again next pass");
                     break;
                 }

@@ -135,6 +135,10 @@ pub struct ServeConfig {
     #[arg(long, env = "SCHEDULER_RETENTION_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
     pub retention_interval: Duration,
 
+    /// Do not keep Prometheus metrics (`/metrics` then answers 404).
+    #[arg(long, env = "SCHEDULER_NO_METRICS")]
+    pub no_metrics: bool,
+
     /// Do not keep run statistics (`/api/stats` then answers with nothing).
     #[arg(long, env = "SCHEDULER_NO_STATS")]
     pub no_stats: bool,

@@ -22,6 +22,7 @@ is also served under `/api/schedulers`, `/scheduler` and `/schedulers`. Errors a
         crate::routes::health::health,
         crate::routes::health::live,
         crate::routes::health::ready,
+        crate::routes::metrics::metrics,
         crate::routes::history::list,
         crate::routes::history::get,
         crate::routes::stats::window,

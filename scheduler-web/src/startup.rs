@@ -96,6 +96,7 @@ impl Application {
                 },
                 cluster: ClusterConfig { heartbeat: config.heartbeat, ..ClusterConfig::default() },
                 max_running,
+                metrics: !config.no_metrics,
                 retention: Some(RetentionConfig {
                     keep: Retention {
                         succeeded: config.retain_succeeded,
@@ -129,6 +130,7 @@ impl Application {
                 .route("/health", web::get().to(routes::health::health))
                 .route("/live", web::get().to(routes::health::live))
                 .route("/ready", web::get().to(routes::health::ready))
+                .route("/metrics", web::get().to(routes::metrics::metrics))
                 .route("/api/runs", web::get().to(routes::history::list))
                 .route("/api/runs/{runId}", web::get().to(routes::history::get))
                 .route("/api/stats", web::get().to(routes::stats::window))

@@ -77,6 +77,10 @@ fn run(shared: &Shared, node: &NodeInfo, config: &ClusterConfig, stop: &(Mutex<b
                     }
                 }
                 Err(e) => {
+                    if let Some(m) = shared.metrics.as_deref() {
+                        m.heartbeat_failures.inc();
+                        m.store_error("heartbeat");
+                    }
                     beat_failures += 1;
                     connected_since = None;
                     if beat_failures == 1 || beat_failures.is_power_of_two() {
@@ -135,6 +139,9 @@ fn rescue_dead(shared: &Shared, rescue: &RescueDead) {
     match shared.store.runs_rescue(rescue) {
         Ok(rescued) => {
             for r in rescued {
+                if let Some(m) = shared.metrics.as_deref() {
+                    m.recovered(r.rerun);
+                }
                 tracing::warn!(
                     run_id = %r.run_id,
                     job_id = %r.job_id,
@@ -145,6 +152,11 @@ fn rescue_dead(shared: &Shared, rescue: &RescueDead) {
                 );
             }
         }
-        Err(e) => tracing::debug!(error = %e, "looking for runs of dead nodes failed"),
+        Err(e) => {
+            if let Some(m) = shared.metrics.as_deref() {
+                m.store_error("rescue");
+            }
+            tracing::debug!(error = %e, "looking for runs of dead nodes failed")
+        }
     }
 }

@@ -32,6 +32,7 @@ use crossbeam_channel::{unbounded, Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 
 use crate::execution;
+use crate::metrics::Metrics;
 use crate::scheduler::Shared;
 use crate::store::{ClaimDue, Claimed, RunFinish};
 use cancel::CancelBoard;
@@ -86,6 +87,11 @@ struct PoolState {
 }
 
 impl Engine {
+    /// Runs executing now.
+    pub(crate) fn executing(&self) -> usize {
+        self.pool.executing.load(Ordering::Relaxed)
+    }
+
     /// Starts the engine's threads.
     pub(crate) fn start(shared: Arc<Shared>, config: &EngineConfig) -> Engine {
         let workers = config.workers.max(1);
@@ -188,6 +194,7 @@ enum Next {
 
 fn worker_loop(shared: &Shared, pool: &Pool, done: Option<&Sender<RunFinish>>, index: usize) {
     let cancel = pool.board.flag(index);
+    let mut metrics = shared.metrics.as_deref().map(Metrics::local);
     loop {
         let next = {
             let mut st = pool.state.lock();
@@ -197,6 +204,10 @@ fn worker_loop(shared: &Shared, pool: &Pool, done: Option<&Sender<RunFinish>>, i
                 }
                 if let Some(run) = st.queue.pop_front() {
                     break Next::Run(run);
+                }
+                // About to lead (and perhaps sleep) or wait: publish what this worker recorded.
+                if let Some(m) = metrics.as_mut().filter(|m| m.dirty()) {
+                    m.flush();
                 }
                 if !st.has_leader {
                     st.has_leader = true;
@@ -219,6 +230,9 @@ fn worker_loop(shared: &Shared, pool: &Pool, done: Option<&Sender<RunFinish>>, i
         pool.board.begin(index, run.run_id);
         let finish = execution::execute(shared, &run, cancel);
         pool.board.end(index);
+        if let Some(m) = metrics.as_mut() {
+            m.run(&run, &finish);
+        }
         match done {
             Some(recorder) => {
                 let _ = recorder.send(finish);
@@ -244,6 +258,9 @@ fn lead(shared: &Shared, pool: &Pool, idle: usize) -> Option<Claimed> {
     let mut st = pool.state.lock();
     let sleep_until = match claim {
         Ok(claim) => {
+            if let (Some(m), false) = (shared.metrics.as_deref(), claim.events.is_empty()) {
+                m.fire_events(&claim.events);
+            }
             if st.failures > 0 {
                 tracing::info!(after_failures = st.failures, "job store reachable again");
                 st.failures = 0;
@@ -278,6 +295,9 @@ fn lead(shared: &Shared, pool: &Pool, idle: usize) -> Option<Claimed> {
             }
         }
         Err(e) => {
+            if let Some(m) = shared.metrics.as_deref() {
+                m.store_error("claim");
+            }
             st.failures += 1;
             let failures = st.failures;
             if failures == 1 || failures.is_power_of_two() {
@@ -331,6 +351,9 @@ fn record(shared: &Shared, batch: &[RunFinish]) {
                 return;
             }
             Err(e) => {
+                if let Some(m) = shared.metrics.as_deref() {
+                    m.store_error("finish");
+                }
                 attempt += 1;
                 if attempt == 1 || attempt.is_power_of_two() {
                     tracing::error!(error = %e, runs = batch.len(), attempt, "recording finished runs failed; retrying");

@@ -46,6 +46,8 @@ pub struct SchedulerConfig {
     pub max_running: Vec<(GroupKey, u32)>,
     /// Pruning of old history (none: keep everything).
     pub retention: Option<crate::retention::RetentionConfig>,
+    /// Keep Prometheus metrics.
+    pub metrics: bool,
 }
 
 impl SchedulerConfig {
@@ -58,6 +60,7 @@ impl SchedulerConfig {
             cluster: ClusterConfig::default(),
             max_running: Vec::new(),
             retention: None,
+            metrics: true,
         }
     }
 }
@@ -72,6 +75,8 @@ pub(crate) struct Shared {
     pub(crate) groups: Arc<[GroupKey]>,
     /// Per-group limits of runs in progress across the cluster.
     pub(crate) max_running: Arc<[(GroupKey, u32)]>,
+    /// Prometheus metrics, unless switched off.
+    pub(crate) metrics: Option<Arc<crate::metrics::Metrics>>,
     pub(crate) wake: Wake,
     pub(crate) counters: Counters,
     /// How long a silent node still counts as live.
@@ -282,6 +287,7 @@ impl Scheduler {
             node: Arc::from(config.node.as_str()),
             groups: registry.job_types().iter().map(|e| e.group.clone()).collect(),
             max_running: config.max_running.iter().cloned().collect(),
+            metrics: config.metrics.then(|| Arc::new(crate::metrics::Metrics::new(&registry, config.engine.workers))),
             wake: Wake::default(),
             counters: Counters::default(),
             dead_after: config.cluster.dead_after(),
@@ -293,7 +299,8 @@ impl Scheduler {
         let engine = Engine::start(shared.clone(), &config.engine);
         // Heartbeats start before the first claim completes and stop after the last run.
         let maintenance = Maintenance::start(shared.clone(), node, config.cluster.clone());
-        let pruner = config.retention.map(|r| crate::retention::Pruner::start(shared.store.clone(), r));
+        let pruner =
+            config.retention.map(|r| crate::retention::Pruner::start(shared.store.clone(), shared.metrics.clone(), r));
         Ok(Scheduler {
             shared,
             engine: Mutex::new(Some(engine)),
@@ -316,6 +323,23 @@ impl Scheduler {
             Ok(())
         };
         vec![("store", store), ("plugins", plugins)]
+    }
+
+    /// The Prometheus text exposition (none when metrics are off). Reads depth and lag from
+    /// the store.
+    pub fn metrics_text(&self) -> Option<String> {
+        let m = self.shared.metrics.as_deref()?;
+        let running = self.engine.lock().as_ref().map_or(0, |e| e.executing());
+        m.running.set(i64::try_from(running).unwrap_or(i64::MAX));
+        let (due, now) = match self.shared.store.due_summary(&self.shared.groups) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading depth and lag for metrics failed");
+                m.store_error("due_summary");
+                (Vec::new(), self.shared.clock.now())
+            }
+        };
+        Some(m.render(&due, now))
     }
 
     /// What the loaded plugins registered.

@@ -87,6 +87,20 @@ pub struct JobListQuery {
     pub after: Option<ListCursor>,
 }
 
+/// Work that is due and not started, per product/group (depth and lag).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueSummary {
+    /// The product/group.
+    pub group: GroupKey,
+    /// Due jobs not running or paused (counted up to [`DUE_COUNT_CAP`]).
+    pub due: u64,
+    /// The earliest due instant among them.
+    pub oldest: Ts,
+}
+
+/// The most due jobs counted per scrape (beyond it, the depth shows the cap).
+pub const DUE_COUNT_CAP: u64 = 100_000;
+
 /// How long finished history is kept. `None` keeps that kind forever.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
@@ -252,6 +266,8 @@ pub struct Claim {
     pub next_due: Option<Ts>,
     /// The instant the store judged "due" against (its clock), to turn `next_due` into a wait.
     pub store_now: Ts,
+    /// What misfire and overlap policies did to the fires of this claim (for metrics).
+    pub events: Vec<(GroupKey, crate::trigger::FireEvent)>,
 }
 
 /// A node as the store records it.
@@ -412,6 +428,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// One run, by id.
     fn run_get(&self, id: RunId) -> Result<Option<Run>, StoreError>;
+
+    /// Due work not yet started, per group with any, and the store's clock.
+    fn due_summary(&self, groups: &[GroupKey]) -> Result<(Vec<DueSummary>, Ts), StoreError>;
 
     /// Removes one batch of finished runs, finished jobs (except declared ones, which live as
     /// long as their declaration) and statistics older than the retention allows, judged by

@@ -120,6 +120,19 @@ pub struct Plan {
     pub run: Option<PlannedRun>,
     /// A fire recorded as skipped instead, with the reason.
     pub skipped: Option<(Ts, String)>,
+    /// What a policy did to this fire, if anything (for metrics).
+    pub event: Option<FireEvent>,
+}
+
+/// What a misfire or overlap policy did to a fire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FireEvent {
+    /// Fires that came due during the previous run were skipped (overlap policy `skip`).
+    OverlapSkipped,
+    /// Missed fires were skipped (misfire policy `skip`, or `fireAll` beyond its limit).
+    MisfireSkipped,
+    /// A missed fire runs late, as a catch-up (misfire policies `fireOnce` and `fireAll`).
+    MisfireCaughtUp,
 }
 
 /// A run a fire starts.
@@ -165,19 +178,24 @@ pub fn plan(spec: &JobSpec, compiled: &[Compiled], state: &mut JobState, now: Ts
                     note: extra.manual.then(|| "run now, requested through the API".to_owned()),
                 }),
                 skipped: None,
+                event: None,
             };
         }
     }
     let Some((due, i)) = sched else {
-        return Plan { run: None, skipped: None };
+        return Plan { run: None, skipped: None, event: None };
     };
     let (c, st) = (&compiled[i], &mut state.triggers[i]);
     let trigger = Some(i as u32);
-    let run = |note| Plan { run: Some(PlannedRun { scheduled_for: due, attempt: 1, trigger, note }), skipped: None };
+    let run = |note, event| Plan {
+        run: Some(PlannedRun { scheduled_for: due, attempt: 1, trigger, note }),
+        skipped: None,
+        event,
+    };
     if !c.trigger().is_recurring() {
         st.fired += 1;
         st.next = None;
-        return run(None);
+        return run(None, None);
     }
     // A fire that came due while the previous run was running (not one that was merely due
     // before it started, e.g. while the job was paused: that is late, not overlapping).
@@ -192,13 +210,14 @@ pub fn plan(spec: &JobSpec, compiled: &[Compiled], state: &mut JobState, now: Ts
                     due,
                     format!("{n} fire(s) from {due} came due while the previous run was still running (overlap policy skip)"),
                 )),
+                event: Some(FireEvent::OverlapSkipped),
             };
         }
     }
     if now.micros_since(due) <= MISFIRE_THRESHOLD_MICROS {
         st.fired += 1;
         st.next = c.next_after(due, st.fired);
-        return run(None);
+        return run(None, None);
     }
     // Missed fires: `due` and every later one up to now.
     let missed = 1 + c.count_between(due, now, COUNT_CAP);
@@ -206,8 +225,12 @@ pub fn plan(spec: &JobSpec, compiled: &[Compiled], state: &mut JobState, now: Ts
         MisfirePolicy::FireOnce => {
             st.fired += missed;
             st.next = c.next_after(now, st.fired);
-            run((missed > 1)
-                .then(|| format!("one catch-up run for {missed} fires missed since {due} (misfire policy fireOnce)")))
+            run(
+                (missed > 1).then(|| {
+                    format!("one catch-up run for {missed} fires missed since {due} (misfire policy fireOnce)")
+                }),
+                Some(FireEvent::MisfireCaughtUp),
+            )
         }
         MisfirePolicy::Skip => {
             st.fired += missed;
@@ -215,6 +238,7 @@ pub fn plan(spec: &JobSpec, compiled: &[Compiled], state: &mut JobState, now: Ts
             Plan {
                 run: None,
                 skipped: Some((due, format!("{missed} missed fire(s) from {due} skipped (misfire policy skip)"))),
+                event: Some(FireEvent::MisfireSkipped),
             }
         }
         MisfirePolicy::FireAll if missed > FIRE_ALL_LIMIT => {
@@ -237,12 +261,13 @@ pub fn plan(spec: &JobSpec, compiled: &[Compiled], state: &mut JobState, now: Ts
                         "{skip} of {missed} missed fire(s) from {due} skipped: fireAll runs at most {FIRE_ALL_LIMIT}"
                     ),
                 )),
+                event: Some(FireEvent::MisfireSkipped),
             }
         }
         MisfirePolicy::FireAll => {
             st.fired += 1;
             st.next = c.next_after(due, st.fired);
-            run(Some(format!("missed fire from {due} (misfire policy fireAll)")))
+            run(Some(format!("missed fire from {due} (misfire policy fireAll)")), Some(FireEvent::MisfireCaughtUp))
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod groups;
 pub mod health;
 pub mod history;
 pub mod jobs;
+pub mod metrics;
 pub mod nodes;
 pub mod stats;
 

@@ -258,9 +258,76 @@ fn retention_removes_exactly_the_expired_history(b: Backend) {
     assert_eq!(total, 8);
 }
 
+/// The value of a sample of `/metrics` with these labels (0 when absent), parsed by a
+/// Prometheus text parser.
+fn metric(s: &Server, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let r = s.get("/metrics");
+    assert_eq!(r.status, 200, "{}", r.text);
+    let scrape = prometheus_parse::Scrape::parse(r.text.lines().map(|l| Ok(l.to_owned()))).expect("valid exposition");
+    scrape
+        .samples
+        .iter()
+        .filter(|x| x.metric == name && labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))
+        .map(|x| match &x.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => *v,
+            prometheus_parse::Value::Histogram(h) => h.iter().map(|b| b.count).fold(0.0, f64::max),
+            prometheus_parse::Value::Summary(_) => 0.0,
+        })
+        .sum()
+}
+
+fn wait_metric(s: &Server, name: &str, labels: &[(&str, &str)], want: f64) {
+    wait_until(&format!("{name}{labels:?} to reach {want}"), Duration::from_secs(20), || {
+        (metric(s, name, labels) >= want).then_some(())
+    });
+    assert_eq!(metric(s, name, labels), want, "{name}{labels:?}");
+}
+
+fn metrics_count_runs_policies_depth_and_lag(b: Backend) {
+    let s = Server::start_with(ServerOptions::on(b).args(&["--max-running", "fixtures/sleepy=1"]));
+    assert_eq!(metric(&s, "scheduler_build_info", &[("plugin_abi", "1.0.0")]), 1.0);
+    assert_eq!(metric(&s, "scheduler_workers", &[]), 8.0);
+    let backups = [("product", "vps4"), ("job_group", "backups")];
+    assert_eq!(metric(&s, "scheduler_runs_started_total", &backups), 0.0);
+    make_history(&s);
+    wait_metric(&s, "scheduler_runs_started_total", &backups, 5.0);
+    wait_metric(&s, "scheduler_runs_finished_total", &[("job_group", "backups"), ("outcome", "succeeded")], 3.0);
+    wait_metric(&s, "scheduler_runs_finished_total", &[("job_group", "backups"), ("outcome", "vetoed")], 2.0);
+    wait_metric(&s, "scheduler_runs_finished_total", &[("job_group", "flaky"), ("outcome", "failed")], 2.0);
+    wait_metric(&s, "scheduler_run_lateness_seconds_count", &backups, 5.0);
+    wait_metric(&s, "scheduler_run_duration_seconds_count", &[("job_group", "flaky")], 2.0);
+    // Policies: one missed fire skipped, one retry scheduled.
+    s.create(
+        "/api/scheduler/fixtures/sleepy/jobs",
+        &json!({"sleepMs": 1, "interval": 60, "when": harness::instant_in(-630_000), "misfire": "skip"}),
+    );
+    wait_metric(&s, "scheduler_misfires_total", &[("job_group", "sleepy"), ("action", "skipped")], 1.0);
+    s.create(
+        FLAKY,
+        &json!({"failAttempts": 1, "when": harness::instant_in(0), "attempts": 2, "backoff": {"delay": 100}}),
+    );
+    wait_metric(&s, "scheduler_retries_total", &[("job_group", "flaky")], 1.0);
+    // Depth and lag: the group may run one at a time, so of three due jobs two wait.
+    for _ in 0..3 {
+        s.create("/api/scheduler/fixtures/sleepy/jobs", &json!({"sleepMs": 30_000, "when": harness::instant_in(0)}));
+    }
+    let sleepy = [("product", "fixtures"), ("job_group", "sleepy")];
+    wait_metric(&s, "scheduler_jobs_due", &sleepy, 2.0);
+    wait_until("lag to grow", Duration::from_secs(20), || {
+        (metric(&s, "scheduler_oldest_due_age_seconds", &sleepy) >= 1.0).then_some(())
+    });
+    assert_eq!(metric(&s, "scheduler_runs_running", &[]), 1.0);
+    // Switched off: a 404 that says so.
+    let off = Server::start_with(ServerOptions::on(b).args(&["--no-metrics"]));
+    off.get("/metrics").assert_problem(404, "--no-metrics");
+}
+
 on_both_stores!(
     health_live_and_ready_answer_with_versions,
     history_filters_and_pages_answer_exactly,
     stats_match_the_runs_they_summarise,
     retention_removes_exactly_the_expired_history,
+    metrics_count_runs_policies_depth_and_lag,
 );

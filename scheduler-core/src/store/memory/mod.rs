@@ -17,8 +17,9 @@ use std::ops::Bound;
 use parking_lot::Mutex;
 
 use super::{
-    Change, Claim, ClaimDue, Claimed, Control, Inserted, JobListQuery, JobReschedule, KeyedJob, NewJob, NodeInfo,
-    NodeRecord, Pruned, RescueDead, RescuedRun, Retention, RunFinish, RunQuery, Store, StoreError,
+    Change, Claim, ClaimDue, Claimed, Control, DueSummary, Inserted, JobListQuery, JobReschedule, KeyedJob, NewJob,
+    NodeInfo, NodeRecord, Pruned, RescueDead, RescuedRun, Retention, RunFinish, RunQuery, Store, StoreError,
+    DUE_COUNT_CAP,
 };
 use crate::model::{GroupKey, Job, JobId, Run, RunId};
 use state::State;
@@ -258,6 +259,21 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    fn due_summary(&self, _groups: &[GroupKey]) -> Result<(Vec<DueSummary>, crate::clock::Ts), StoreError> {
+        let st = self.state.lock();
+        let now = now();
+        let out = st
+            .groups
+            .iter()
+            .filter_map(|g| {
+                let due = g.ready.iter().take_while(|(d, _)| *d <= now.0).take(DUE_COUNT_CAP as usize).count() as u64;
+                let oldest = g.ready.first().map(|k| crate::clock::Ts(k.0))?;
+                (due > 0).then(|| DueSummary { group: g.key.clone(), due, oldest })
+            })
+            .collect();
+        Ok((out, now))
+    }
+
     fn prune(&self, r: &Retention) -> Result<Pruned, StoreError> {
         let mut st = self.state.lock();
         Ok(st.prune(r, now()))
@@ -270,7 +286,7 @@ impl Store for MemoryStore {
         }
         st.set_limits(&c.max_running);
         let runs = st.claim(c.now, c.limit);
-        Ok(Claim { runs, next_due: st.next_ready(), store_now: c.now })
+        Ok(Claim { runs, next_due: st.next_ready(), store_now: c.now, events: std::mem::take(&mut st.events) })
     }
 
     fn runs_finish(&self, batch: &[RunFinish]) -> Result<Option<crate::clock::Ts>, StoreError> {

@@ -35,6 +35,8 @@ pub(super) struct State {
     pub pending_cancels: Vec<u32>,
     /// Run statistics (none when switched off).
     pub stats: Option<HashMap<StatKey, u64>>,
+    /// What misfire and overlap policies did during the current claim.
+    pub events: Vec<(GroupKey, crate::trigger::FireEvent)>,
 }
 
 /// A due job the claim looks at.
@@ -62,6 +64,7 @@ impl State {
             node: Arc::from(""),
             pending_cancels: Vec::new(),
             stats: Some(HashMap::new()),
+            events: Vec::new(),
         }
     }
 
@@ -548,6 +551,7 @@ impl State {
         let slot = self.find_job(key.1).expect("ready job is indexed");
         self.unindex(slot);
         let group = self.groups[g].key.clone();
+        let mut event = None;
         let (scheduled_for, attempt, trigger, note, skipped, concurrent, retry, data) = {
             let j = self.job_mut(slot);
             j.version += 1;
@@ -560,6 +564,7 @@ impl State {
                 }
                 Some(s) => {
                     let p = plan(&s.spec, &s.compiled, &mut s.state, now, s.last_run);
+                    event = p.event;
                     j.next_due = s.state.next_due().map_or(NO_TIME, |t| t.0);
                     let retry = s.spec.retry.clone();
                     match (p.run, p.skipped) {
@@ -574,6 +579,9 @@ impl State {
                 }
             }
         };
+        if let Some(e) = event {
+            self.events.push((group.clone(), e));
+        }
         if scheduled_for == NO_TIME {
             // Nothing left to fire (every trigger ended or is disabled).
             self.index(slot);

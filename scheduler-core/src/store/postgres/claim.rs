@@ -44,7 +44,13 @@ struct NewRun {
 }
 
 /// What one locked job does now.
-fn decide(row: &LockedRow, now: Ts, claimed: &mut Vec<Claimed>, runs: &mut Vec<NewRun>) -> Result<Advance, StoreError> {
+fn decide(
+    row: &LockedRow,
+    now: Ts,
+    claimed: &mut Vec<Claimed>,
+    runs: &mut Vec<NewRun>,
+    events: &mut Vec<(crate::model::GroupKey, crate::trigger::FireEvent)>,
+) -> Result<Advance, StoreError> {
     let group = rows::group(&row.product, &row.job_group)?;
     let when = rows::ts(row.when_at);
     let due = rows::ts(row.next_due);
@@ -65,6 +71,9 @@ fn decide(row: &LockedRow, now: Ts, claimed: &mut Vec<Claimed>, runs: &mut Vec<N
                 _ => None,
             };
             let p = plan(&spec, &compiled, &mut state, now, last);
+            if let Some(e) = p.event {
+                events.push((group.clone(), e));
+            }
             advance.next_due = state.next_due();
             advance.state = Some(serde_json::to_string(&state).map_err(|e| StoreError::Internal(e.to_string()))?);
             let data = p
@@ -168,7 +177,7 @@ fn limited_room(
 /// Claims up to `c.limit` due runs for node `c.node`.
 pub(super) fn claim(conn: &mut PgConnection, c: &ClaimDue, stats: bool) -> Result<Claim, StoreError> {
     let all_groups = group_names(&c.groups);
-    let (claimed, db_now, groups) = conn
+    let (claimed, db_now, groups, events) = conn
         .transaction(|conn| {
             let room = limited_room(conn, c, &all_groups)?;
             let groups: Vec<String> =
@@ -212,10 +221,11 @@ pub(super) fn claim(conn: &mut PgConnection, c: &ClaimDue, stats: bool) -> Resul
             locked.truncate(c.limit);
             let now = db_now.unwrap_or(c.now);
             let mut claimed = Vec::with_capacity(locked.len());
+            let mut events = Vec::new();
             let mut runs = Vec::with_capacity(locked.len());
             let mut advances = Vec::with_capacity(locked.len());
             for row in &locked {
-                match decide(row, now, &mut claimed, &mut runs) {
+                match decide(row, now, &mut claimed, &mut runs, &mut events) {
                     Ok(a) => advances.push(a),
                     Err(e) => {
                         // A job this node cannot read is left as it is, for a node that can.
@@ -263,11 +273,11 @@ pub(super) fn claim(conn: &mut PgConnection, c: &ClaimDue, stats: bool) -> Resul
                     .bind::<Bool, _>(skipped_stats)
                     .execute(conn)?;
             }
-            Ok::<_, diesel::result::Error>((claimed, db_now, groups))
+            Ok::<_, diesel::result::Error>((claimed, db_now, groups, events))
         })
         .map_err(db)?;
     if claimed.len() == c.limit {
-        return Ok(Claim { runs: claimed, next_due: None, store_now: db_now.unwrap_or(c.now) });
+        return Ok(Claim { runs: claimed, next_due: None, store_now: db_now.unwrap_or(c.now), events });
     }
     let next: NextDueRow =
         diesel::sql_query(sql::NEXT_DUE).bind::<Array<Text>, _>(&groups).get_result(conn).map_err(db)?;
@@ -275,5 +285,6 @@ pub(super) fn claim(conn: &mut PgConnection, c: &ClaimDue, stats: bool) -> Resul
         runs: claimed,
         next_due: next.next_due.map(Ts::from_datetime),
         store_now: Ts::from_datetime(next.db_now),
+        events,
     })
 }

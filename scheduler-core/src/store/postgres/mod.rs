@@ -34,8 +34,8 @@ pub const CLAIM_SQL: &str = sql::LOCK_DUE;
 
 use self::rows::{FinishCounts, IdRow, JobRow, NodeRow, RescueRow, RunRow, StatusRow, TextIdRow};
 use super::{
-    Change, Claim, ClaimDue, Claimed, Control, Inserted, JobListQuery, JobReschedule, KeyedJob, NewJob, NodeInfo,
-    NodeRecord, Pruned, RescueDead, RescuedRun, Retention, RunFinish, RunQuery, Store, StoreError,
+    Change, Claim, ClaimDue, Claimed, Control, DueSummary, Inserted, JobListQuery, JobReschedule, KeyedJob, NewJob,
+    NodeInfo, NodeRecord, Pruned, RescueDead, RescuedRun, Retention, RunFinish, RunQuery, Store, StoreError,
 };
 use crate::clock::Ts;
 use crate::model::{GroupKey, Job, JobId, Run, RunId};
@@ -432,6 +432,30 @@ impl Store for PgStore {
             .load(&mut conn)
             .map_err(db)?;
         cells.into_iter().map(rows::StatCell::into_row).collect()
+    }
+
+    fn due_summary(&self, groups: &[GroupKey]) -> Result<(Vec<DueSummary>, Ts), StoreError> {
+        let mut conn = self.conn()?;
+        let rows: Vec<rows::DueRow> = diesel::sql_query(sql::DUE_SUMMARY)
+            .bind::<Array<Text>, _>(group_names(groups))
+            .bind::<BigInt, _>(crate::store::DUE_COUNT_CAP as i64)
+            .load(&mut conn)
+            .map_err(db)?;
+        let now: rows::NextDueRow = diesel::sql_query(sql::NEXT_DUE)
+            .bind::<Array<Text>, _>(Vec::<String>::new())
+            .get_result(&mut conn)
+            .map_err(db)?;
+        let out = rows
+            .into_iter()
+            .map(|r| {
+                Ok(DueSummary {
+                    group: rows::group(&r.product, &r.job_group)?,
+                    due: u64::try_from(r.due).unwrap_or(0),
+                    oldest: rows::ts(r.oldest),
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok((out, Ts::from_datetime(now.db_now)))
     }
 
     fn prune(&self, r: &Retention) -> Result<Pruned, StoreError> {

@@ -369,3 +369,16 @@ impl StatCell {
         })
     }
 }
+
+/// Due work of one group.
+#[derive(QueryableByName)]
+pub struct DueRow {
+    #[diesel(sql_type = Text)]
+    pub product: String,
+    #[diesel(sql_type = Text)]
+    pub job_group: String,
+    #[diesel(sql_type = BigInt)]
+    pub due: i64,
+    #[diesel(sql_type = Timestamptz)]
+    pub oldest: DateTime<Utc>,
+}

@@ -236,6 +236,15 @@ pub const STATS: &str = "
       AND ($3::text IS NULL OR product = $3) AND ($4::text IS NULL OR job_group = $4)
     GROUP BY 1, 2, 3, 4, 5, 6";
 
+/// Due jobs not started per group of `$1` (counted up to `$2`), the oldest due, the clock.
+pub const DUE_SUMMARY: &str = "
+    SELECT d.product, d.job_group, count(*) AS due, min(d.next_due) AS oldest, now() AS db_now
+    FROM (SELECT product, job_group, next_due FROM jobs
+          WHERE next_due <= now() AND next_due IS NOT NULL AND running_run IS NULL AND NOT paused
+            AND product || '/' || job_group = ANY($1)
+          ORDER BY next_due LIMIT $2) d
+    GROUP BY 1, 2";
+
 /// The hour (UTC) of an instant, as stored in `run_stats`.
 const UTC_HOUR: &str = "(date_trunc('hour', {} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')";
 
