@@ -11,6 +11,7 @@
 //! the real `scheduler` binary over HTTP.
 
 mod cluster;
+mod history;
 mod http;
 mod inproc;
 mod pg;
@@ -126,6 +127,13 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
         store: StoreKind,
     },
+    /// H1: history pages over HTTP on a PostgreSQL history of N runs.
+    H1 {
+        #[arg(long, default_value_t = 10_000_000)]
+        runs: i64,
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+    },
     /// Next-fire computation for typical cron patterns.
     NextFire {
         #[arg(long, default_value_t = 200_000)]
@@ -147,6 +155,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::R1 { n, secs, workers, queue, store } => recurring::r1(n, secs, workers, queue, store),
         Cmd::R2 { n, secs, workers, queue, store } => recurring::r2(n, secs, workers, queue, store),
         Cmd::NextFire { iterations } => recurring::next_fire(iterations),
+        Cmd::H1 { runs, samples } => history::h1(runs, samples),
         Cmd::All => {
             let me = std::env::current_exe()?;
             let pg = std::env::var_os("BENCH_DATABASE_URL").is_some();

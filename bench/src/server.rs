@@ -18,23 +18,29 @@ use crate::StoreKind;
 const JOBS: &str = "/api/scheduler/bench/noop/jobs";
 
 /// The real server, killed on drop.
-struct ServerProc {
+pub struct ServerProc {
     child: Child,
-    port: u16,
+    pub port: u16,
     _plugins: tempfile::TempDir,
     _db: Option<BenchDb>,
 }
 
 impl ServerProc {
     fn start(store: StoreKind) -> anyhow::Result<ServerProc> {
-        let plugins = noop_plugin_dir()?;
-        let bin = target_dir().join("scheduler");
-        anyhow::ensure!(bin.is_file(), "{} missing: run `cargo build --release --workspace`", bin.display());
         let db = match store {
             StoreKind::Memory => None,
             StoreKind::Postgres => Some(BenchDb::create()?),
         };
+        Self::start_on(db, &[])
+    }
+
+    /// The server on this database (or the memory store), with extra arguments.
+    pub fn start_on(db: Option<BenchDb>, extra: &[&str]) -> anyhow::Result<ServerProc> {
+        let plugins = noop_plugin_dir()?;
+        let bin = target_dir().join("scheduler");
+        anyhow::ensure!(bin.is_file(), "{} missing: run `cargo build --release --workspace`", bin.display());
         let mut cmd = Command::new(bin);
+        cmd.args(extra);
         cmd.args(["--bind", "127.0.0.1:0", "--workers", "16", "--plugins"]).arg(plugins.path());
         if let Some(db) = &db {
             cmd.args(["--jobstore", "postgres", "--database-url", &db.url, "--db-pool-size", "32", "--queue", "128"]);

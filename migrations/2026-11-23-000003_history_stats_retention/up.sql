@@ -5,9 +5,9 @@
 CREATE INDEX runs_by_group ON runs (product, job_group, seq DESC);
 CREATE INDEX runs_by_outcome ON runs (outcome, seq DESC);
 CREATE INDEX runs_by_node ON runs (node, seq DESC);
--- Time ranges: runs are inserted roughly in time order, so block ranges summarise them well.
-CREATE INDEX runs_scheduled_brin ON runs USING brin (scheduled_for);
-CREATE INDEX runs_started_brin ON runs USING brin (started_at);
+-- Pages of a time window come latest first in that time.
+CREATE INDEX runs_by_scheduled ON runs (scheduled_for DESC, seq DESC);
+CREATE INDEX runs_by_started ON runs (started_at DESC, seq DESC);
 
 -- Retention walks finished runs and jobs by age.
 CREATE INDEX runs_finished_by_age ON runs (finished_at) WHERE outcome <> 'running';

@@ -5,14 +5,14 @@ use crate::clock::Ts;
 use crate::error::CoreError;
 use crate::model::{Run, RunId};
 use crate::stats::{self, StatsQuery, Summary};
-use crate::store::RunQuery;
+use crate::store::{RunCursor, RunQuery};
 
 /// The most runs a job's statistics read.
 const JOB_STATS_RUNS: usize = 100_000;
 
 impl Scheduler {
     /// A page of run history, newest first, each run with its position for the next page.
-    pub fn runs_query(&self, query: &RunQuery) -> Result<Vec<(i64, Run)>, CoreError> {
+    pub fn runs_query(&self, query: &RunQuery) -> Result<Vec<(RunCursor, Run)>, CoreError> {
         Ok(self.shared.store.runs_query(query)?)
     }
 

@@ -156,13 +156,65 @@ pub struct RunQuery {
     pub started_from: Option<Ts>,
     /// Started before this instant.
     pub started_to: Option<Ts>,
-    /// Older than this position (from the previous page's last run).
-    pub before: Option<i64>,
+    /// Past this position (from the previous page's last run).
+    pub before: Option<RunCursor>,
     /// At most this many.
     pub limit: usize,
 }
 
+/// The order of a history page, newest first: by insertion (`seq`), or by the instant a time
+/// filter is on (so that a window is read from its own index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOrder {
+    /// Newest inserted first.
+    Seq,
+    /// Latest due first (a `scheduled` range is given).
+    Scheduled,
+    /// Latest started first (a `started` range is given, no `scheduled` one).
+    Started,
+}
+
+/// A position in a history page: the run's `seq`, and its instant in the page's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunCursor {
+    /// The run's insertion order.
+    pub seq: i64,
+    /// Its due or start instant, for pages ordered by one.
+    pub at: Option<Ts>,
+}
+
 impl RunQuery {
+    /// The order this query's pages come in.
+    pub fn order(&self) -> RunOrder {
+        if self.scheduled_from.is_some() || self.scheduled_to.is_some() {
+            RunOrder::Scheduled
+        } else if self.started_from.is_some() || self.started_to.is_some() {
+            RunOrder::Started
+        } else {
+            RunOrder::Seq
+        }
+    }
+
+    /// A run's position in this query's order.
+    pub fn cursor_of(&self, seq: i64, run: &Run) -> RunCursor {
+        match self.order() {
+            RunOrder::Seq => RunCursor { seq, at: None },
+            RunOrder::Scheduled => RunCursor { seq, at: Some(run.scheduled_for) },
+            RunOrder::Started => RunCursor { seq, at: Some(run.started_at.unwrap_or(Ts(i64::MIN))) },
+        }
+    }
+
+    /// True when `c` lies past the query's `before` position (strictly older in its order).
+    pub fn past_before(&self, c: RunCursor) -> bool {
+        match self.before {
+            None => true,
+            Some(b) => match (b.at, c.at) {
+                (Some(ba), Some(ca)) => (ca, c.seq) < (ba, b.seq),
+                _ => c.seq < b.seq,
+            },
+        }
+    }
+
     /// True when `run` passes every filter but the position.
     pub fn matches(&self, run: &Run) -> bool {
         let within = |t: Option<Ts>, from: Option<Ts>, to: Option<Ts>| {
@@ -423,8 +475,8 @@ pub trait Store: Send + Sync + 'static {
     /// A job's runs, newest first; `None` when there is no such job.
     fn job_runs(&self, group: &GroupKey, id: JobId, limit: usize) -> Result<Option<Vec<Run>>, StoreError>;
 
-    /// A page of run history, newest first, with each run's position (for the next page).
-    fn runs_query(&self, query: &RunQuery) -> Result<Vec<(i64, Run)>, StoreError>;
+    /// A page of run history, newest first in the query's order, with each run's position.
+    fn runs_query(&self, query: &RunQuery) -> Result<Vec<(RunCursor, Run)>, StoreError>;
 
     /// One run, by id.
     fn run_get(&self, id: RunId) -> Result<Option<Run>, StoreError>;

@@ -5,7 +5,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use scheduler_core::model::{JobId, RunOutcome};
 use scheduler_core::request::parse_instant;
-use scheduler_core::store::RunQuery;
+use scheduler_core::store::{RunCursor, RunQuery};
 use scheduler_core::Ts;
 use serde_json::Value;
 
@@ -93,7 +93,7 @@ fn run_query(pairs: &[(String, String)]) -> Result<RunQuery, Problem> {
             "startedTo" => q.started_to = Some(instant(k, v)?),
             "limit" => q.limit = parse_limit(Some(v))?,
             "after" => {
-                q.before = Some(v.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                q.before = Some(decode_cursor(v).ok_or_else(|| {
                     Problem::invalid(
                         "after",
                         "after: not a cursor this service issued (take it from the `Link` header of the previous page)",
@@ -116,16 +116,32 @@ fn run_query(pairs: &[(String, String)]) -> Result<RunQuery, Problem> {
     Ok(q)
 }
 
+/// Cursor text: `<seq>`, or `<seq>.<µs>` for pages in time order; opaque to clients.
+fn encode_cursor(c: &RunCursor) -> String {
+    match c.at {
+        None => c.seq.to_string(),
+        Some(at) => format!("{}.{}", c.seq, at.0),
+    }
+}
+
+fn decode_cursor(s: &str) -> Option<RunCursor> {
+    let (seq, at) = match s.split_once('.') {
+        None => (s, None),
+        Some((seq, at)) => (seq, Some(Ts(at.parse().ok()?))),
+    };
+    Some(RunCursor { seq: seq.parse().ok().filter(|n: &i64| *n > 0)?, at })
+}
+
 /// Answers a page, with a `Link` to the next one when the page is full.
 async fn page(state: &AppState, req: &HttpRequest, q: RunQuery) -> Result<HttpResponse, Problem> {
     let limit = q.limit;
     let runs = state.call(move |s| s.runs_query(&q)).await?;
     let mut resp = HttpResponse::Ok();
     if runs.len() == limit {
-        if let Some((seq, _)) = runs.last() {
+        if let Some((cursor, _)) = runs.last() {
             let mut pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
             pairs.retain(|(k, _)| k != "after");
-            pairs.push(("after".into(), seq.to_string()));
+            pairs.push(("after".into(), encode_cursor(cursor)));
             let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
             resp.insert_header((header::LINK, format!("<{}?{query}>; rel=\"next\"", req.path())));
         }
@@ -136,7 +152,9 @@ async fn page(state: &AppState, req: &HttpRequest, q: RunQuery) -> Result<HttpRe
 /// Run history, newest first, across every product/group: filter by `product`, `jobGroup`,
 /// `jobId`, `outcome` (one or several, comma-separated), `node`, and the due or start instant
 /// (`scheduledFrom`/`scheduledTo`, `startedFrom`/`startedTo`: from inclusive, to exclusive).
-/// A full page carries `Link: <...>; rel="next"`; pages stay stable while new runs arrive.
+/// Pages come newest inserted first; with a due (or start) window, latest due (or started)
+/// first. A full page carries `Link: <...>; rel="next"`; pages stay stable while new runs
+/// arrive.
 #[utoipa::path(get, path = "/api/runs", tag = "history",
     params(
         ("product" = Option<String>, Query), ("jobGroup" = Option<String>, Query),

@@ -135,6 +135,12 @@ fn history_filters_and_pages_answer_exactly(b: Backend) {
     seen.dedup();
     assert_eq!(seen.len(), paged.len(), "no run twice");
 
+    // A due window pages latest due first, through its own cursor.
+    let windowed = all_pages(&s, &format!("/api/runs?limit=3&scheduledFrom={}", at(earliest)), |_| {});
+    let dues: Vec<i64> = windowed.iter().map(|r| harness::ms_of(&r["scheduledFor"])).collect();
+    assert!(dues.windows(2).all(|w| w[0] >= w[1]), "latest due first: {dues:?}");
+    assert!(windowed.len() >= 7, "every run in the window, across pages");
+
     // Bad queries change nothing and say which parameter is wrong.
     for (q, needle) in [
         ("outcome=bogus", "outcome"),

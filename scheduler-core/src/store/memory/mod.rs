@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 
 use super::{
     Change, Claim, ClaimDue, Claimed, Control, DueSummary, Inserted, JobListQuery, JobReschedule, KeyedJob, NewJob,
-    NodeInfo, NodeRecord, Pruned, RescueDead, RescuedRun, Retention, RunFinish, RunQuery, Store, StoreError,
+    NodeInfo, NodeRecord, Pruned, RescueDead, RescuedRun, Retention, RunCursor, RunFinish, RunQuery, Store, StoreError,
     DUE_COUNT_CAP,
 };
 use crate::model::{GroupKey, Job, JobId, Run, RunId};
@@ -191,35 +191,34 @@ impl Store for MemoryStore {
         Ok(Some(slots.into_iter().filter_map(|s| st.run(s).map(|r| st.to_run(r))).collect()))
     }
 
-    fn runs_query(&self, q: &RunQuery) -> Result<Vec<(i64, Run)>, StoreError> {
+    fn runs_query(&self, q: &RunQuery) -> Result<Vec<(RunCursor, Run)>, StoreError> {
         let st = self.state.lock();
-        let before = q.before.map_or(u64::MAX, |b| u64::try_from(b).unwrap_or(0));
         // A job's runs are a chain; everything else is a scan keeping the newest `limit`.
         let slots: Vec<u32> = match q.job.and_then(|j| st.find_job(j.0)) {
             Some(slot) => st.job_run_slots(slot, usize::MAX),
             None if q.job.is_some() => Vec::new(),
             None => (0..st.runs.len() as u32).collect(),
         };
-        let mut newest: std::collections::BinaryHeap<std::cmp::Reverse<(u64, u32)>> =
+        type Key = (Option<crate::clock::Ts>, i64);
+        let mut newest: std::collections::BinaryHeap<std::cmp::Reverse<(Key, u32)>> =
             std::collections::BinaryHeap::with_capacity(q.limit + 1);
         for slot in slots {
             let Some(r) = st.run(slot) else { continue };
-            if r.seq >= before || newest.len() >= q.limit && newest.peek().is_some_and(|m| m.0 .0 > r.seq) {
+            let run = st.to_run(r);
+            let c = q.cursor_of(i64::try_from(r.seq).unwrap_or(i64::MAX), &run);
+            if !q.past_before(c) || !q.matches(&run) {
                 continue;
             }
-            if !q.matches(&st.to_run(r)) {
-                continue;
-            }
-            newest.push(std::cmp::Reverse((r.seq, slot)));
+            newest.push(std::cmp::Reverse(((c.at, c.seq), slot)));
             if newest.len() > q.limit {
                 newest.pop();
             }
         }
-        let mut page: Vec<(u64, u32)> = newest.into_iter().map(|r| r.0).collect();
+        let mut page: Vec<(Key, u32)> = newest.into_iter().map(|r| r.0).collect();
         page.sort_by_key(|p| std::cmp::Reverse(p.0));
         Ok(page
             .into_iter()
-            .filter_map(|(seq, slot)| st.run(slot).map(|r| (i64::try_from(seq).unwrap_or(i64::MAX), st.to_run(r))))
+            .filter_map(|((at, seq), slot)| st.run(slot).map(|r| (RunCursor { seq, at }, st.to_run(r))))
             .collect())
     }
 

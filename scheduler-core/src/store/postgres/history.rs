@@ -1,8 +1,9 @@
 //! Run history: filtered pages, newest first, by keyset on `seq` (no counting, no offsets).
 //!
-//! Every filter is optional and each one has an index that yields rows in `seq` order
-//! (`runs_by_group`, `runs_by_outcome`, `runs_by_node`, `runs_by_job`, `runs_seq`), so a page
-//! reads about as many rows as it returns, however deep; time ranges use BRIN indexes.
+//! Every filter is optional and each one has an index that yields rows in the page's order
+//! (`runs_by_group`, `runs_by_outcome`, `runs_by_node`, `runs_by_job`, `runs_seq` for `seq`
+//! order; `runs_by_scheduled`, `runs_by_started` for pages of a time window, which come latest
+//! first in that time), so a page reads about as many rows as it returns, however deep.
 
 use diesel::pg::{Pg, PgConnection};
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
@@ -12,7 +13,7 @@ use diesel::{QueryableByName, RunQueryDsl};
 use super::rows::RunRow;
 use super::{db, sql};
 use crate::model::{Run, RunId};
-use crate::store::{RunQuery, StoreError};
+use crate::store::{RunCursor, RunOrder, RunQuery, StoreError};
 
 #[derive(QueryableByName)]
 struct PagedRun {
@@ -32,7 +33,7 @@ enum Arg {
 }
 
 /// The page `q` asks for.
-pub(super) fn query(conn: &mut PgConnection, q: &RunQuery) -> Result<Vec<(i64, crate::model::Run)>, StoreError> {
+pub(super) fn query(conn: &mut PgConnection, q: &RunQuery) -> Result<Vec<(RunCursor, Run)>, StoreError> {
     let mut clauses: Vec<String> = Vec::new();
     let mut args: Vec<Arg> = Vec::new();
     let mut add = |clause: &str, arg: Arg| {
@@ -64,13 +65,25 @@ pub(super) fn query(conn: &mut PgConnection, q: &RunQuery) -> Result<Vec<(i64, c
             add(&format!("r.{col} {op} ?"), Arg::Time(t.to_datetime()));
         }
     }
+    let (col, order) = match q.order() {
+        RunOrder::Seq => ("", "r.seq DESC"),
+        RunOrder::Scheduled => ("r.scheduled_for", "r.scheduled_for DESC, r.seq DESC"),
+        RunOrder::Started => ("r.started_at", "r.started_at DESC, r.seq DESC"),
+    };
     if let Some(b) = q.before {
-        add("r.seq < ?", Arg::Int(b));
+        match b.at.filter(|_| !col.is_empty()) {
+            None => add("r.seq < ?", Arg::Int(b.seq)),
+            Some(at) => {
+                args.push(Arg::Time(at.to_datetime()));
+                args.push(Arg::Int(b.seq));
+                clauses.push(format!("({col}, r.seq) < (${}, ${})", args.len() - 1, args.len()));
+            }
+        }
     }
     let filter = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
     args.push(Arg::Int(i64::try_from(q.limit).unwrap_or(i64::MAX)));
     let text =
-        format!("SELECT r.seq, {} FROM runs r {filter} ORDER BY r.seq DESC LIMIT ${}", sql::RUN_COLUMNS, args.len());
+        format!("SELECT r.seq, {} FROM runs r {filter} ORDER BY {order} LIMIT ${}", sql::RUN_COLUMNS, args.len());
     let mut query: BoxedSqlQuery<'_, Pg, SqlQuery> = diesel::sql_query(text).into_boxed();
     for a in args {
         query = match a {
@@ -82,7 +95,12 @@ pub(super) fn query(conn: &mut PgConnection, q: &RunQuery) -> Result<Vec<(i64, c
         };
     }
     let rows: Vec<PagedRun> = query.load(conn).map_err(db)?;
-    rows.into_iter().map(|r| Ok((r.seq, r.run.into_run()?))).collect()
+    rows.into_iter()
+        .map(|r| {
+            let run = r.run.into_run()?;
+            Ok((q.cursor_of(r.seq, &run), run))
+        })
+        .collect()
 }
 
 /// One run by id.

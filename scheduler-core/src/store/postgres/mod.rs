@@ -411,7 +411,7 @@ impl Store for PgStore {
         rows.into_iter().map(RunRow::into_run).collect::<Result<_, _>>().map(Some)
     }
 
-    fn runs_query(&self, q: &RunQuery) -> Result<Vec<(i64, Run)>, StoreError> {
+    fn runs_query(&self, q: &RunQuery) -> Result<Vec<(crate::store::RunCursor, Run)>, StoreError> {
         let mut conn = self.conn()?;
         history::query(&mut conn, q)
     }
