@@ -32,8 +32,11 @@ pub fn start(store: StoreKind, workers: usize, queue: usize) -> anyhow::Result<R
     anyhow::ensure!(report.refused.is_empty(), "noop plugin refused: {:?}", report.refused);
     let mut config = SchedulerConfig::new("bench");
     config.engine = EngineConfig { workers, queue, ..EngineConfig::default() };
+    // The overhead workload switches metrics and statistics off in some of its runs.
+    let stats = std::env::var_os("BENCH_NO_STATS").is_none();
+    config.metrics = std::env::var_os("BENCH_NO_METRICS").is_none();
     let (backend, db): (Arc<dyn Store>, _) = match store {
-        StoreKind::Memory => (Arc::new(MemoryStore::new()), None),
+        StoreKind::Memory => (Arc::new(MemoryStore::new().with_stats(stats)), None),
         StoreKind::Postgres => {
             let db = BenchDb::create()?;
             let pg = PgStore::connect(&PgConfig {
@@ -43,7 +46,7 @@ pub fn start(store: StoreKind, workers: usize, queue: usize) -> anyhow::Result<R
             })?;
             pg.migrate()?;
             config.engine.poll_interval = Some(Duration::from_secs(1));
-            (Arc::new(pg), Some(db))
+            (Arc::new(pg.with_stats(stats)), Some(db))
         }
     };
     let s = Scheduler::start(backend, Arc::new(report.registry), Arc::new(SystemClock), config)?;

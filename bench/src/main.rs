@@ -134,6 +134,15 @@ enum Cmd {
         #[arg(long, default_value_t = 200)]
         samples: usize,
     },
+    /// The cost of metrics and statistics: W1 with both on and both off, alternating, in one run.
+    Overhead {
+        #[arg(long, default_value_t = 100_000)]
+        n: usize,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
+        store: StoreKind,
+    },
     /// Next-fire computation for typical cron patterns.
     NextFire {
         #[arg(long, default_value_t = 200_000)]
@@ -156,6 +165,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::R2 { n, secs, workers, queue, store } => recurring::r2(n, secs, workers, queue, store),
         Cmd::NextFire { iterations } => recurring::next_fire(iterations),
         Cmd::H1 { runs, samples } => history::h1(runs, samples),
+        Cmd::Overhead { n, rounds, store } => overhead(n, rounds, store),
         Cmd::All => {
             let me = std::env::current_exe()?;
             let pg = std::env::var_os("BENCH_DATABASE_URL").is_some();
@@ -197,4 +207,51 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Runs W1 `rounds` times with metrics and statistics on and as often with both off,
+/// alternating, each in its own process; prints both medians and their ratio.
+fn overhead(n: usize, rounds: usize, store: StoreKind) -> anyhow::Result<()> {
+    let me = std::env::current_exe()?;
+    let n_text = n.to_string();
+    let mut args = vec!["w1", "--n", n_text.as_str()];
+    if store == StoreKind::Postgres {
+        args.extend(["--store", "postgres", "--workers", "8", "--queue", "128"]);
+    }
+    let drain = |off: bool| -> anyhow::Result<f64> {
+        let mut cmd = std::process::Command::new(&me);
+        cmd.args(&args);
+        if off {
+            cmd.env("BENCH_NO_METRICS", "1").env("BENCH_NO_STATS", "1");
+        }
+        let out = cmd.output()?;
+        anyhow::ensure!(out.status.success(), "w1 failed: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find_map(|l| l.split("drain ").nth(1))
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("no drain figure in {text}"))
+    };
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        on.push(drain(false)?);
+        off.push(drain(true)?);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (m_on, m_off) = (median(&mut on), median(&mut off));
+    report::line(
+        "overhead",
+        format!(
+            "W1 {n} {store:?}: metrics+stats on {m_on:.0} fires/s, off {m_off:.0} fires/s (medians of {rounds}); \
+             on/off = {:.3}",
+            m_on / m_off
+        ),
+    );
+    report::line("overhead", format!("runs on: {on:.0?}"));
+    report::line("overhead", format!("runs off: {off:.0?}"));
+    Ok(())
 }
