@@ -19,6 +19,10 @@ use crate::StoreKind;
 
 const CHUNK: usize = 10_000;
 
+/// The indexes migration 3 adds to `runs` for history pages and retention.
+const HISTORY_INDEXES_DROP: &str = "DROP INDEX runs_by_group, runs_by_outcome, runs_by_node, runs_by_scheduled, \
+     runs_by_started, runs_finished_by_age";
+
 /// A running engine and what must outlive it.
 pub struct Rig {
     pub s: Scheduler,
@@ -45,6 +49,11 @@ pub fn start(store: StoreKind, workers: usize, queue: usize) -> anyhow::Result<R
                 connect_timeout: Duration::from_secs(10),
             })?;
             pg.migrate()?;
+            if std::env::var_os("BENCH_NO_HISTORY_INDEXES").is_some() {
+                // The overhead workload's baseline: runs kept without the indexes history pages need.
+                use diesel::RunQueryDsl;
+                diesel::sql_query(HISTORY_INDEXES_DROP).execute(&mut db.conn()?)?;
+            }
             config.engine.poll_interval = Some(Duration::from_secs(1));
             (Arc::new(pg.with_stats(stats)), Some(db))
         }

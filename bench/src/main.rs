@@ -218,11 +218,15 @@ fn overhead(n: usize, rounds: usize, store: StoreKind) -> anyhow::Result<()> {
     if store == StoreKind::Postgres {
         args.extend(["--store", "postgres", "--workers", "8", "--queue", "128"]);
     }
-    let drain = |off: bool| -> anyhow::Result<f64> {
+    // 0: everything on; 1: metrics and statistics off; 2: also without the history indexes.
+    let drain = |level: u8| -> anyhow::Result<f64> {
         let mut cmd = std::process::Command::new(&me);
         cmd.args(&args);
-        if off {
+        if level >= 1 {
             cmd.env("BENCH_NO_METRICS", "1").env("BENCH_NO_STATS", "1");
+        }
+        if level >= 2 {
+            cmd.env("BENCH_NO_HISTORY_INDEXES", "1");
         }
         let out = cmd.output()?;
         anyhow::ensure!(out.status.success(), "w1 failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -233,10 +237,13 @@ fn overhead(n: usize, rounds: usize, store: StoreKind) -> anyhow::Result<()> {
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| anyhow::anyhow!("no drain figure in {text}"))
     };
-    let (mut on, mut off) = (Vec::new(), Vec::new());
+    let (mut on, mut off, mut bare) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
-        on.push(drain(false)?);
-        off.push(drain(true)?);
+        on.push(drain(0)?);
+        off.push(drain(1)?);
+        if store == StoreKind::Postgres {
+            bare.push(drain(2)?);
+        }
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
@@ -253,5 +260,16 @@ fn overhead(n: usize, rounds: usize, store: StoreKind) -> anyhow::Result<()> {
     );
     report::line("overhead", format!("runs on: {on:.0?}"));
     report::line("overhead", format!("runs off: {off:.0?}"));
+    if !bare.is_empty() {
+        let m_bare = median(&mut bare);
+        report::line(
+            "overhead",
+            format!(
+                "W1 {n} {store:?}: also without the history indexes {m_bare:.0} fires/s; on/bare = {:.3}",
+                m_on / m_bare
+            ),
+        );
+        report::line("overhead", format!("runs bare: {bare:.0?}"));
+    }
     Ok(())
 }

@@ -24,6 +24,7 @@ pub(crate) fn execute(shared: &Shared, run: &Claimed, cancel: &CancelFlag) -> Ru
         product = run.group.product(),
         job_group = run.group.job_group(),
     );
+    crate::run_span::opened(&span, run.trace_id);
     let _entered = span.enter();
 
     let mut finish = RunFinish {

@@ -20,6 +20,7 @@ pub mod model;
 pub mod plugin;
 pub mod request;
 pub mod retention;
+pub mod run_span;
 pub mod scheduler;
 pub mod schedules_file;
 pub mod stats;

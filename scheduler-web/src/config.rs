@@ -167,6 +167,12 @@ pub struct ServeConfig {
     /// Log format.
     #[arg(long, env = "SCHEDULER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Export spans (one per run, trace id = the run's trace id) over OTLP/HTTP to this URL,
+    /// e.g. http://collector:4318 (`/v1/traces` is appended unless the URL has a path). Needs
+    /// a build with the `otlp` feature; off by default.
+    #[arg(long, env = "SCHEDULER_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// Parses `product/group=N` (N at least 1).

@@ -9,7 +9,13 @@ use scheduler_web::telemetry;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.serve.log_format);
+    let _telemetry = match telemetry::init(cli.serve.log_format, cli.serve.otlp_endpoint.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("scheduler: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
         Some(Command::Migrate(db)) => migrate(&db),
         None => actix_web::rt::System::new().block_on(async move {

@@ -50,7 +50,8 @@ is also served under `/api/schedulers`, `/scheduler` and `/schedulers`. Errors a
     tags(
         (name = "jobs", description = "Jobs of a product and job group"),
         (name = "scheduler", description = "What this node hosts"),
-        (name = "health", description = "Process health"),
+        (name = "health", description = "Process health, readiness and metrics"),
+        (name = "history", description = "Run history and statistics"),
     )
 )]
 pub struct ApiDoc;

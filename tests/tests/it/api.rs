@@ -317,6 +317,15 @@ fn the_openapi_document_describes_the_routes(b: Backend) {
             "/api/scheduler/{product}/{jobGroup}/jobs/{jobId}/pause",
             "/api/scheduler/{product}/{jobGroup}/jobs/{jobId}/resume",
             "/api/scheduler/{product}/{jobGroup}/runs/{runId}/cancel",
+            "/api/scheduler/{product}/{jobGroup}/jobs/{jobId}/stats",
+            "/api/runs",
+            "/api/runs/{runId}",
+            "/api/stats",
+            "/api/stats/daily",
+            "/health",
+            "/live",
+            "/ready",
+            "/metrics",
         ] {
             assert!(paths.contains_key(p), "{p} missing from {path}");
         }
