@@ -24,6 +24,24 @@ pub struct Cli {
 pub enum Command {
     /// Apply pending PostgreSQL migrations, then exit.
     Migrate(DbArgs),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `scheduler token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a new random token once, and the entry to add to the tokens file (which keeps only
+    /// its SHA-256).
+    New {
+        /// Who the token is for (recorded in the audit trail).
+        #[arg(long)]
+        name: String,
+        /// `admin`, `product:<name>:read` or `product:<name>:write`; repeat for several.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+    },
 }
 
 /// How to reach PostgreSQL.
@@ -173,6 +191,21 @@ pub struct ServeConfig {
     /// a build with the `otlp` feature; off by default.
     #[arg(long, env = "SCHEDULER_OTLP_ENDPOINT", value_name = "URL")]
     pub otlp_endpoint: Option<String>,
+
+    /// Tokens file (TOML: name, SHA-256 of the token, scopes). With it every route but health
+    /// needs a token; without it the service only binds to loopback.
+    #[arg(long, env = "SCHEDULER_AUTH_TOKENS", value_name = "FILE")]
+    pub auth_tokens: Option<PathBuf>,
+
+    /// Believe the client certificate subject in `X-Cert-Subject-DN` from these proxy
+    /// addresses (repeat, or separate with commas); subjects map to scopes in the tokens file.
+    #[arg(long, env = "SCHEDULER_TRUST_CERT_SUBJECT_HEADER", value_name = "PROXY_IP", value_delimiter = ',')]
+    pub trust_cert_subject_header: Vec<std::net::IpAddr>,
+
+    /// Serve without authentication on a non-loopback address. Anyone who can reach the port
+    /// can then schedule and delete any job; warned about at every start.
+    #[arg(long, env = "SCHEDULER_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
 }
 
 /// Parses `product/group=N` (N at least 1).

@@ -1,6 +1,7 @@
 //! The scheduler service: configuration, the REST API over `scheduler-core`, and start-up.
 //! HTTP statuses are chosen in [`problem`] alone.
 
+pub mod auth;
 pub mod config;
 pub mod dto;
 pub mod openapi;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use scheduler_web::config::{Cli, Command, DbArgs};
+use scheduler_web::config::{Cli, Command, DbArgs, TokenCommand};
 use scheduler_web::startup::Application;
 use scheduler_web::telemetry;
 
@@ -18,6 +18,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::Migrate(db)) => migrate(&db),
+        Some(Command::Token(TokenCommand::New { name, scopes })) => token_new(&name, &scopes),
         None => actix_web::rt::System::new().block_on(async move {
             let app = Application::build(cli.serve)?;
             app.run_until_stopped().await
@@ -42,5 +43,16 @@ fn migrate(db: &DbArgs) -> anyhow::Result<()> {
     } else {
         println!("applied migrations: {}", report.applied.join(", "));
     }
+    Ok(())
+}
+
+/// `scheduler token new`: a new token, printed once, and its tokens-file entry.
+fn token_new(name: &str, scopes: &[String]) -> anyhow::Result<()> {
+    use scheduler_web::auth::{tokens, Scope};
+    anyhow::ensure!(!name.trim().is_empty(), "--name is empty");
+    let scopes = scopes.iter().map(|s| Scope::parse(s)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+    let (token, hash) = tokens::generate().map_err(anyhow::Error::msg)?;
+    println!("token (shown once; give it to {name} and keep it secret):\n\n    {token}\n");
+    println!("add to the tokens file (--auth-tokens):\n\n{}", tokens::entry(name, &hash, &scopes));
     Ok(())
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{NormalizePath, TrailingSlash};
+use actix_web::middleware::{from_fn, NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpServer};
 use anyhow::{bail, Context};
 use scheduler_core::cluster::ClusterConfig;
@@ -17,6 +17,7 @@ use scheduler_core::store::Retention;
 use scheduler_core::store::Store;
 use scheduler_core::{Scheduler, SchedulerConfig, SystemClock};
 
+use crate::auth::{self, Auth, Tokens};
 use crate::config::{DbArgs, JobStoreKind, ServeConfig};
 use crate::routes::{self, PREFIXES};
 use crate::state::AppState;
@@ -33,6 +34,7 @@ pub struct Application {
 impl Application {
     /// Loads plugins, opens the store, starts the engine and binds the HTTP server.
     pub fn build(config: ServeConfig) -> anyhow::Result<Application> {
+        let auth = web::Data::new(auth_from(&config)?);
         let (registry, refused) = match &config.plugins {
             Some(dir) => {
                 let report = load_plugins(dir)?;
@@ -124,6 +126,8 @@ impl Application {
         let mut server = HttpServer::new(move || {
             let mut app = App::new()
                 .app_data(state.clone())
+                .app_data(auth.clone())
+                .wrap(from_fn(auth::guard))
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
                 .route("/api/openapi.json", web::get().to(openapi::document))
                 .route("/swagger.json", web::get().to(openapi::document))
@@ -197,4 +201,37 @@ fn host_name() -> String {
 pub fn open_postgres(db: &DbArgs) -> anyhow::Result<PgStore> {
     let url = db.database_url.clone().context("--jobstore postgres needs --database-url (or DATABASE_URL)")?;
     Ok(PgStore::connect(&PgConfig { url, pool_size: db.db_pool_size, connect_timeout: db.db_timeout })?)
+}
+
+/// Authentication from the flags, and the refusal to serve a non-loopback address without it.
+fn auth_from(config: &ServeConfig) -> anyhow::Result<Auth> {
+    let proxies = config.trust_cert_subject_header.clone();
+    let Some(path) = &config.auth_tokens else {
+        if !proxies.is_empty() {
+            bail!("--trust-cert-subject-header maps subjects to scopes in the tokens file: give --auth-tokens FILE");
+        }
+        if !config.bind.ip().is_loopback() {
+            if !config.insecure_no_auth {
+                bail!(
+                    "refusing to listen on {} without authentication: anyone reaching it could schedule, run and \
+                     delete every product's jobs. Give --auth-tokens FILE (see `scheduler token new`), bind to \
+                     127.0.0.1, or accept the risk with --insecure-no-auth",
+                    config.bind
+                );
+            }
+            tracing::warn!(
+                bind = %config.bind,
+                "--insecure-no-auth: serving WITHOUT AUTHENTICATION on a non-loopback address; anyone reaching it \
+                 can schedule, run and delete every product's jobs"
+            );
+        }
+        return Ok(Auth::off());
+    };
+    let tokens = Tokens::load(path).map_err(anyhow::Error::msg)?;
+    let (n_tokens, n_subjects) = tokens.counts();
+    if n_tokens == 0 && n_subjects == 0 {
+        bail!("{}: the tokens file grants nothing (no [[token]] or [[subject]] entries)", path.display());
+    }
+    tracing::info!(tokens = n_tokens, subjects = n_subjects, trusted_proxies = ?proxies, "API authentication on");
+    Ok(Auth { tokens: Some(tokens), trusted_proxies: proxies })
 }

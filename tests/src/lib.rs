@@ -109,6 +109,8 @@ pub struct Resp {
     pub link: Option<String>,
     /// The `Content-Type` header.
     pub content_type: Option<String>,
+    /// The `WWW-Authenticate` header.
+    pub www_authenticate: Option<String>,
     /// The body parsed as JSON, or `Null` when empty or not JSON.
     pub body: Value,
     /// The raw body.
@@ -121,9 +123,10 @@ impl Resp {
         let location = r.header("location").map(str::to_owned);
         let link = r.header("link").map(str::to_owned);
         let content_type = r.header("content-type").map(str::to_owned);
+        let www_authenticate = r.header("www-authenticate").map(str::to_owned);
         let text = r.into_string().unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp { status, location, link, content_type, body, text }
+        Resp { status, location, link, content_type, www_authenticate, body, text }
     }
 
     /// A field of the body.

@@ -47,19 +47,28 @@ pub struct LoadReport {
     pub refused: Vec<Refusal>,
 }
 
-/// The plugin directory itself could not be read.
+/// The plugin directory could not be used at all.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read the plugin directory {}", dir.display())]
-pub struct LoadError {
-    /// The directory.
-    pub dir: PathBuf,
-    /// Why.
-    pub source: std::io::Error,
+pub enum LoadError {
+    /// It could not be read.
+    #[error("cannot read the plugin directory {}", dir.display())]
+    Unreadable {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Another user could change what is in it (see `trust`).
+    #[error("plugin directory refused: {0}")]
+    Untrusted(String),
 }
 
 /// Loads every `.so` file (the platform's library suffix) in `dir`, in name order.
 pub fn load_plugins(dir: &Path) -> Result<LoadReport, LoadError> {
-    let err = |source| LoadError { dir: dir.to_owned(), source };
+    if let Some(why) = super::trust::untrusted(dir, "the plugin directory") {
+        return Err(LoadError::Untrusted(why));
+    }
+    let err = |source| LoadError::Unreadable { dir: dir.to_owned(), source };
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
         .map_err(err)?
         .filter_map(Result::ok)
@@ -112,6 +121,13 @@ pub fn load_plugins(dir: &Path) -> Result<LoadReport, LoadError> {
 }
 
 fn load_one(file: &Path, registry: &mut Registry) -> Result<Arc<LoadedPlugin>, String> {
+    // The file a link points to, and the directory holding it, must be as safe as the file.
+    let target = fs::canonicalize(file).map_err(|e| format!("cannot resolve the file: {e}"))?;
+    for (path, what) in [(target.as_path(), "the file"), (target.parent().unwrap_or(Path::new("/")), "its directory")] {
+        if let Some(why) = super::trust::untrusted(path, what) {
+            return Err(why);
+        }
+    }
     let sha256 = file_sha256(file).map_err(|e| format!("cannot read the file: {e}"))?;
     let header = lib_header_from_path(file).map_err(describe)?;
     let module = header.init_root_module::<PluginModule_Ref>().map_err(describe)?;

@@ -5,6 +5,7 @@ pub mod context;
 pub mod host;
 pub mod loader;
 pub mod registry;
+mod trust;
 
 pub use loader::{load_plugins, LoadError, LoadReport, Refusal};
 pub use registry::{JobTypeEntry, ListenerEntry, LoadedPlugin, Registry};

@@ -2,7 +2,7 @@
 //! job's runs.
 
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use scheduler_core::model::{JobId, RunOutcome};
 use scheduler_core::request::parse_instant;
 use scheduler_core::store::{RunCursor, RunQuery};
@@ -10,6 +10,7 @@ use scheduler_core::Ts;
 use serde_json::Value;
 
 use super::jobs::parse_limit;
+use crate::auth::Caller;
 use crate::dto::RunDto;
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -184,9 +185,21 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         (status = 200, description = "The run", body = RunDto),
         (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, Problem> {
+pub async fn get(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, Problem> {
     let id = path.into_inner();
+    let asked = id.clone();
     let run = state.call(move |s| s.run_get(&id)).await?;
+    // A caller scoped to other products learns nothing, not even that the run exists.
+    if req.extensions().get::<Caller>().is_some_and(|c| !c.can_read(run.group.product())) {
+        return Err(Problem::from(scheduler_core::CoreError::RunNotFound {
+            id: asked.chars().take(64).collect(),
+            group: "any group".into(),
+        }));
+    }
     Ok(HttpResponse::Ok().json(RunDto::from(&run)))
 }
 

@@ -317,8 +317,7 @@ fn a_node_without_a_plugin_never_claims_or_resolves_that_groups_jobs() {
 
 #[test]
 fn a_group_limit_holds_across_nodes() {
-    // One node has a single worker, so the other must run the group's second run: a limit
-    // counted per node would let three run at once.
+    // Both nodes run the group at once: a limit counted per node would let three run at once.
     let db = Arc::new(TestDb::create());
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("starts.log");
@@ -331,7 +330,13 @@ fn a_group_limit_holds_across_nodes() {
         )
     };
     let (small, big) = (node("1"), node("4"));
-    let ids = create_many(&[&small, &big], SLEEPY, bodies(10, 600), 4);
+    // The small node runs a long job first, so the big node (four workers, nine jobs) may only
+    // take the second slot while it lasts.
+    let mut ids = create_many(&[&small], SLEEPY, bodies(1, 1500), 1);
+    wait_until("the small node to start its job", Duration::from_secs(20), || {
+        (db.count("SELECT count(*) AS n FROM runs WHERE outcome = 'running'") == 1).then_some(())
+    });
+    ids.extend(create_many(&[&big], SLEEPY, bodies(9, 600), 4));
     wait_until("every job to finish", Duration::from_secs(60), || {
         (db.count("SELECT count(*) AS n FROM jobs WHERE final_status IS NULL") == 0).then_some(())
     });

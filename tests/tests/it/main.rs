@@ -32,4 +32,5 @@ mod lifecycle;
 mod operating;
 mod plugins;
 mod schedules;
+mod security;
 mod store_conformance;

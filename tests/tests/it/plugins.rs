@@ -69,3 +69,45 @@ fn an_empty_plugin_directory_starts_a_server_with_no_groups() {
     s.post_json("/api/scheduler/vps4/backups/jobs", &json!({"vmId": VM, "when": instant_in(0)}))
         .assert_problem(404, "vps4");
 }
+
+/// Whoever can replace a plugin file runs code as the service: files and directories other
+/// users can write to, or that another user owns, are refused with the reason.
+#[test]
+fn plugins_other_users_could_change_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let set_mode =
+        |p: &std::path::Path, mode: u32| std::fs::set_permissions(p, PermissionsExt::from_mode(mode)).unwrap();
+    let d = PluginDir::with(&["vps4_backups"]);
+    // Copies, not the harness's hard links: their modes must not touch the built files.
+    let world = d.path().join("libworld_writable.so");
+    std::fs::copy(harness::plugin_lib("noop"), &world).unwrap();
+    set_mode(&world, 0o666);
+    let group = d.path().join("libgroup_writable.so");
+    std::fs::copy(harness::plugin_lib("fixture_sleepy"), &group).unwrap();
+    set_mode(&group, 0o664);
+    let report = scheduler_core::plugin::load_plugins(d.path()).unwrap();
+    let reason =
+        |name: &str| report.refused.iter().find(|r| r.file.ends_with(name)).map(|r| r.to_string()).unwrap_or_default();
+    assert!(reason("libworld_writable.so").contains("writable by every user"), "{:?}", report.refused);
+    assert!(reason("libgroup_writable.so").contains("writable by its group"), "{:?}", report.refused);
+    assert_eq!(report.refused.len(), 2, "the example plugin is trusted: {:?}", report.refused);
+    assert!(report.registry.lookup("vps4", "backups").is_some());
+
+    // Owned by another user (not root): refused. Changing the owner needs root, which the test
+    // machines are; as another user the rule is covered by the loader's unit test.
+    if unsafe { libc::geteuid() } == 0 {
+        let owned = d.path().join("libowned_by_other.so");
+        std::fs::copy(harness::plugin_lib("noop"), &owned).unwrap();
+        set_mode(&owned, 0o644);
+        std::os::unix::fs::chown(&owned, Some(4242), None).unwrap();
+        let report = scheduler_core::plugin::load_plugins(d.path()).unwrap();
+        let r = report.refused.iter().find(|r| r.file.ends_with("libowned_by_other.so")).expect("refused");
+        assert!(r.reason.contains("uid 4242"), "{r}");
+    }
+
+    // A directory anyone can write to refuses everything in it, naming the directory.
+    set_mode(d.path(), 0o777);
+    let err = scheduler_core::plugin::load_plugins(d.path()).unwrap_err().to_string();
+    assert!(err.contains("plugin directory") && err.contains(&d.path().display().to_string()), "{err}");
+    set_mode(d.path(), 0o700);
+}
