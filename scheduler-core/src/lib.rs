@@ -10,6 +10,7 @@
 //! - [`engine`]: the dispatcher, the workers and the recorder.
 //! - [`scheduler::Scheduler`]: the operations callers use.
 
+pub mod audit;
 pub mod clock;
 pub mod cluster;
 pub mod engine;

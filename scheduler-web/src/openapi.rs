@@ -28,6 +28,7 @@ is also served under `/api/schedulers`, `/scheduler` and `/schedulers`. Errors a
         crate::routes::stats::window,
         crate::routes::stats::daily,
         crate::routes::stats::of_job,
+        crate::routes::audit::list,
         crate::routes::groups::list,
         crate::routes::groups::reload,
         crate::routes::nodes::list,
@@ -45,7 +46,8 @@ is also served under `/api/schedulers`, `/scheduler` and `/schedulers`. Errors a
     ),
     components(schemas(
         JobDto, TriggerDto, RetryDto, RunDto, GroupDto, NodeDto, PluginDto, RefusalDto, SchedulerDto, Problem, CreateJobBody, RescheduleBody,
-        ApplyReportDto, crate::routes::stats::StatsDto, crate::routes::stats::PercentilesDto
+        ApplyReportDto, crate::routes::stats::StatsDto, crate::routes::stats::PercentilesDto,
+        crate::routes::audit::AuditDto
     )),
     tags(
         (name = "jobs", description = "Jobs of a product and job group"),

@@ -138,7 +138,8 @@ impl Application {
                 .route("/api/runs", web::get().to(routes::history::list))
                 .route("/api/runs/{runId}", web::get().to(routes::history::get))
                 .route("/api/stats", web::get().to(routes::stats::window))
-                .route("/api/stats/daily", web::get().to(routes::stats::daily));
+                .route("/api/stats/daily", web::get().to(routes::stats::daily))
+                .route("/api/audit", web::get().to(routes::audit::list));
             for prefix in PREFIXES {
                 app = app.service(web::scope(prefix).configure(routes::scheduler_routes));
             }

@@ -48,3 +48,15 @@ impl Scheduler {
         Ok(stats::summarize_runs(since, &job.group, &runs))
     }
 }
+
+impl Scheduler {
+    /// Records a change made through the API.
+    pub fn audit_record(&self, entry: &crate::audit::AuditEntry) -> Result<(), CoreError> {
+        Ok(self.shared.store.audit_append(entry)?)
+    }
+
+    /// A page of the audit trail, newest first.
+    pub fn audit_list(&self, query: &crate::audit::AuditQuery) -> Result<Vec<crate::audit::AuditEntry>, CoreError> {
+        Ok(self.shared.store.audit_list(query)?)
+    }
+}

@@ -493,6 +493,12 @@ pub trait Store: Send + Sync + 'static {
     /// outcome, measure and bucket.
     fn stats(&self, query: &crate::stats::StatsQuery) -> Result<Vec<crate::stats::StatRow>, StoreError>;
 
+    /// Appends a change to the audit trail (its `seq` is assigned here).
+    fn audit_append(&self, entry: &crate::audit::AuditEntry) -> Result<(), StoreError>;
+
+    /// A page of the audit trail, newest first.
+    fn audit_list(&self, query: &crate::audit::AuditQuery) -> Result<Vec<crate::audit::AuditEntry>, StoreError>;
+
     /// Claims due runs, earliest first, marking each job running so it cannot run twice.
     fn runs_claim_due(&self, claim: &ClaimDue) -> Result<Claim, StoreError>;
 

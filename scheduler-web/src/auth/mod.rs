@@ -22,8 +22,12 @@ use actix_web::{web, HttpMessage, ResponseError};
 pub use scope::{Caller, Need, Scope};
 pub use tokens::Tokens;
 
+use scheduler_core::audit::AuditEntry;
+use scheduler_core::{Clock, SystemClock};
+
 use crate::problem::Problem;
 use crate::routes::PREFIXES;
+use crate::state::AppState;
 
 /// The header a TLS-terminating proxy puts the client certificate's subject in.
 pub const CERT_SUBJECT_HEADER: &str = "x-cert-subject-dn";
@@ -121,8 +125,35 @@ pub async fn guard(
     });
     match checked {
         Ok(caller) => {
+            let change = crate::routes::audit::describe(req.method().as_str(), req.path(), &PREFIXES);
+            let state = req.app_data::<web::Data<AppState>>().cloned();
+            let (method, path) = (req.method().to_string(), req.path().to_owned());
+            let who = caller.name.clone();
             req.extensions_mut().insert(caller);
-            Ok(next.call(req).await?.map_into_left_body())
+            let res = next.call(req).await?;
+            if let (Some((action, product, job_group, target)), Some(state)) = (change, state) {
+                if res.status().is_success() {
+                    // A create names its job in the Location header.
+                    let created = res.headers().get(header::LOCATION).and_then(|l| l.to_str().ok());
+                    let target = target.or_else(|| created.and_then(|l| l.rsplit('/').next()).map(str::to_owned));
+                    let entry = AuditEntry {
+                        seq: 0,
+                        at: SystemClock.now(),
+                        who,
+                        action: action.to_owned(),
+                        method,
+                        path,
+                        status: res.status().as_u16(),
+                        product,
+                        job_group,
+                        target,
+                    };
+                    if let Err(e) = state.call(move |s| s.audit_record(&entry)).await {
+                        tracing::error!(error = %e.detail, "recording a change in the audit trail failed");
+                    }
+                }
+            }
+            Ok(res.map_into_left_body())
         }
         Err(p) => {
             let mut resp = p.error_response();

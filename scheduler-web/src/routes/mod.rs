@@ -1,5 +1,6 @@
 //! The route table, mounted under every prefix the API answers on.
 
+pub mod audit;
 pub mod control;
 pub mod groups;
 pub mod health;

@@ -170,7 +170,7 @@ fn migrations_apply_once_refuse_a_newer_schema_and_match_the_code() {
     let mut conn = PgConnection::establish(&db.url).unwrap();
     let cols: Vec<Column> = diesel::sql_query(
         "SELECT table_name::text, column_name::text, data_type::text FROM information_schema.columns
-         WHERE table_schema = 'public' AND table_name IN ('jobs', 'runs', 'nodes') ORDER BY table_name, ordinal_position",
+         WHERE table_schema = 'public' AND table_name IN ('jobs', 'runs', 'nodes', 'audit') ORDER BY table_name, ordinal_position",
     )
     .load(&mut conn)
     .unwrap();

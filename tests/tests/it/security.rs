@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use harness::{instant_in, Server, ServerOptions, VM};
+use harness::{instant_in, Backend, Server, ServerOptions, VM};
 use serde_json::json;
 
 /// Runs `scheduler token new`; returns the token and the tokens-file entry it printed.
@@ -222,3 +222,68 @@ fn serving_a_public_address_without_tokens_is_refused_unless_insisted() {
     assert!(status.is_none(), "it starts: {out}");
     assert!(out.contains("WITHOUT AUTHENTICATION"), "warned at start: {out}");
 }
+
+/// Every change through the API is in the audit trail with who made it; refused requests and
+/// reads are not; only admin reads the trail.
+fn changes_are_audited_with_who_and_what(b: Backend) {
+    let t = tokens("");
+    let s = Server::start_with(ServerOptions::on(b).args(&["--auth-tokens", t.file.path().to_str().unwrap()]));
+    let call = |method: &str, path: &str, body: Option<&str>, token: &str| {
+        s.send_with(method, path, body, &[("Authorization", &bearer(token))])
+    };
+    let body = json!({"vmId": VM, "when": instant_in(3600)}).to_string();
+    let created = call("POST", JOBS, Some(&body), &t.vps4_write);
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.get("id").as_str().unwrap().to_owned();
+    let job = format!("{JOBS}/{id}");
+    let later = json!({"when": instant_in(7200)}).to_string();
+    assert_eq!(call("PATCH", &job, Some(&later), &t.vps4_write).status, 200);
+    assert_eq!(call("POST", &format!("{job}/pause"), None, &t.vps4_write).status, 200);
+    assert_eq!(call("POST", &format!("{job}/resume"), None, &t.admin).status, 200);
+    assert_eq!(call("GET", &job, None, &t.vps4_read).status, 200);
+    call("DELETE", &job, None, &t.vps4_read).assert_problem(403, "write");
+    assert_eq!(call("DELETE", &job, None, &t.vps4_write).status, 204);
+
+    call("GET", "/api/audit", None, &t.vps4_write).assert_problem(403, "admin");
+    let trail = call("GET", "/api/audit", None, &t.admin);
+    assert_eq!(trail.status, 200, "{}", trail.text);
+    let got: Vec<(String, String, String)> = trail
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["product"], "vps4", "{e}");
+            assert_eq!(e["target"], id.as_str(), "{e}");
+            assert!(e["at"].as_str().is_some_and(|a| a.ends_with('Z')), "{e}");
+            (
+                e["who"].as_str().unwrap().into(),
+                e["action"].as_str().unwrap().into(),
+                e["method"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String, String)> = [
+        ("vps4-ci", "delete", "DELETE"),
+        ("ops", "resume", "POST"),
+        ("vps4-ci", "pause", "POST"),
+        ("vps4-ci", "reschedule", "PATCH"),
+        ("vps4-ci", "create", "POST"),
+    ]
+    .iter()
+    .map(|(w, a, m)| ((*w).into(), (*a).into(), (*m).into()))
+    .collect();
+    assert_eq!(got, want, "newest first, reads and the refused delete left out");
+    // Filters and pages.
+    let mine = call("GET", "/api/audit?who=ops", None, &t.admin).body;
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    let first = call("GET", "/api/audit?limit=2", None, &t.admin).body;
+    let before = first[1]["seq"].as_i64().unwrap();
+    let next = call("GET", &format!("/api/audit?limit=2&before={before}"), None, &t.admin).body;
+    assert_eq!(next[0]["action"], "pause", "{next}");
+    assert_eq!(next[1]["action"], "reschedule", "{next}");
+    assert_eq!(call("GET", "/api/audit?product=bench", None, &t.admin).body.as_array().unwrap().len(), 0);
+    call("GET", "/api/audit?before=x", None, &t.admin).assert_problem(400, "before");
+}
+
+on_both_stores!(changes_are_audited_with_who_and_what);

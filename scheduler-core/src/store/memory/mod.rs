@@ -28,6 +28,7 @@ use state::State;
 pub struct MemoryStore {
     state: Mutex<State>,
     nodes: Mutex<Vec<NodeRecord>>,
+    audit: Mutex<Vec<crate::audit::AuditEntry>>,
 }
 
 impl Default for MemoryStore {
@@ -39,7 +40,7 @@ impl Default for MemoryStore {
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
-        Self { state: Mutex::new(State::new()), nodes: Mutex::new(Vec::new()) }
+        Self { state: Mutex::new(State::new()), nodes: Mutex::new(Vec::new()), audit: Mutex::new(Vec::new()) }
     }
 
     /// Keeps (the default) or stops keeping run statistics as runs finish.
@@ -225,6 +226,18 @@ impl Store for MemoryStore {
     fn run_get(&self, id: RunId) -> Result<Option<Run>, StoreError> {
         let st = self.state.lock();
         Ok(st.find_run(id.0).and_then(|s| st.run(s)).map(|r| st.to_run(r)))
+    }
+
+    fn audit_append(&self, entry: &crate::audit::AuditEntry) -> Result<(), StoreError> {
+        let mut trail = self.audit.lock();
+        let seq = trail.last().map_or(1, |e| e.seq + 1);
+        trail.push(crate::audit::AuditEntry { seq, ..entry.clone() });
+        Ok(())
+    }
+
+    fn audit_list(&self, q: &crate::audit::AuditQuery) -> Result<Vec<crate::audit::AuditEntry>, StoreError> {
+        let trail = self.audit.lock();
+        Ok(trail.iter().rev().filter(|e| q.matches(e)).take(q.limit).cloned().collect())
     }
 
     fn stats(&self, q: &crate::stats::StatsQuery) -> Result<Vec<crate::stats::StatRow>, StoreError> {

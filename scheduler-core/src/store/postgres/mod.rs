@@ -9,6 +9,7 @@
 //!
 //! What is due is decided by the database clock (`now()`), never by a node's clock.
 
+mod audit;
 mod claim;
 mod history;
 mod insert_batch;
@@ -419,6 +420,16 @@ impl Store for PgStore {
     fn run_get(&self, id: RunId) -> Result<Option<Run>, StoreError> {
         let mut conn = self.conn()?;
         history::get(&mut conn, id)
+    }
+
+    fn audit_append(&self, entry: &crate::audit::AuditEntry) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        audit::append(&mut conn, entry)
+    }
+
+    fn audit_list(&self, q: &crate::audit::AuditQuery) -> Result<Vec<crate::audit::AuditEntry>, StoreError> {
+        let mut conn = self.conn()?;
+        audit::list(&mut conn, q)
     }
 
     fn stats(&self, q: &crate::stats::StatsQuery) -> Result<Vec<crate::stats::StatRow>, StoreError> {

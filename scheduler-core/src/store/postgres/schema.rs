@@ -69,4 +69,19 @@ pub const TABLES: &[(&str, &[(&str, &str)])] = &[
             ("stopped_at", "timestamp with time zone"),
         ],
     ),
+    (
+        "audit",
+        &[
+            ("seq", "bigint"),
+            ("at", "timestamp with time zone"),
+            ("who", "text"),
+            ("action", "text"),
+            ("method", "text"),
+            ("path", "text"),
+            ("status", "integer"),
+            ("product", "text"),
+            ("job_group", "text"),
+            ("target", "text"),
+        ],
+    ),
 ];
