@@ -101,8 +101,8 @@ fn a_node_killed_mid_burst_loses_nothing_and_nothing_runs_twice() {
     let servers: Vec<&Server> = c.nodes.iter().collect();
     // Half the burst is of a type that asks for recovery, half of one that does not.
     let created = std::thread::scope(|scope| {
-        let a = scope.spawn(|| create_many(&servers, SLEEPY, bodies(5_000, 30), 3));
-        let b = scope.spawn(|| create_many(&servers, SLEEPY_ONCE, bodies(5_000, 30), 3));
+        let a = scope.spawn(|| create_many(&servers, SLEEPY, bodies(5_000, 100), 3));
+        let b = scope.spawn(|| create_many(&servers, SLEEPY_ONCE, bodies(5_000, 100), 3));
         a.join().unwrap().len() + b.join().unwrap().len()
     });
     assert_eq!(created, 10_000);
