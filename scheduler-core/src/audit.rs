@@ -8,7 +8,7 @@ use crate::clock::Ts;
 pub struct AuditEntry {
     /// Position in the trail (assigned by the store; larger is newer).
     pub seq: i64,
-    /// When the change was made.
+    /// When the change was made (stamped by the scheduler when recorded).
     pub at: Ts,
     /// The token's or certificate subject's name (`anonymous` without authentication).
     pub who: String,

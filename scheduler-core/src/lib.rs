@@ -11,6 +11,7 @@
 //! - [`scheduler::Scheduler`]: the operations callers use.
 
 pub mod audit;
+mod background;
 pub mod clock;
 pub mod cluster;
 pub mod engine;

@@ -22,16 +22,6 @@ use crate::Ts;
 const BUCKETS: [f64; 16] =
     [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0, 600.0, 3600.0];
 
-const OUTCOMES: [RunOutcome; 7] = [
-    RunOutcome::Running,
-    RunOutcome::Succeeded,
-    RunOutcome::Failed,
-    RunOutcome::Vetoed,
-    RunOutcome::Cancelled,
-    RunOutcome::Abandoned,
-    RunOutcome::Skipped,
-];
-
 /// One product/group's handles, resolved once.
 struct GroupHandles {
     started: IntCounter,
@@ -151,7 +141,10 @@ impl Metrics {
                 let (p, g, t) = (e.group.product(), e.group.job_group(), e.name.as_str());
                 let handles = GroupHandles {
                     started: started.with_label_values(&[p, g, t]),
-                    finished: OUTCOMES.iter().map(|o| finished.with_label_values(&[p, g, t, o.as_str()])).collect(),
+                    finished: RunOutcome::ALL
+                        .iter()
+                        .map(|o| finished.with_label_values(&[p, g, t, o.as_str()]))
+                        .collect(),
                     lateness: lateness.with_label_values(&[p, g]),
                     duration: duration.with_label_values(&[p, g]),
                     retries: retries.with_label_values(&[p, g]),
@@ -257,9 +250,7 @@ impl LocalRecorder<'_> {
             }
         };
         g.started.inc();
-        if let Some(i) = OUTCOMES.iter().position(|o| *o == finish.outcome) {
-            g.finished[i].inc();
-        }
+        g.finished[finish.outcome.index()].inc();
         g.lateness.observe(finish.started_at.micros_since(run.scheduled_for).max(0) as f64 / 1e6);
         g.duration.observe(finish.finished_at.micros_since(finish.started_at).max(0) as f64 / 1e6);
         if finish.retry_at.is_some() {

@@ -251,6 +251,22 @@ pub enum RunOutcome {
 }
 
 impl RunOutcome {
+    /// Every outcome, in declaration order (`index` is the position here).
+    pub const ALL: [RunOutcome; 7] = [
+        RunOutcome::Running,
+        RunOutcome::Succeeded,
+        RunOutcome::Failed,
+        RunOutcome::Vetoed,
+        RunOutcome::Cancelled,
+        RunOutcome::Abandoned,
+        RunOutcome::Skipped,
+    ];
+
+    /// Its position in `ALL`.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The API's name for it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -312,4 +328,17 @@ pub struct Run {
     pub trigger: Option<u32>,
     /// Why it ran as it did (a catch-up for missed fires, a run-now request), when that needs saying.
     pub note: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RunOutcome;
+
+    #[test]
+    fn every_outcome_is_listed_at_its_index_and_named_both_ways() {
+        for (i, o) in RunOutcome::ALL.iter().enumerate() {
+            assert_eq!(o.index(), i);
+            assert_eq!(RunOutcome::parse(o.as_str()), Some(*o));
+        }
+    }
 }

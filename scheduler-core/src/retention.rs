@@ -2,11 +2,9 @@
 //! no statement holds locks for long. With a shared store only one node prunes at a time.
 
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
-
+use crate::background::{Background, StopSignal};
 use crate::metrics::Metrics;
 use crate::store::{Pruned, Retention, Store};
 
@@ -38,45 +36,19 @@ impl Default for RetentionConfig {
 const PAUSE: Duration = Duration::from_millis(20);
 
 /// The running retention thread.
-pub(crate) struct Pruner {
-    stop: Arc<(Mutex<bool>, Condvar)>,
-    handle: Option<JoinHandle<()>>,
-}
+pub(crate) struct Pruner(Background);
 
 impl Pruner {
     pub(crate) fn start(store: Arc<dyn Store>, metrics: Option<Arc<Metrics>>, config: RetentionConfig) -> Pruner {
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let s2 = stop.clone();
-        let handle = std::thread::Builder::new()
-            .name("sched-retention".into())
-            .spawn(move || run(&*store, metrics.as_deref(), &config, &s2))
-            .expect("spawn retention thread");
-        Pruner { stop, handle: Some(handle) }
+        Pruner(Background::spawn("sched-retention", move |stop| run(&*store, metrics.as_deref(), &config, stop)))
     }
 
-    pub(crate) fn stop(mut self) {
-        {
-            let (lock, cond) = &*self.stop;
-            *lock.lock() = true;
-            cond.notify_all();
-        }
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
+    pub(crate) fn stop(self) {
+        self.0.stop();
     }
 }
 
-/// Waits `d` unless stopped; true when stopped.
-fn pause(stop: &(Mutex<bool>, Condvar), d: Duration) -> bool {
-    let (lock, cond) = stop;
-    let mut stopped = lock.lock();
-    if !*stopped {
-        let _ = cond.wait_for(&mut stopped, d);
-    }
-    *stopped
-}
-
-fn run(store: &dyn Store, metrics: Option<&Metrics>, config: &RetentionConfig, stop: &(Mutex<bool>, Condvar)) {
+fn run(store: &dyn Store, metrics: Option<&Metrics>, config: &RetentionConfig, stop: &StopSignal) {
     loop {
         let mut total = Pruned::default();
         loop {
@@ -97,14 +69,14 @@ fn run(store: &dyn Store, metrics: Option<&Metrics>, config: &RetentionConfig, s
                     break;
                 }
             }
-            if pause(stop, PAUSE) {
+            if stop.wait(PAUSE) {
                 return;
             }
         }
         if total != Pruned::default() {
             tracing::info!(runs = total.runs, jobs = total.jobs, stats = total.stats, "pruned old history");
         }
-        if pause(stop, config.every) {
+        if stop.wait(config.every) {
             return;
         }
     }

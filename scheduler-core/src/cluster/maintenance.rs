@@ -1,47 +1,29 @@
 //! The maintenance thread: heartbeat and rescue.
 
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
-
 use super::ClusterConfig;
+use crate::background::{Background, StopSignal};
 use crate::scheduler::Shared;
 use crate::store::{NodeInfo, RescueDead};
 
 /// The running maintenance thread.
-pub(crate) struct Maintenance {
-    stop: Arc<(Mutex<bool>, Condvar)>,
-    handle: Option<JoinHandle<()>>,
-}
+pub(crate) struct Maintenance(Background);
 
 impl Maintenance {
     /// Starts heartbeating as `node` (already registered) and rescuing dead nodes' runs.
     pub(crate) fn start(shared: Arc<Shared>, node: NodeInfo, config: ClusterConfig) -> Maintenance {
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let s2 = stop.clone();
-        let handle = std::thread::Builder::new()
-            .name("sched-maintenance".into())
-            .spawn(move || run(&shared, &node, &config, &s2))
-            .expect("spawn maintenance thread");
-        Maintenance { stop, handle: Some(handle) }
+        Maintenance(Background::spawn("sched-maintenance", move |stop| run(&shared, &node, &config, stop)))
     }
 
     /// Stops the thread (heartbeats end here: call after the engine stopped).
-    pub(crate) fn stop(mut self) {
-        {
-            let (lock, cond) = &*self.stop;
-            *lock.lock() = true;
-            cond.notify_all();
-        }
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
+    pub(crate) fn stop(self) {
+        self.0.stop();
     }
 }
 
-fn run(shared: &Shared, node: &NodeInfo, config: &ClusterConfig, stop: &(Mutex<bool>, Condvar)) {
+fn run(shared: &Shared, node: &NodeInfo, config: &ClusterConfig, stop: &StopSignal) {
     let rescue = RescueDead {
         dead_after: config.dead_after(),
         groups: shared.registry.job_types().iter().map(|e| (e.group.clone(), e.options.requests_recovery)).collect(),
@@ -106,12 +88,7 @@ fn run(shared: &Shared, node: &NodeInfo, config: &ClusterConfig, stop: &(Mutex<b
                 rescue_dead(shared, &rescue);
             }
         }
-        let (lock, cond) = stop;
-        let mut stopped = lock.lock();
-        if !*stopped {
-            let _ = cond.wait_until(&mut stopped, next_beat.min(next_rescue).min(next_cancel));
-        }
-        if *stopped {
+        if stop.wait_until(next_beat.min(next_rescue).min(next_cancel)) {
             return;
         }
     }

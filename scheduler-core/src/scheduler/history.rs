@@ -16,11 +16,12 @@ impl Scheduler {
         Ok(self.shared.store.runs_query(query)?)
     }
 
-    /// One run by id (any product/group).
-    pub fn run_get(&self, id: &str) -> Result<Run, CoreError> {
+    /// One run by id, of a product `visible` accepts: a run of any other product is not found,
+    /// as if it did not exist.
+    pub fn run_get(&self, id: &str, visible: impl Fn(&str) -> bool) -> Result<Run, CoreError> {
         let not_found = || CoreError::RunNotFound { id: id.chars().take(64).collect(), group: "any group".into() };
         let run_id = id.parse::<RunId>().map_err(|_| not_found())?;
-        self.shared.store.run_get(run_id)?.ok_or_else(not_found)
+        self.shared.store.run_get(run_id)?.filter(|r| visible(r.group.product())).ok_or_else(not_found)
     }
 
     /// Statistics per product/group over a window, or per day.
@@ -50,9 +51,10 @@ impl Scheduler {
 }
 
 impl Scheduler {
-    /// Records a change made through the API.
-    pub fn audit_record(&self, entry: &crate::audit::AuditEntry) -> Result<(), CoreError> {
-        Ok(self.shared.store.audit_append(entry)?)
+    /// Records a change made through the API, stamped now.
+    pub fn audit_record(&self, mut entry: crate::audit::AuditEntry) -> Result<(), CoreError> {
+        entry.at = self.shared.clock.now();
+        Ok(self.shared.store.audit_append(&entry)?)
     }
 
     /// A page of the audit trail, newest first.

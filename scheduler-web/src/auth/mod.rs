@@ -23,7 +23,6 @@ pub use scope::{Caller, Need, Scope};
 pub use tokens::Tokens;
 
 use scheduler_core::audit::AuditEntry;
-use scheduler_core::{Clock, SystemClock};
 
 use crate::problem::Problem;
 use crate::routes::PREFIXES;
@@ -138,7 +137,7 @@ pub async fn guard(
                     let target = target.or_else(|| created.and_then(|l| l.rsplit('/').next()).map(str::to_owned));
                     let entry = AuditEntry {
                         seq: 0,
-                        at: SystemClock.now(),
+                        at: scheduler_core::Ts(0), // stamped by the scheduler's clock
                         who,
                         action: action.to_owned(),
                         method,
@@ -148,7 +147,7 @@ pub async fn guard(
                         job_group,
                         target,
                     };
-                    if let Err(e) = state.call(move |s| s.audit_record(&entry)).await {
+                    if let Err(e) = state.call(move |s| s.audit_record(entry)).await {
                         tracing::error!(error = %e.detail, "recording a change in the audit trail failed");
                     }
                 }

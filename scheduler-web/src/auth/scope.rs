@@ -168,21 +168,14 @@ pub fn classify(method: &str, path: &str, prefixes: &[&str]) -> Need {
         return Need::Authenticated;
     }
     let reads = matches!(method, "GET" | "HEAD");
-    for prefix in prefixes {
-        let Some(rest) = path.strip_prefix(prefix) else { continue };
-        if !(rest.is_empty() || rest.starts_with('/')) {
-            continue;
-        }
-        let mut segments = rest.split('/').filter(|s| !s.is_empty());
-        return match segments.next() {
-            None if reads => Need::Authenticated,
-            None => Need::Admin,
-            Some("nodes") if segments.next().is_none() => Need::Authenticated,
-            Some(product) if reads => Need::Read(product.to_owned()),
-            Some(product) => Need::Write(product.to_owned()),
-        };
+    match crate::routes::scheduler_segments(path, prefixes).as_deref() {
+        Some([]) if reads => Need::Authenticated,
+        Some([]) => Need::Admin,
+        Some(["nodes"]) => Need::Authenticated,
+        Some([product, ..]) if reads => Need::Read((*product).to_owned()),
+        Some([product, ..]) => Need::Write((*product).to_owned()),
+        None => Need::Authenticated,
     }
-    Need::Authenticated
 }
 
 #[cfg(test)]

@@ -95,27 +95,20 @@ pub fn describe(method: &str, path: &str, prefixes: &[&str]) -> Option<Change> {
     if matches!(method, "GET" | "HEAD" | "OPTIONS") {
         return None;
     }
-    for prefix in prefixes {
-        let Some(rest) = path.strip_prefix(prefix) else { continue };
-        if !(rest.is_empty() || rest.starts_with('/')) {
-            continue;
-        }
-        let seg: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-        let own = |i: usize| seg.get(i).map(|s| (*s).to_owned());
-        let action = match (method, seg.as_slice()) {
-            ("PUT", []) => return Some(("reload", None, None, None)),
-            ("POST", [_, _, "jobs"]) => "create",
-            ("PATCH", [_, _, "jobs", _]) => "reschedule",
-            ("DELETE", [_, _, "jobs", _]) => "delete",
-            ("POST", [_, _, "jobs", _, "run"]) => "run",
-            ("POST", [_, _, "jobs", _, "pause"]) => "pause",
-            ("POST", [_, _, "jobs", _, "resume"]) => "resume",
-            ("POST", [_, _, "runs", _, "cancel"]) => "cancel",
-            _ => return None,
-        };
-        return Some((action, own(0), own(1), own(3)));
-    }
-    None
+    let seg = super::scheduler_segments(path, prefixes)?;
+    let own = |i: usize| seg.get(i).map(|s| (*s).to_owned());
+    let action = match (method, seg.as_slice()) {
+        ("PUT", []) => return Some(("reload", None, None, None)),
+        ("POST", [_, _, "jobs"]) => "create",
+        ("PATCH", [_, _, "jobs", _]) => "reschedule",
+        ("DELETE", [_, _, "jobs", _]) => "delete",
+        ("POST", [_, _, "jobs", _, "run"]) => "run",
+        ("POST", [_, _, "jobs", _, "pause"]) => "pause",
+        ("POST", [_, _, "jobs", _, "resume"]) => "resume",
+        ("POST", [_, _, "runs", _, "cancel"]) => "cancel",
+        _ => return None,
+    };
+    Some((action, own(0), own(1), own(3)))
 }
 
 #[cfg(test)]

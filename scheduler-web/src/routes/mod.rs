@@ -19,6 +19,15 @@ use crate::problem::Problem;
 /// headings, the reference service's current path and the design card's.
 pub const PREFIXES: [&str; 4] = ["/api/scheduler", "/api/schedulers", "/scheduler", "/schedulers"];
 
+/// The path segments after whichever of `prefixes` starts `path` (as a whole segment), or None
+/// when `path` is not a scheduler route. `/api/scheduler/vps4/b/jobs` → `["vps4", "b", "jobs"]`.
+pub fn scheduler_segments<'a>(path: &'a str, prefixes: &[&str]) -> Option<Vec<&'a str>> {
+    prefixes.iter().find_map(|prefix| {
+        let rest = path.strip_prefix(prefix)?;
+        (rest.is_empty() || rest.starts_with('/')).then(|| rest.split('/').filter(|s| !s.is_empty()).collect())
+    })
+}
+
 /// Registers the scheduler routes (under one prefix).
 pub fn scheduler_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(

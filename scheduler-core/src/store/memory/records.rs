@@ -143,21 +143,11 @@ pub(super) struct StatKey {
     pub bucket: u16,
 }
 
-const OUTCOMES: [RunOutcome; 7] = [
-    RunOutcome::Running,
-    RunOutcome::Succeeded,
-    RunOutcome::Failed,
-    RunOutcome::Vetoed,
-    RunOutcome::Cancelled,
-    RunOutcome::Abandoned,
-    RunOutcome::Skipped,
-];
-
 /// An outcome as a small number, and back.
 pub(super) fn outcome_code(o: RunOutcome) -> u8 {
-    OUTCOMES.iter().position(|x| *x == o).unwrap_or(0) as u8
+    o.index() as u8
 }
 
 pub(super) fn outcome_of(code: u8) -> RunOutcome {
-    OUTCOMES.get(code as usize).copied().unwrap_or(RunOutcome::Running)
+    RunOutcome::ALL.get(code as usize).copied().unwrap_or(RunOutcome::Running)
 }
