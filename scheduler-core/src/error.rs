@@ -74,6 +74,30 @@ pub enum CoreError {
         reason: String,
     },
 
+    /// The payload is larger than the service keeps.
+    #[error("payload: {bytes} bytes, more than the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// Its size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+
+    /// The product has as many unfinished jobs as its quota allows.
+    #[error(
+        "product `{product}` has {pending} unfinished jobs, its quota is {limit}: wait for some to finish or delete some"
+    )]
+    QuotaReached {
+        /// The product.
+        product: String,
+        /// Its unfinished jobs, as last counted.
+        pending: u64,
+        /// The quota.
+        limit: u64,
+        /// When to try again.
+        retry_after: std::time::Duration,
+    },
+
     /// The service is stopping and takes no new work.
     #[error("the scheduler is shutting down")]
     ShuttingDown,

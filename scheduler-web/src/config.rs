@@ -182,6 +182,29 @@ pub struct ServeConfig {
     #[arg(long, env = "SCHEDULER_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Largest job payload (the request a job receives, as JSON text), in bytes.
+    #[arg(long, env = "SCHEDULER_MAX_PAYLOAD_BYTES", default_value_t = 64 * 1024)]
+    pub max_payload_bytes: usize,
+
+    /// Deepest nesting of objects and arrays in a request body (the body is level 1).
+    #[arg(long, env = "SCHEDULER_MAX_PAYLOAD_DEPTH", default_value_t = 32, value_parser = clap::value_parser!(u16).range(2..=128))]
+    pub max_payload_depth: u16,
+
+    /// Most unfinished jobs (scheduled, running, paused, recurring) a product may have; more
+    /// creates get 429 with `Retry-After`. 0: no quota. Counted once a second per node, so
+    /// several nodes may overshoot it by the creates they admit within that second.
+    #[arg(long, env = "SCHEDULER_MAX_PENDING_JOBS", default_value_t = 100_000)]
+    pub max_pending_jobs: u64,
+
+    /// Requests per second each token (or certificate subject) may make on average; more get
+    /// 429 with `Retry-After`. 0: no limit. Applies when authentication is on.
+    #[arg(long, env = "SCHEDULER_RATE_LIMIT", default_value_t = 100)]
+    pub rate_limit: u32,
+
+    /// Requests a token may make at once above its average rate.
+    #[arg(long, env = "SCHEDULER_RATE_LIMIT_BURST", default_value_t = 200)]
+    pub rate_limit_burst: u32,
+
     /// Log format.
     #[arg(long, env = "SCHEDULER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -22,6 +22,9 @@ pub struct Problem {
     /// The request field at fault, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Seconds to wait before trying again, sent as `Retry-After` (429 and some 503s).
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -33,6 +36,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -71,9 +75,12 @@ impl ResponseError for Problem {
 
     fn error_response(&self) -> HttpResponse {
         let body = serde_json::to_vec(self).unwrap_or_default();
-        HttpResponse::build(self.status_code())
-            .insert_header((header::CONTENT_TYPE, "application/problem+json"))
-            .body(body)
+        let mut resp = HttpResponse::build(self.status_code());
+        resp.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        if let Some(s) = self.retry_after {
+            resp.insert_header((header::RETRY_AFTER, s.max(1)));
+        }
+        resp.body(body)
     }
 }
 
@@ -104,6 +111,15 @@ impl From<CoreError> for Problem {
                 "The schedules file is invalid; nothing was applied",
                 detail,
             ),
+            CoreError::PayloadTooLarge { .. } => {
+                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Payload too large", detail)
+                    .with_field("payload")
+            }
+            CoreError::QuotaReached { retry_after, .. } => {
+                let mut p = Problem::new(StatusCode::TOO_MANY_REQUESTS, "quota-reached", "Quota reached", detail);
+                p.retry_after = Some(retry_after.as_secs());
+                p
+            }
             CoreError::ShuttingDown => {
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "shutting-down", "Shutting down", detail)
             }

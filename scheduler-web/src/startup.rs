@@ -8,6 +8,7 @@ use actix_web::{web, App, HttpServer};
 use anyhow::{bail, Context};
 use scheduler_core::cluster::ClusterConfig;
 use scheduler_core::engine::EngineConfig;
+use scheduler_core::limits::Limits;
 use scheduler_core::model::GroupKey;
 use scheduler_core::plugin::{load_plugins, Registry};
 use scheduler_core::retention::RetentionConfig;
@@ -17,7 +18,7 @@ use scheduler_core::store::Retention;
 use scheduler_core::store::Store;
 use scheduler_core::{Scheduler, SchedulerConfig, SystemClock};
 
-use crate::auth::{self, Auth, Tokens};
+use crate::auth::{self, Auth, RateLimit, Tokens};
 use crate::config::{DbArgs, JobStoreKind, ServeConfig};
 use crate::routes::{self, PREFIXES};
 use crate::state::AppState;
@@ -99,6 +100,11 @@ impl Application {
                 cluster: ClusterConfig { heartbeat: config.heartbeat, ..ClusterConfig::default() },
                 max_running,
                 metrics: !config.no_metrics,
+                limits: Limits {
+                    payload_bytes: config.max_payload_bytes,
+                    payload_depth: usize::from(config.max_payload_depth),
+                    pending_per_product: Some(config.max_pending_jobs).filter(|n| *n > 0),
+                },
                 retention: Some(RetentionConfig {
                     keep: Retention {
                         succeeded: config.retain_succeeded,
@@ -234,5 +240,6 @@ fn auth_from(config: &ServeConfig) -> anyhow::Result<Auth> {
         bail!("{}: the tokens file grants nothing (no [[token]] or [[subject]] entries)", path.display());
     }
     tracing::info!(tokens = n_tokens, subjects = n_subjects, trusted_proxies = ?proxies, "API authentication on");
-    Ok(Auth { tokens: Some(tokens), trusted_proxies: proxies })
+    let rate = RateLimit::new(config.rate_limit, config.rate_limit_burst);
+    Ok(Auth { tokens: Some(tokens), trusted_proxies: proxies, rate })
 }

@@ -111,6 +111,8 @@ pub struct Resp {
     pub content_type: Option<String>,
     /// The `WWW-Authenticate` header.
     pub www_authenticate: Option<String>,
+    /// The `Retry-After` header.
+    pub retry_after: Option<String>,
     /// The body parsed as JSON, or `Null` when empty or not JSON.
     pub body: Value,
     /// The raw body.
@@ -124,9 +126,10 @@ impl Resp {
         let link = r.header("link").map(str::to_owned);
         let content_type = r.header("content-type").map(str::to_owned);
         let www_authenticate = r.header("www-authenticate").map(str::to_owned);
+        let retry_after = r.header("retry-after").map(str::to_owned);
         let text = r.into_string().unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp { status, location, link, content_type, www_authenticate, body, text }
+        Resp { status, location, link, content_type, www_authenticate, retry_after, body, text }
     }
 
     /// A field of the body.

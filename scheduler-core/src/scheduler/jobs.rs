@@ -50,10 +50,16 @@ impl Scheduler {
             return Err(CoreError::ShuttingDown);
         }
         let entry = self.entry(product, job_group)?;
+        crate::limits::check_depth(body, self.shared.limits.payload_depth)?;
         let req = request::parse_create(body, self.shared.clock.now())?;
         let key = idempotency_key.map(|k| (k.to_owned(), fingerprint(body)));
         let key = key.or_else(|| req.id.map(|id| (id.to_string(), fingerprint(body))));
-        self.shared.insert(entry, req, key)
+        self.shared.quota.admit(self.shared.store.as_ref(), entry.group.product())?;
+        let created = self.shared.insert(entry, req, key)?;
+        if let Created::New(_) = created {
+            self.shared.quota.created(entry.group.product());
+        }
+        Ok(created)
     }
 
     /// One job.
@@ -80,6 +86,7 @@ impl Scheduler {
     pub fn job_reschedule(&self, product: &str, job_group: &str, id: &str, body: &Value) -> Result<Job, CoreError> {
         let entry = self.entry(product, job_group)?;
         let id = Self::job_id(entry, id)?;
+        crate::limits::check_depth(body, self.shared.limits.payload_depth)?;
         for _ in 0..8 {
             let job = self.shared.store.job_get(&entry.group, id)?.ok_or_else(|| Self::not_found(entry, id))?;
             if job.status.is_finished() {

@@ -48,6 +48,8 @@ pub struct SchedulerConfig {
     pub retention: Option<crate::retention::RetentionConfig>,
     /// Keep Prometheus metrics.
     pub metrics: bool,
+    /// Payload size and depth, and the per-product quota of unfinished jobs.
+    pub limits: crate::limits::Limits,
 }
 
 impl SchedulerConfig {
@@ -61,6 +63,7 @@ impl SchedulerConfig {
             max_running: Vec::new(),
             retention: None,
             metrics: true,
+            limits: crate::limits::Limits::default(),
         }
     }
 }
@@ -83,6 +86,10 @@ pub(crate) struct Shared {
     pub(crate) dead_after: Duration,
     /// The workers' cancellation flags, by the run they execute (set when the engine starts).
     pub(crate) board: OnceLock<Arc<CancelBoard>>,
+    /// Payload limits.
+    pub(crate) limits: crate::limits::Limits,
+    /// The per-product quota of unfinished jobs (API creates).
+    pub(crate) quota: crate::limits::Quota,
     stopping: AtomicBool,
 }
 
@@ -160,6 +167,7 @@ impl Shared {
 
     /// Validates a create request against its job type and computes the job's first state.
     pub(crate) fn prepare(&self, entry: &JobTypeEntry, mut req: CreateRequest) -> Result<Prepared, CoreError> {
+        crate::limits::check_payload_size(&req.payload, self.limits.payload_bytes)?;
         Self::validate(entry, &req.payload)?;
         if req.spec.overlap == crate::trigger::OverlapPolicy::Allow && !entry.options.allow_concurrent {
             return Err(CoreError::InvalidField {
@@ -258,6 +266,7 @@ impl Shared {
         let when = Ts::from_millis(when_ms);
         request::check_instant("when", when)?;
         request::check_storable(&value)?;
+        crate::limits::check_depth(&value, self.limits.payload_depth)?;
         let created = self.insert(entry, CreateRequest::once(when, payload), None)?;
         Ok(created.job().clone())
     }
@@ -292,6 +301,8 @@ impl Scheduler {
             counters: Counters::default(),
             dead_after: config.cluster.dead_after(),
             board: OnceLock::new(),
+            limits: config.limits,
+            quota: crate::limits::Quota::new(config.limits.pending_per_product),
             stopping: AtomicBool::new(false),
         });
         let node = NodeInfo { id: shared.node.clone(), host: config.host.clone(), groups: shared.groups.to_vec() };

@@ -451,6 +451,9 @@ pub trait Store: Send + Sync + 'static {
     /// A page of a group's unfinished jobs (scheduled, running, paused), soonest first.
     fn jobs_list(&self, query: &JobListQuery) -> Result<Vec<Job>, StoreError>;
 
+    /// How many unfinished jobs a product has, over all its groups (the quota's count).
+    fn jobs_pending(&self, product: &str) -> Result<u64, StoreError>;
+
     /// Gives a job new triggers, keeping its payload and pause state. A running job keeps
     /// running and fires on the new schedule after the run ends. `Ok(None)` when the job's
     /// version moved on (reread and try again).

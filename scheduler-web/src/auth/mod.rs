@@ -8,6 +8,7 @@
 //! caller without the scope gets 403 and the route never runs. The caller is left in the
 //! request's extensions for the routes that check per record and for the audit trail.
 
+pub mod rate;
 pub mod scope;
 pub mod tokens;
 
@@ -19,6 +20,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, ResponseError};
 
+pub use rate::RateLimit;
 pub use scope::{Caller, Need, Scope};
 pub use tokens::Tokens;
 
@@ -37,12 +39,14 @@ pub struct Auth {
     pub tokens: Option<Tokens>,
     /// Proxies whose `X-Cert-Subject-DN` header is believed (empty: the header is ignored).
     pub trusted_proxies: Vec<IpAddr>,
+    /// Requests per second per authenticated caller (none: unlimited).
+    pub rate: Option<RateLimit>,
 }
 
 impl Auth {
     /// Authentication switched off.
     pub fn off() -> Auth {
-        Auth { tokens: None, trusted_proxies: Vec::new() }
+        Auth { tokens: None, trusted_proxies: Vec::new(), rate: None }
     }
 }
 
@@ -121,6 +125,28 @@ pub async fn guard(
         c.allows(&need, req.query_string())
             .map(|()| c)
             .map_err(|why| problem(StatusCode::FORBIDDEN, "forbidden", "Forbidden", why))
+    });
+    // Only authenticated callers are counted: without tokens every caller is `anonymous`.
+    let rate = auth.as_ref().and_then(|a| a.rate.as_ref().filter(|_| a.tokens.is_some()));
+    let checked = checked.and_then(|c| match rate {
+        Some(rate) if need != Need::Open => match rate.check(&c.name) {
+            Ok(()) => Ok(c),
+            Err(wait) => {
+                let mut p = problem(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate-limited",
+                    "Too many requests",
+                    format!(
+                        "`{}` is over its request rate; try again in {} ms",
+                        clip(&c.name),
+                        wait.as_millis().max(1)
+                    ),
+                );
+                p.retry_after = Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
+                Err(p)
+            }
+        },
+        _ => Ok(c),
     });
     match checked {
         Ok(caller) => {

@@ -246,9 +246,11 @@ pub async fn list(
         (status = 201, description = "Created", body = JobDto, headers(("Location" = String, description = "The new job's URL"))),
         (status = 200, description = "The job an earlier request with the same idempotency key created", body = JobDto),
         (status = 409, description = "The idempotency key (or id) was used with a different request", body = Problem, content_type = "application/problem+json"),
-        (status = 400, description = "Body not a JSON object, bad `when`, or payload refused by the job type", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Body not a JSON object, nested too deep, bad `when`, or payload refused by the job type", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No plugin registers this product and group", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over the size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body or payload over its size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The product's quota of unfinished jobs is reached (`Retry-After`)", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
     ))]
 pub async fn create(
     state: web::Data<AppState>,

@@ -29,6 +29,7 @@ mod control;
 mod declared;
 mod durable;
 mod lifecycle;
+mod limits;
 mod operating;
 mod plugins;
 mod schedules;

@@ -9,7 +9,7 @@ use harness::{instant_in, Backend, Server, ServerOptions, VM};
 use serde_json::json;
 
 /// Runs `scheduler token new`; returns the token and the tokens-file entry it printed.
-fn new_token(name: &str, scopes: &[&str]) -> (String, String) {
+pub(crate) fn new_token(name: &str, scopes: &[&str]) -> (String, String) {
     let mut cmd = Command::new(harness::scheduler_bin());
     cmd.args(["token", "new", "--name", name]);
     for s in scopes {
@@ -42,7 +42,7 @@ fn tokens(extra: &str) -> Tokens {
     Tokens { admin, vps4_write, vps4_read, bench_write, file }
 }
 
-fn bearer(token: &str) -> String {
+pub(crate) fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 

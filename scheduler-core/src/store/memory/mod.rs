@@ -106,6 +106,17 @@ impl Store for MemoryStore {
         Ok(out)
     }
 
+    fn jobs_pending(&self, product: &str) -> Result<u64, StoreError> {
+        let st = self.state.lock();
+        let n = st
+            .group_index
+            .iter()
+            .filter(|(key, _)| key.product() == product)
+            .map(|(_, &g)| st.groups[g as usize].ready.len() + st.groups[g as usize].held.len())
+            .sum::<usize>();
+        Ok(n as u64)
+    }
+
     fn job_reschedule(&self, c: &JobReschedule) -> Result<Option<Change<Job>>, StoreError> {
         let mut st = self.state.lock();
         let Some(slot) = st.find_job_in(&c.group, c.id.0) else {

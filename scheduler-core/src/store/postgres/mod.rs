@@ -265,6 +265,17 @@ impl Store for PgStore {
         rows.into_iter().map(JobRow::into_job).collect()
     }
 
+    fn jobs_pending(&self, product: &str) -> Result<u64, StoreError> {
+        let mut conn = self.conn()?;
+        // An index-only scan of `jobs_unfinished_by_group`.
+        let row: rows::CountRow =
+            diesel::sql_query("SELECT count(*) AS n FROM jobs WHERE product = $1 AND final_status IS NULL")
+                .bind::<Text, _>(product)
+                .get_result(&mut conn)
+                .map_err(db)?;
+        Ok(row.n.max(0) as u64)
+    }
+
     fn job_reschedule(&self, c: &JobReschedule) -> Result<Option<Change<Job>>, StoreError> {
         let mut conn = self.conn()?;
         let rows: Vec<JobRow> = diesel::sql_query(sql::reschedule_job())

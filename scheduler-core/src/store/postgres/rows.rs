@@ -240,6 +240,12 @@ pub struct FinishCounts {
 }
 
 #[derive(QueryableByName)]
+pub struct CountRow {
+    #[diesel(sql_type = BigInt)]
+    pub n: i64,
+}
+
+#[derive(QueryableByName)]
 pub struct StatusRow {
     #[diesel(sql_type = Nullable<Text>)]
     pub final_status: Option<String>,

@@ -1,0 +1,182 @@
+//! Limits on what one client can make the service keep: payload size and depth, and the
+//! number of unfinished jobs per product (a quota).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde_json::Value;
+
+use crate::error::CoreError;
+use crate::store::Store;
+
+/// The limits, all configurable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest payload (the job's request as JSON text), in bytes.
+    pub payload_bytes: usize,
+    /// Deepest nesting of objects and arrays in a request body (the body itself is level 1).
+    pub payload_depth: usize,
+    /// Most unfinished jobs (scheduled, running, paused, recurring) one product may have;
+    /// `None` for no quota.
+    pub pending_per_product: Option<u64>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { payload_bytes: 64 * 1024, payload_depth: 32, pending_per_product: Some(100_000) }
+    }
+}
+
+/// How long a client refused by the quota is asked to wait.
+pub const QUOTA_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Refuses a body nested deeper than `max` levels, naming the path where it goes too deep.
+pub fn check_depth(body: &Value, max: usize) -> Result<(), CoreError> {
+    // Depth-first without recursion: a hostile body cannot exhaust the stack here.
+    let mut stack: Vec<(&Value, usize, String)> = vec![(body, 1, String::new())];
+    while let Some((v, depth, path)) = stack.pop() {
+        if depth > max {
+            let field = if path.is_empty() { "body".to_owned() } else { path };
+            return Err(CoreError::InvalidField {
+                field,
+                reason: format!("nested deeper than the limit of {max} levels of objects and arrays"),
+            });
+        }
+        let nested = |c: &&Value| c.is_object() || c.is_array();
+        match v {
+            Value::Object(m) => {
+                stack.extend(m.iter().filter(|(_, c)| nested(c)).map(|(k, c)| (c, depth + 1, join(&path, k))))
+            }
+            Value::Array(a) => stack.extend(
+                a.iter().enumerate().filter(|(_, c)| nested(c)).map(|(i, c)| (c, depth + 1, format!("{path}[{i}]"))),
+            ),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn join(path: &str, key: &str) -> String {
+    let key: String = key.chars().take(64).collect();
+    if path.is_empty() {
+        key
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// Refuses a payload larger than `max` bytes.
+pub fn check_payload_size(payload: &str, max: usize) -> Result<(), CoreError> {
+    if payload.len() > max {
+        return Err(CoreError::PayloadTooLarge { bytes: payload.len(), limit: max });
+    }
+    Ok(())
+}
+
+/// The per-product quota of unfinished jobs.
+///
+/// Counting a product's jobs on every create would cost a scan each time, so each product's
+/// count is kept for a second and the creates admitted since are added to it; when that
+/// estimate reaches the quota the store is asked again (at most every 100 ms) before a create
+/// is refused. With several nodes the quota can be overshot by the creates the others admit
+/// within that second: it protects the store from a runaway client, it is not an exact bound.
+pub(crate) struct Quota {
+    limit: Option<u64>,
+    counts: Mutex<HashMap<String, Count>>,
+}
+
+#[derive(Clone, Copy)]
+struct Count {
+    counted: u64,
+    at: Instant,
+    admitted: u64,
+}
+
+const STALE: Duration = Duration::from_secs(1);
+const RECHECK: Duration = Duration::from_millis(100);
+
+impl Quota {
+    pub(crate) fn new(limit: Option<u64>) -> Quota {
+        Quota { limit, counts: Mutex::new(HashMap::new()) }
+    }
+
+    /// Whether one more job of `product` fits.
+    pub(crate) fn admit(&self, store: &dyn Store, product: &str) -> Result<(), CoreError> {
+        let Some(limit) = self.limit else { return Ok(()) };
+        let known = self.counts.lock().get(product).copied();
+        let estimate = known.map(|c| c.counted + c.admitted);
+        let recount = match known {
+            None => true,
+            Some(c) => c.at.elapsed() >= STALE || (c.counted + c.admitted >= limit && c.at.elapsed() >= RECHECK),
+        };
+        let pending = if recount {
+            // Counted without the lock held: creates of other products do not wait for it.
+            let counted = store.jobs_pending(product)?;
+            self.counts.lock().insert(product.to_owned(), Count { counted, at: Instant::now(), admitted: 0 });
+            counted
+        } else {
+            estimate.unwrap_or(0)
+        };
+        if pending >= limit {
+            return Err(CoreError::QuotaReached {
+                product: product.chars().take(64).collect(),
+                pending,
+                limit,
+                retry_after: QUOTA_RETRY_AFTER,
+            });
+        }
+        Ok(())
+    }
+
+    /// Counts a job created after [`Quota::admit`].
+    pub(crate) fn created(&self, product: &str) {
+        if self.limit.is_some() {
+            if let Some(c) = self.counts.lock().get_mut(product) {
+                c.admitted += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn depth_counts_the_body_as_level_one_and_names_the_path() {
+        assert!(check_depth(&json!({"a": 1}), 1).is_ok());
+        assert!(check_depth(&json!({"a": {"b": [1, {"c": 2}]}}), 4).is_ok());
+        let e = check_depth(&json!({"a": {"b": [1, {"c": 2}]}}), 3).unwrap_err();
+        match e {
+            CoreError::InvalidField { field, .. } => assert_eq!(field, "a.b[1]"),
+            other => panic!("unexpected {other:?}"),
+        }
+        let e = check_depth(&json!([[1]]), 1).unwrap_err();
+        assert!(matches!(e, CoreError::InvalidField { field, .. } if field == "[0]"));
+    }
+
+    #[test]
+    fn a_very_deep_body_is_refused_without_recursion() {
+        let mut v = json!(1);
+        for _ in 0..100_000 {
+            v = Value::Array(vec![v]);
+        }
+        assert!(check_depth(&v, 32).is_err());
+        // serde_json's own drop is recursive; take it apart iteratively.
+        let mut cur = v;
+        while let Value::Array(mut a) = cur {
+            cur = a.pop().unwrap_or(Value::Null);
+        }
+    }
+
+    #[test]
+    fn payload_size_is_measured_in_bytes() {
+        assert!(check_payload_size("{\"a\":\"é\"}", 10).is_ok());
+        assert!(matches!(
+            check_payload_size("{\"a\":\"éé\"}", 10),
+            Err(CoreError::PayloadTooLarge { bytes: 12, limit: 10 })
+        ));
+    }
+}

@@ -1,0 +1,149 @@
+//! Limits through the real binary: body size, payload size and depth, the per-product quota of
+//! unfinished jobs, and the request rate per token; each reported with its status, and a
+//! refused request stores nothing.
+
+use std::time::Duration;
+
+use harness::{instant_in, wait_until, Backend, Server, ServerOptions, VM};
+use serde_json::{json, Value};
+
+use crate::security::{bearer, new_token};
+
+const JOBS: &str = "/api/scheduler/vps4/backups/jobs";
+const BENCH: &str = "/api/scheduler/bench/noop/jobs";
+
+fn listed(s: &Server, path: &str) -> usize {
+    let r = s.get(path);
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body.as_array().unwrap().len()
+}
+
+/// `{"a": {"a": … {}}}` with `levels` levels of objects under the body.
+fn nested(levels: usize) -> Value {
+    (0..levels).fold(json!({}), |inner, _| json!({ "a": inner }))
+}
+
+fn body_and_payload_limits_are_reported_and_nothing_is_stored(b: Backend) {
+    let s = Server::start_with(ServerOptions::on(b).args(&[
+        "--max-body-bytes",
+        "4096",
+        "--max-payload-bytes",
+        "1024",
+        "--max-payload-depth",
+        "4",
+    ]));
+    let when = instant_in(3_600_000);
+
+    // The body limit: 413 naming the body.
+    let big = json!({"vmId": VM, "when": when, "note": "x".repeat(5000)}).to_string();
+    s.post(JOBS, &big).assert_problem(413, "4096");
+    // Under the body limit but over the payload limit: 413 naming the payload.
+    let r = s.post(JOBS, &json!({"vmId": VM, "when": when, "note": "x".repeat(2000)}).to_string());
+    r.assert_problem(413, "1024");
+    assert_eq!(r.get("field"), "payload");
+    // The service's own keys do not count towards the payload.
+    let r = s.post(JOBS, &json!({"vmId": VM, "when": when, "note": "x".repeat(900)}).to_string());
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    // Depth: the body is level 1, so four levels fit and five do not; the field names the path.
+    let ok = json!({"vmId": VM, "when": when, "a": nested(2)});
+    assert_eq!(s.post_json(JOBS, &ok).status, 201);
+    let deep = json!({"vmId": VM, "when": when, "a": nested(3)});
+    let r = s.post_json(JOBS, &deep);
+    r.assert_problem(400, "deeper than the limit of 4");
+    assert_eq!(r.get("field"), "a.a.a.a");
+    let in_array = json!({"vmId": VM, "when": when, "list": [[[[1]]]]});
+    let r = s.post_json(JOBS, &in_array);
+    r.assert_problem(400, "deeper");
+    assert_eq!(r.get("field"), "list[0][0][0]");
+    // Hostile nesting beyond what the JSON reader takes at all: still a clean 400.
+    let hostile = format!("{}{}", "[".repeat(2000), "]".repeat(2000));
+    s.post(JOBS, &hostile).assert_problem(400, "body");
+
+    // A reschedule is held to the same depth.
+    let job = s.create(JOBS, &json!({"vmId": VM, "when": when}));
+    let path = format!("{JOBS}/{}", job["id"].as_str().unwrap());
+    let r = s.patch(&path, &json!({"when": instant_in(7_200_000), "x": nested(4)}).to_string());
+    r.assert_problem(400, "deeper");
+    assert_eq!(s.get(&path).get("when"), &job["when"], "a refused reschedule changes nothing");
+
+    // Only the three accepted creates were stored.
+    assert_eq!(listed(&s, JOBS), 3);
+}
+
+fn the_pending_quota_refuses_with_retry_after_until_jobs_finish(b: Backend) {
+    let s = Server::start_with(ServerOptions::on(b).args(&["--max-pending-jobs", "3"]));
+    let body = |i: i64| json!({"vmId": VM, "when": instant_in(3_600_000 + i)});
+    let soon = s.create(JOBS, &json!({"vmId": VM, "when": instant_in(3_000)}))["id"].as_str().unwrap().to_owned();
+    let ids: Vec<String> = (0..2).map(|i| s.create(JOBS, &body(i))["id"].as_str().unwrap().to_owned()).collect();
+
+    let r = s.post_json(JOBS, &body(9));
+    r.assert_problem(429, "quota is 3");
+    assert_eq!(r.retry_after.as_deref(), Some("60"), "429 carries Retry-After");
+    assert_eq!(listed(&s, JOBS), 3, "the refused create stored nothing");
+    // The quota is per product: another product still takes jobs.
+    assert_eq!(s.post_json(BENCH, &json!({"when": instant_in(3_600_000)})).status, 201);
+
+    // A job that runs and finishes frees its place, as does a deleted one.
+    assert_eq!(s.delete(&format!("{JOBS}/{}", ids[0])).status, 204);
+    let path = format!("{JOBS}/{soon}");
+    s.wait_job(&path, "the soon job to finish", Duration::from_secs(20), |j| j["status"] == "completed");
+    let mut made = 0;
+    wait_until("the quota to admit two creates again", Duration::from_secs(10), || {
+        let r = s.post_json(JOBS, &body(20 + made));
+        match r.status {
+            201 => made += 1,
+            429 => {}
+            other => panic!("unexpected {other}: {}", r.text),
+        }
+        (made == 2).then_some(())
+    });
+    s.post_json(JOBS, &body(99)).assert_problem(429, "quota");
+    assert_eq!(listed(&s, JOBS), 3);
+}
+
+on_both_stores!(
+    body_and_payload_limits_are_reported_and_nothing_is_stored,
+    the_pending_quota_refuses_with_retry_after_until_jobs_finish
+);
+
+#[test]
+fn each_token_has_its_own_request_rate() {
+    let (ci, a) = new_token("ci", &["product:vps4:write"]);
+    let (ops, o) = new_token("ops", &["admin"]);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), format!("{a}\n{o}")).unwrap();
+    let s = Server::start_with(ServerOptions::default().args(&[
+        "--auth-tokens",
+        file.path().to_str().unwrap(),
+        "--rate-limit",
+        "1",
+        "--rate-limit-burst",
+        "5",
+    ]));
+    let get = |token: &str| s.send_with("GET", JOBS, None, &[("Authorization", &bearer(token))]);
+
+    for i in 0..5 {
+        assert_eq!(get(&ci).status, 200, "request {i} of the burst");
+    }
+    let r = get(&ci);
+    r.assert_problem(429, "`ci` is over its request rate");
+    let wait: u64 = r.retry_after.as_deref().expect("Retry-After").parse().unwrap();
+    assert!((1..=2).contains(&wait), "Retry-After {wait}");
+    // A refused change changes nothing.
+    let body = json!({"vmId": VM, "when": instant_in(3_600_000)}).to_string();
+    let refused = s.send_with("POST", JOBS, Some(&body), &[("Authorization", &bearer(&ci))]);
+    assert_eq!(refused.status, 429);
+    // Other callers, and the open health routes, are not held back.
+    assert_eq!(get(&ops).status, 200);
+    assert_eq!(listed_with(&s, &ops), 0);
+    assert_eq!(s.get("/health").status, 200);
+    // The bucket refills at one request a second.
+    wait_until("the ci token's bucket to refill", Duration::from_secs(5), || (get(&ci).status == 200).then_some(()));
+}
+
+fn listed_with(s: &Server, token: &str) -> usize {
+    let r = s.send_with("GET", JOBS, None, &[("Authorization", &bearer(token))]);
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body.as_array().unwrap().len()
+}
