@@ -2,7 +2,8 @@
 # A throwaway PostgreSQL cluster for tests and benchmarks.
 #
 #   eval "$(scripts/pg.sh start)"   # installs PostgreSQL if missing, starts a cluster,
-#                                   # prints `export TEST_DATABASE_URL=...`
+#                                   # prints `export TEST_DATABASE_URL=...` (and
+#                                   # TEST_DATABASE_CA, the server's TLS certificate)
 #   scripts/pg.sh stop              # stops it and removes its files
 #   scripts/pg.sh halt | resume     # stops it keeping its data / starts it again (outage tests)
 #
@@ -56,8 +57,23 @@ start() {
     run "$bin/initdb" -D "$dir/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
         --pwfile="$dir/pwfile" -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 ||
         { cat "$dir/initdb.log" >&2; exit 1; }
+    # TLS on, with a throwaway self-signed certificate for 127.0.0.1 (tests connect with
+    # sslmode=verify-full against it, and without TLS too).
+    local tls=""
+    if command -v openssl >/dev/null 2>&1; then
+        openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj "/CN=127.0.0.1" \
+            -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+            -keyout "$dir/server.key" -out "$dir/server.crt" >"$dir/openssl.log" 2>&1 ||
+            { cat "$dir/openssl.log" >&2; exit 1; }
+        chmod 600 "$dir/server.key"
+        chmod 644 "$dir/server.crt"
+        [ "$(id -u)" = 0 ] && chown postgres "$dir/server.key" "$dir/server.crt"
+        tls="-c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key"
+    else
+        say "openssl is missing: the cluster runs without TLS"
+    fi
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    opts="-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_buffers=256MB"
+    opts="-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_buffers=256MB $tls"
     if [ -z "${PGTEST_DURABLE:-}" ]; then
         opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     fi
@@ -65,9 +81,12 @@ start() {
         { cat "$dir/server.log" >&2; exit 1; }
     echo "$bin" >"$dir/bin"
     echo "$opts" >"$dir/opts"
-    echo "postgres://postgres:postgres@127.0.0.1:$port/postgres" >"$dir/url"
+    # Plain connections unless a test asks for TLS (libpq would otherwise prefer it).
+    echo "postgres://postgres:postgres@127.0.0.1:$port/postgres?sslmode=disable" >"$dir/url"
     say "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (data in $dir)"
-    echo "export TEST_DATABASE_URL=postgres://postgres:postgres@127.0.0.1:$port/postgres"
+    echo "export TEST_DATABASE_URL=$(cat "$dir/url")"
+    [ -n "$tls" ] && echo "export TEST_DATABASE_CA=$dir/server.crt"
+    return 0
 }
 
 as_owner() {

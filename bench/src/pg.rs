@@ -21,8 +21,10 @@ impl BenchDb {
         let mut conn = PgConnection::establish(&admin)?;
         diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn)?;
         diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn)?;
-        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-        Ok(BenchDb { url: format!("{base}/{name}"), name, admin })
+        let (path, query) = admin.split_once('?').map_or((admin.as_str(), ""), |(p, q)| (p, q));
+        let base = path.rsplit_once('/').map(|(b, _)| b).unwrap_or(path);
+        let query = if query.is_empty() { String::new() } else { format!("?{query}") };
+        Ok(BenchDb { url: format!("{base}/{name}{query}"), name, admin })
     }
 
     pub fn conn(&self) -> anyhow::Result<PgConnection> {

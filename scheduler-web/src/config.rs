@@ -225,6 +225,14 @@ pub struct ServeConfig {
     #[arg(long, env = "SCHEDULER_TRUST_CERT_SUBJECT_HEADER", value_name = "PROXY_IP", value_delimiter = ',')]
     pub trust_cert_subject_header: Vec<std::net::IpAddr>,
 
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs `--tls-key`.
+    #[arg(long, env = "SCHEDULER_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of `--tls-cert`.
+    #[arg(long, env = "SCHEDULER_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
     /// Serve without authentication on a non-loopback address. Anyone who can reach the port
     /// can then schedule and delete any job; warned about at every start.
     #[arg(long, env = "SCHEDULER_INSECURE_NO_AUTH")]

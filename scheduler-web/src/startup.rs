@@ -36,6 +36,11 @@ impl Application {
     /// Loads plugins, opens the store, starts the engine and binds the HTTP server.
     pub fn build(config: ServeConfig) -> anyhow::Result<Application> {
         let auth = web::Data::new(auth_from(&config)?);
+        // Read before anything starts, so a bad certificate stops nothing half-started.
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
+            _ => None,
+        };
         let (registry, refused) = match &config.plugins {
             Some(dir) => {
                 let report = load_plugins(dir)?;
@@ -156,9 +161,13 @@ impl Application {
         if let Some(n) = config.http_workers {
             server = server.workers(usize::from(n));
         }
-        let server = server.bind(config.bind).with_context(|| format!("cannot listen on {}", config.bind))?;
+        let (server, scheme) = match tls {
+            Some(tls) => (server.bind_rustls_0_23(config.bind, tls), "https"),
+            None => (server.bind(config.bind), "http"),
+        };
+        let server = server.with_context(|| format!("cannot listen on {}", config.bind))?;
         let port = server.addrs().first().map(|a| a.port()).unwrap_or(0);
-        tracing::info!(node = %node, jobstore = ?config.jobstore, workers, "scheduler listening on http://{}:{port}", config.bind.ip());
+        tracing::info!(node = %node, jobstore = ?config.jobstore, workers, "scheduler listening on {scheme}://{}:{port}", config.bind.ip());
         Ok(Application { port, server: server.run(), scheduler, config })
     }
 

@@ -162,6 +162,8 @@ pub struct Server {
     _plugins: Option<Arc<PluginDir>>,
     /// The server's database, if PostgreSQL.
     pub db: Option<Arc<TestDb>>,
+    /// `http` or `https`.
+    scheme: &'static str,
 }
 
 /// How to start a server.
@@ -174,6 +176,8 @@ pub struct ServerOptions {
     pub env: Vec<(String, String)>,
     /// The database of a PostgreSQL server (kept alive with it).
     pub db: Option<Arc<TestDb>>,
+    /// Serve HTTPS; the client trusts this certificate (DER).
+    pub tls_root: Option<Vec<u8>>,
 }
 
 impl Default for ServerOptions {
@@ -183,8 +187,21 @@ impl Default for ServerOptions {
             args: Vec::new(),
             env: Vec::new(),
             db: None,
+            tls_root: None,
         }
     }
+}
+
+/// A client that trusts only `root` (a DER certificate), with rustls and ring.
+pub fn tls_agent(root: &[u8]) -> ureq::Agent {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(rustls::pki_types::CertificateDer::from(root.to_vec())).expect("a usable root certificate");
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).tls_config(Arc::new(config)).build()
 }
 
 impl ServerOptions {
@@ -211,6 +228,18 @@ impl ServerOptions {
     /// Adds an environment variable.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Serves HTTPS with this PEM certificate and key; the test client trusts `root` (DER).
+    pub fn tls(mut self, cert: &Path, key: &Path, root: Vec<u8>) -> Self {
+        self.args.extend([
+            "--tls-cert".into(),
+            cert.display().to_string(),
+            "--tls-key".into(),
+            key.display().to_string(),
+        ]);
+        self.tls_root = Some(root);
         self
     }
 
@@ -277,13 +306,18 @@ impl Server {
             child: Some(child),
             port: 0,
             logs,
-            agent: ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build(),
+            agent: match &opts.tls_root {
+                Some(root) => tls_agent(root),
+                None => ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build(),
+            },
             _plugins: opts.plugins.clone(),
             db: opts.db.clone(),
+            scheme: if opts.tls_root.is_some() { "https" } else { "http" },
         };
+        let listening = format!("scheduler listening on {}://", server.scheme);
         let deadline = Instant::now() + Duration::from_secs(60);
         let line = loop {
-            if let Some(l) = server.wait_for_log("scheduler listening on http://", Duration::from_millis(100)) {
+            if let Some(l) = server.wait_for_log(&listening, Duration::from_millis(100)) {
                 break l;
             }
             let exited = server.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
@@ -293,7 +327,7 @@ impl Server {
                 panic!("server did not start ({exited:?}); its output:\n{}", server.logs());
             }
         };
-        let after = line.split("scheduler listening on http://").nth(1).unwrap_or_default();
+        let after = line.split(&listening).nth(1).unwrap_or_default();
         let addr = after.split_whitespace().next().unwrap_or_default();
         server.port = addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port in log line");
         server
@@ -301,7 +335,7 @@ impl Server {
 
     /// The URL of `path` on this server.
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{}", self.port, path)
+        format!("{}://127.0.0.1:{}{}", self.scheme, self.port, path)
     }
 
     fn send(&self, method: &str, path: &str, body: Option<&str>) -> Resp {

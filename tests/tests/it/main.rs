@@ -35,3 +35,4 @@ mod plugins;
 mod schedules;
 mod security;
 mod store_conformance;
+mod tls;

@@ -172,7 +172,7 @@ fn a_trusted_proxys_certificate_subject_maps_to_scopes() {
 
 /// Runs the binary until it exits or prints `needle` (30 s at most), then stops it; returns
 /// whether it exited by itself (and how) and its output.
-fn run_until(args: &[&str], needle: &str) -> (Option<std::process::ExitStatus>, String) {
+pub(crate) fn run_until(args: &[&str], needle: &str) -> (Option<std::process::ExitStatus>, String) {
     use std::io::Read;
     let mut child = Command::new(harness::scheduler_bin())
         .args(args)
