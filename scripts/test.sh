@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints, the workspace build (the end-to-end tests start the
 # real binary with the real plugin libraries, so both must exist first), a throwaway PostgreSQL
-# (unless TEST_DATABASE_URL names one), unit, conformance and end-to-end tests on both stores,
-# doc tests, and the service built with the OTLP exporter.
+# (unless TEST_DATABASE_URL names one), unit, property, conformance and end-to-end tests on both
+# stores, doc tests, schemathesis against the live service's OpenAPI document on both stores,
+# and the service built with the OTLP exporter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +35,8 @@ export TEST_DATABASE_URL
 echo "== tests"
 cargo nextest run --workspace --locked --profile ci
 cargo test --doc --workspace --locked
+echo "== schemathesis: the live service against its OpenAPI document, on both stores"
+bash scripts/schemathesis.sh
 echo "== the OTLP exporter (feature otlp)"
 cargo clippy -p scheduler-web --features otlp --all-targets --locked -- -D warnings
 cargo nextest run -p scheduler-web --features otlp --locked --profile ci

@@ -69,6 +69,17 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
         store: StoreKind,
     },
+    /// The per-product quota's cost: W4 with a quota (never reached) against W4 without.
+    Limits {
+        #[arg(long, default_value_t = 5)]
+        secs: u64,
+        #[arg(long, default_value_t = 32)]
+        conns: usize,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
+        store: StoreKind,
+    },
     /// W4: creates per second over HTTP against the real server.
     W4 {
         #[arg(long, default_value_t = 10)]
@@ -158,6 +169,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::W2 { n, secs, workers, store } => inproc::w2(n, secs, workers, store),
         Cmd::W3 { n, store } => inproc::w3(n, store),
         Cmd::W4 { secs, conns, store } => server::w4(secs, conns, store),
+        Cmd::Limits { secs, conns, rounds, store } => server::limits(secs, conns, rounds, store),
         Cmd::W1Server { n, store } => server::w1(n, store),
         Cmd::W2Server { n, secs, store } => server::w2(n, secs, store),
         Cmd::W5 { n, nodes } => cluster::w5(n, nodes),

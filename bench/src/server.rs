@@ -41,6 +41,10 @@ impl ServerProc {
         anyhow::ensure!(bin.is_file(), "{} missing: run `cargo build --release --workspace`", bin.display());
         let mut cmd = Command::new(bin);
         cmd.args(extra);
+        // Throughput workloads create more jobs than the default per-product quota allows.
+        if !extra.contains(&"--max-pending-jobs") {
+            cmd.args(["--max-pending-jobs", "0"]);
+        }
         cmd.args(["--bind", "127.0.0.1:0", "--workers", "16", "--plugins"]).arg(plugins.path());
         if let Some(db) = &db {
             cmd.args(["--jobstore", "postgres", "--database-url", &db.url, "--db-pool-size", "32", "--queue", "128"]);
@@ -101,6 +105,23 @@ fn label(w: &str, store: StoreKind) -> String {
 pub fn w4(secs: u64, conns: usize, store: StoreKind) -> anyhow::Result<()> {
     let name = label("W4", store);
     let server = ServerProc::start(store)?;
+    let (lat, errors) = create_load(&server, secs, conns)?;
+    let n = lat.len();
+    line(
+        &name,
+        format!(
+            "{:.0} creates/s over HTTP ({n} in {secs} s, {conns} connections, {errors} errors)",
+            n as f64 / secs as f64
+        ),
+    );
+    line(&name, format!("request latency {}", percentiles(lat)));
+    line(&name, format!("server peak RSS {:.1} MiB", server.peak_rss_mib()));
+    Ok(())
+}
+
+/// Creates jobs due in an hour over `conns` keep-alive connections for `secs` seconds: the
+/// latency of each 201 in µs, and how many requests got anything else.
+fn create_load(server: &ServerProc, secs: u64, conns: usize) -> anyhow::Result<(Vec<i64>, usize)> {
     let rt = runtime()?;
     let deadline = Instant::now() + Duration::from_secs(secs);
     let errors = Arc::new(AtomicUsize::new(0));
@@ -130,18 +151,43 @@ pub fn w4(secs: u64, conns: usize, store: StoreKind) -> anyhow::Result<()> {
         }
         all
     });
-    let lat: Vec<i64> = lat.into_iter().flatten().collect();
-    let n = lat.len();
+    let errors = errors.load(Ordering::Relaxed);
+    Ok((lat.into_iter().flatten().collect(), errors))
+}
+
+/// The per-product quota's cost on creates: W4 with a quota too high to reach against W4
+/// without one, alternating servers, `rounds` times; medians and their ratio.
+pub fn limits(secs: u64, conns: usize, rounds: usize, store: StoreKind) -> anyhow::Result<()> {
+    let name = label("limits", store);
+    let rate = |quota: &str| -> anyhow::Result<f64> {
+        let db = match store {
+            StoreKind::Memory => None,
+            StoreKind::Postgres => Some(BenchDb::create()?),
+        };
+        let server = ServerProc::start_on(db, &["--max-pending-jobs", quota])?;
+        let (lat, errors) = create_load(&server, secs, conns)?;
+        anyhow::ensure!(errors == 0, "{errors} creates failed with quota {quota}");
+        Ok(lat.len() as f64 / secs as f64)
+    };
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        on.push(rate("100000000")?);
+        off.push(rate("0")?);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (m_on, m_off) = (median(&mut on), median(&mut off));
     line(
         &name,
         format!(
-            "{:.0} creates/s over HTTP ({n} in {secs} s, {conns} connections, {} errors)",
-            n as f64 / secs as f64,
-            errors.load(Ordering::Relaxed)
+            "W4 {secs} s x {conns} connections: quota on {m_on:.0} creates/s, off {m_off:.0} creates/s \
+             (medians of {rounds}); on/off = {:.3}",
+            m_on / m_off
         ),
     );
-    line(&name, format!("request latency {}", percentiles(lat)));
-    line(&name, format!("server peak RSS {:.1} MiB", server.peak_rss_mib()));
+    line(&name, format!("runs on: {on:.0?}; off: {off:.0?}"));
     Ok(())
 }
 

@@ -31,30 +31,48 @@ impl Default for Limits {
 /// How long a client refused by the quota is asked to wait.
 pub const QUOTA_RETRY_AFTER: Duration = Duration::from_secs(60);
 
-/// Refuses a body nested deeper than `max` levels, naming the path where it goes too deep.
-pub fn check_depth(body: &Value, max: usize) -> Result<(), CoreError> {
+/// Refuses a body nested deeper than `max` levels, or with a NUL character (`\u0000`) in any
+/// string or key (PostgreSQL's text and `jsonb` cannot hold one, so no store keeps it); the
+/// error names the path, e.g. `triggers[0].name`.
+pub fn check_body(body: &Value, max: usize) -> Result<(), CoreError> {
     // Depth-first without recursion: a hostile body cannot exhaust the stack here.
     let mut stack: Vec<(&Value, usize, String)> = vec![(body, 1, String::new())];
+    let nul = |path: String| CoreError::InvalidField {
+        field: if path.is_empty() { "body".to_owned() } else { path },
+        reason: "contains a NUL character (\\u0000), which the job store cannot keep".to_owned(),
+    };
     while let Some((v, depth, path)) = stack.pop() {
-        if depth > max {
-            let field = if path.is_empty() { "body".to_owned() } else { path };
-            return Err(CoreError::InvalidField {
-                field,
-                reason: format!("nested deeper than the limit of {max} levels of objects and arrays"),
-            });
-        }
-        let nested = |c: &&Value| c.is_object() || c.is_array();
         match v {
+            Value::String(s) if s.contains('\0') => return Err(nul(path)),
+            Value::Object(_) | Value::Array(_) if depth > max => {
+                let field = if path.is_empty() { "body".to_owned() } else { path };
+                return Err(CoreError::InvalidField {
+                    field,
+                    reason: format!("nested deeper than the limit of {max} levels of objects and arrays"),
+                });
+            }
             Value::Object(m) => {
-                stack.extend(m.iter().filter(|(_, c)| nested(c)).map(|(k, c)| (c, depth + 1, join(&path, k))))
+                if let Some(k) = m.keys().find(|k| k.contains('\0')) {
+                    return Err(nul(join(&path, k)));
+                }
+                stack.extend(m.iter().filter(|(_, c)| worth(c)).map(|(k, c)| (c, depth + 1, join(&path, k))))
             }
             Value::Array(a) => stack.extend(
-                a.iter().enumerate().filter(|(_, c)| nested(c)).map(|(i, c)| (c, depth + 1, format!("{path}[{i}]"))),
+                a.iter().enumerate().filter(|(_, c)| worth(c)).map(|(i, c)| (c, depth + 1, format!("{path}[{i}]"))),
             ),
             _ => {}
         }
     }
     Ok(())
+}
+
+/// Whether a value needs a look of its own: containers, and strings holding a NUL.
+fn worth(v: &Value) -> bool {
+    match v {
+        Value::Object(_) | Value::Array(_) => true,
+        Value::String(s) => s.contains('\0'),
+        _ => false,
+    }
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -146,15 +164,30 @@ mod tests {
 
     #[test]
     fn depth_counts_the_body_as_level_one_and_names_the_path() {
-        assert!(check_depth(&json!({"a": 1}), 1).is_ok());
-        assert!(check_depth(&json!({"a": {"b": [1, {"c": 2}]}}), 4).is_ok());
-        let e = check_depth(&json!({"a": {"b": [1, {"c": 2}]}}), 3).unwrap_err();
+        assert!(check_body(&json!({"a": 1}), 1).is_ok());
+        assert!(check_body(&json!({"a": {"b": [1, {"c": 2}]}}), 4).is_ok());
+        let e = check_body(&json!({"a": {"b": [1, {"c": 2}]}}), 3).unwrap_err();
         match e {
             CoreError::InvalidField { field, .. } => assert_eq!(field, "a.b[1]"),
             other => panic!("unexpected {other:?}"),
         }
-        let e = check_depth(&json!([[1]]), 1).unwrap_err();
+        let e = check_body(&json!([[1]]), 1).unwrap_err();
         assert!(matches!(e, CoreError::InvalidField { field, .. } if field == "[0]"));
+    }
+
+    #[test]
+    fn a_nul_anywhere_is_refused_naming_where() {
+        let field = |v: Value| match check_body(&v, 32) {
+            Err(CoreError::InvalidField { field, reason }) => {
+                assert!(reason.contains("NUL"), "{reason}");
+                field
+            }
+            other => panic!("unexpected {other:?}"),
+        };
+        assert_eq!(field(json!({"triggers": [{"cron": "* * * * *", "name": "n\u{0}"}]})), "triggers[0].name");
+        assert_eq!(field(json!({"a\u{0}b": 1})), "a\u{0}b");
+        assert_eq!(field(json!("\u{0}")), "body");
+        assert!(check_body(&json!({"a": ["fine", {"b": "also fine"}]}), 32).is_ok());
     }
 
     #[test]
@@ -163,7 +196,7 @@ mod tests {
         for _ in 0..100_000 {
             v = Value::Array(vec![v]);
         }
-        assert!(check_depth(&v, 32).is_err());
+        assert!(check_body(&v, 32).is_err());
         // serde_json's own drop is recursive; take it apart iteratively.
         let mut cur = v;
         while let Value::Array(mut a) = cur {

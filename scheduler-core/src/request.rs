@@ -146,7 +146,8 @@ pub fn parse_instant(field: &str, v: &Value) -> Result<Ts, CoreError> {
     match DateTime::parse_from_rfc3339(s.trim()) {
         Ok(d) => {
             let d = d.to_utc();
-            if !(MIN_INSTANT..=MAX_INSTANT).contains(&d.timestamp()) {
+            // On the instant itself: a leap second (`23:59:60`) reads as the next second.
+            if !(MIN_INSTANT..=MAX_INSTANT).contains(&Ts::from_datetime(d).0.div_euclid(1_000_000)) {
                 return Err(invalid(
                     field,
                     format!(
@@ -298,7 +299,9 @@ fn parse_trigger(
             (Some(w), _) => parse_instant(&at(prefix, "when"), w)?,
             (None, Some(d)) => {
                 let d = parse_delay("initialDelay", d).map_err(|e| relabel(prefix, e))?;
-                now.plus_micros(i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+                let start = now.plus_micros(i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+                check_instant(&at(prefix, "initialDelay"), start)?;
+                start
             }
             (None, None) => now,
         };
@@ -353,6 +356,11 @@ fn parse_trigger(
             ],
         )?;
     }
+    // `enabled`, `data` and `name` are settings of an entry of `triggers` only: at the top
+    // level they are payload keys like any other.
+    if prefix.is_empty() {
+        return Ok(trigger);
+    }
     if let Some(e) = get("enabled") {
         trigger.enabled = e
             .as_bool()
@@ -373,8 +381,8 @@ fn parse_trigger(
     if let Some(n) = get("name") {
         let n = n
             .as_str()
-            .filter(|n| n.len() <= 200)
-            .ok_or_else(|| invalid(at(prefix, "name"), "must be a string of at most 200 characters"))?;
+            .filter(|n| n.len() <= 200 && !n.contains('\0'))
+            .ok_or_else(|| invalid(at(prefix, "name"), "must be a string of at most 200 bytes, without NUL"))?;
         trigger.name = Some(n.to_owned());
     }
     Ok(trigger)
@@ -588,7 +596,18 @@ pub fn parse_reschedule(body: &Value, now: Ts) -> Result<Vec<Trigger>, CoreError
             format!("`{}`: PATCH changes only the schedule (`when`, `cron`, `interval`, `triggers`, ...); the payload and pause state are kept", clip(key)),
         ));
     }
-    parse_triggers(map, now, false)
+    let mut triggers = parse_triggers(map, now, false)?;
+    // In a PATCH (where no key is payload) a top-level `enabled` switches the schedule.
+    if let Some(e) = map.get("enabled").filter(|v| !v.is_null()) {
+        if map.get("triggers").is_some_and(|t| !t.is_null()) {
+            return Err(invalid("enabled", "give `enabled` in each entry of `triggers`"));
+        }
+        let on = e.as_bool().ok_or_else(|| invalid("enabled", format!("must be true or false, not {}", short(e))))?;
+        for t in &mut triggers {
+            t.enabled = on;
+        }
+    }
+    Ok(triggers)
 }
 
 /// The anchor instant for new triggers (the `when` a rescheduled job shows).

@@ -140,17 +140,17 @@ impl Application {
                 .app_data(auth.clone())
                 .wrap(from_fn(auth::guard))
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
-                .route("/api/openapi.json", web::get().to(openapi::document))
-                .route("/swagger.json", web::get().to(openapi::document))
-                .route("/health", web::get().to(routes::health::health))
-                .route("/live", web::get().to(routes::health::live))
-                .route("/ready", web::get().to(routes::health::ready))
-                .route("/metrics", web::get().to(routes::metrics::metrics))
-                .route("/api/runs", web::get().to(routes::history::list))
-                .route("/api/runs/{runId}", web::get().to(routes::history::get))
-                .route("/api/stats", web::get().to(routes::stats::window))
-                .route("/api/stats/daily", web::get().to(routes::stats::daily))
-                .route("/api/audit", web::get().to(routes::audit::list));
+                .service(routes::get_only("/api/openapi.json", openapi::document))
+                .service(routes::get_only("/swagger.json", openapi::document))
+                .service(routes::get_only("/health", routes::health::health))
+                .service(routes::get_only("/live", routes::health::live))
+                .service(routes::get_only("/ready", routes::health::ready))
+                .service(routes::get_only("/metrics", routes::metrics::metrics))
+                .service(routes::get_only("/api/runs", routes::history::list))
+                .service(routes::get_only("/api/runs/{runId}", routes::history::get))
+                .service(routes::get_only("/api/stats", routes::stats::window))
+                .service(routes::get_only("/api/stats/daily", routes::stats::daily))
+                .service(routes::get_only("/api/audit", routes::audit::list));
             for prefix in PREFIXES {
                 app = app.service(web::scope(prefix).configure(routes::scheduler_routes));
             }

@@ -50,7 +50,7 @@ impl Scheduler {
             return Err(CoreError::ShuttingDown);
         }
         let entry = self.entry(product, job_group)?;
-        crate::limits::check_depth(body, self.shared.limits.payload_depth)?;
+        crate::limits::check_body(body, self.shared.limits.payload_depth)?;
         let req = request::parse_create(body, self.shared.clock.now())?;
         let key = idempotency_key.map(|k| (k.to_owned(), fingerprint(body)));
         let key = key.or_else(|| req.id.map(|id| (id.to_string(), fingerprint(body))));
@@ -86,7 +86,7 @@ impl Scheduler {
     pub fn job_reschedule(&self, product: &str, job_group: &str, id: &str, body: &Value) -> Result<Job, CoreError> {
         let entry = self.entry(product, job_group)?;
         let id = Self::job_id(entry, id)?;
-        crate::limits::check_depth(body, self.shared.limits.payload_depth)?;
+        crate::limits::check_body(body, self.shared.limits.payload_depth)?;
         for _ in 0..8 {
             let job = self.shared.store.job_get(&entry.group, id)?.ok_or_else(|| Self::not_found(entry, id))?;
             if job.status.is_finished() {
@@ -195,6 +195,8 @@ impl Scheduler {
             };
             all.extend(c.upcoming(from, fired, count));
         }
+        // Fires past the last instant the API reads and writes (9999-12-31) are not shown.
+        all.retain(|t| request::check_instant("after", *t).is_ok());
         all.sort();
         all.truncate(count);
         Ok(all)

@@ -266,7 +266,7 @@ impl Shared {
         let when = Ts::from_millis(when_ms);
         request::check_instant("when", when)?;
         request::check_storable(&value)?;
-        crate::limits::check_depth(&value, self.limits.payload_depth)?;
+        crate::limits::check_body(&value, self.limits.payload_depth)?;
         let created = self.insert(entry, CreateRequest::once(when, payload), None)?;
         Ok(created.job().clone())
     }

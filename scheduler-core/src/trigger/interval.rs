@@ -77,12 +77,33 @@ fn parse_text(field: &'static str, s: &str) -> Result<Duration, ScheduleError> {
     if s.starts_with('-') {
         return Err(bad(field, format!("must be positive, not `{s}`")));
     }
+    // humantime panics (in `Duration::new`) when nanoseconds carry into seconds already near
+    // their maximum: refuse any text whose numbers, all read as years, could come near it.
+    if !within_humantime_range(s) {
+        return Err(bad(field, format!("`{s}` is out of range")));
+    }
     humantime::parse_duration(s).map_err(|e| {
         bad(
             field,
             format!("`{s}` is not an interval ({e}); use seconds (300), text (\"2 minutes\", \"1h30m\") or ISO 8601 (\"PT5M\")"),
         )
     })
+}
+
+/// Whether the numbers in `s`, each taken in humantime's longest unit (a year of 365.25
+/// days), add up to less than 2^62 seconds: then no sum humantime makes can overflow.
+fn within_humantime_range(s: &str) -> bool {
+    const YEAR_SECS: u128 = 31_557_600;
+    let mut total: u128 = 0;
+    for run in s.split(|c: char| !c.is_ascii_digit()).filter(|r| !r.is_empty()) {
+        // 64 characters at most, so a run has at most 64 digits: u128 holds 38. Longer is out.
+        let Ok(n) = run.parse::<u128>() else { return false };
+        total = match n.checked_mul(YEAR_SECS).and_then(|y| total.checked_add(y)) {
+            Some(t) => t,
+            None => return false,
+        };
+    }
+    total < 1 << 62
 }
 
 /// ISO 8601 durations with days, weeks, hours, minutes and (fractional) seconds. Years and
@@ -178,5 +199,11 @@ mod tests {
         assert!(check_range("interval", Duration::from_millis(500)).is_err());
         assert!(check_range("interval", Duration::from_secs(1)).is_ok());
         assert!(check_range("interval", MAX_INTERVAL + Duration::from_secs(1)).is_err());
+    }
+
+    #[test]
+    fn a_text_at_the_largest_duration_is_refused_not_panicked_on() {
+        let e = parse_interval("interval", &serde_json::json!("18446744073709551615s 1000000000ns")).unwrap_err();
+        assert!(e.reason.contains("out of range"), "{}", e.reason);
     }
 }

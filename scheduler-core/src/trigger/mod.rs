@@ -178,7 +178,7 @@ impl Compiled {
                     Some(Ts(start.0.checked_add(k.checked_mul(*every)?)?))
                 }
             }
-            Kind::Cron(c) => c.at_or_after(t),
+            Kind::Cron(c) => c.at_or_after(within_calendar(t)?),
         }
     }
 
@@ -186,7 +186,7 @@ impl Compiled {
     fn raw_after(&self, t: Ts) -> Option<Ts> {
         match &self.kind {
             // Instants are microseconds; cron fires on whole seconds.
-            Kind::Cron(c) => c.after(t),
+            Kind::Cron(c) => c.after(within_calendar(t)?),
             _ => self.raw_at_or_after(Ts(t.0.checked_add(1)?)),
         }
     }
@@ -273,6 +273,13 @@ pub fn merge_data(payload: &str, data: &Map<String, Value>) -> String {
         map.insert(k.clone(), v.clone());
     }
     serde_json::to_string(&map).unwrap_or_else(|_| payload.to_owned())
+}
+
+/// `t` when cron can compute from it: within ±190,000 years of 1970, well inside the calendar
+/// chrono can represent (±262,143 years), which `Ts` exceeds. Nothing fires past that.
+fn within_calendar(t: Ts) -> Option<Ts> {
+    const LIMIT: i64 = 6_000_000_000_000_000_000; // µs, about 190,000 years
+    (-LIMIT..=LIMIT).contains(&t.0).then_some(t)
 }
 
 #[cfg(test)]

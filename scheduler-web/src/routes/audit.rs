@@ -6,7 +6,7 @@ use scheduler_core::audit::{AuditEntry, AuditQuery};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::history::query_pairs;
+use super::history::{query_pairs, text};
 use super::jobs::parse_limit;
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -57,10 +57,10 @@ impl From<&AuditEntry> for AuditDto {
 /// The audit trail, newest first.
 #[utoipa::path(get, path = "/api/audit", tag = "history",
     params(
-        ("limit" = Option<usize>, Query, description = "Page size (1 to 1000, default 100)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
         ("before" = Option<i64>, Query, description = "Only entries older than this seq"),
-        ("who" = Option<String>, Query, description = "Only this caller's changes"),
-        ("product" = Option<String>, Query, description = "Only this product's changes"),
+        ("who" = Option<String>, Query, min_length = 1, max_length = 200, description = "Only this caller's changes"),
+        ("product" = Option<String>, Query, min_length = 1, max_length = 200, description = "Only this product's changes"),
     ),
     responses(
         (status = 200, description = "Changes, newest first", body = [AuditDto]),
@@ -78,8 +78,8 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
                     Problem::invalid("before", "before: must be the seq of an audit entry (a whole number)")
                 })?);
             }
-            "who" => q.who = Some(v),
-            _ => q.product = Some(v),
+            "who" => q.who = Some(text(&k, &v)?),
+            _ => q.product = Some(text(&k, &v)?),
         }
     }
     let entries = state.call(move |s| s.audit_list(&q)).await?;

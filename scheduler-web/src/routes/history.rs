@@ -35,8 +35,11 @@ pub(crate) fn query_pairs(req: &HttpRequest, known: &[&str]) -> Result<Vec<(Stri
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string())
         .map_err(|e| Problem::invalid("query", format!("the query string cannot be read: {e}")))?;
     let mut seen = std::collections::HashSet::new();
-    for (k, _) in &pairs {
+    for (k, v) in &pairs {
         let shown: String = k.chars().take(64).collect();
+        if v.chars().any(char::is_control) {
+            return Err(Problem::invalid(&shown, format!("{shown}: contains a control character")));
+        }
         if !known.contains(&k.as_str()) {
             return Err(Problem::invalid(
                 &shown,
@@ -55,7 +58,8 @@ pub(crate) fn instant(field: &str, v: &str) -> Result<Ts, Problem> {
     parse_instant(field, &Value::String(v.to_owned())).map_err(Problem::from)
 }
 
-fn text(field: &str, v: &str) -> Result<String, Problem> {
+/// A free-text filter: 1 to 200 bytes.
+pub(crate) fn text(field: &str, v: &str) -> Result<String, Problem> {
     if v.is_empty() || v.len() > 200 {
         return Err(Problem::invalid(field, format!("{field}: must be 1 to 200 characters")));
     }
@@ -158,14 +162,14 @@ async fn page(state: &AppState, req: &HttpRequest, q: RunQuery) -> Result<HttpRe
 /// arrive.
 #[utoipa::path(get, path = "/api/runs", tag = "history",
     params(
-        ("product" = Option<String>, Query), ("jobGroup" = Option<String>, Query),
+        ("product" = Option<String>, Query, min_length = 1, max_length = 200), ("jobGroup" = Option<String>, Query, min_length = 1, max_length = 200),
         ("jobId" = Option<String>, Query, description = "A job id (the job may since have been deleted)"),
         ("outcome" = Option<String>, Query, description = "running, succeeded, failed, vetoed, cancelled, abandoned or skipped; several separated by commas"),
-        ("node" = Option<String>, Query),
-        ("scheduledFrom" = Option<String>, Query, description = "RFC 3339, inclusive"),
-        ("scheduledTo" = Option<String>, Query, description = "RFC 3339, exclusive"),
-        ("startedFrom" = Option<String>, Query, description = "RFC 3339, inclusive"),
-        ("startedTo" = Option<String>, Query, description = "RFC 3339, exclusive"),
+        ("node" = Option<String>, Query, min_length = 1, max_length = 200),
+        ("scheduledFrom" = Option<String>, Query, format = DateTime, description = "RFC 3339, inclusive"),
+        ("scheduledTo" = Option<String>, Query, format = DateTime, description = "RFC 3339, exclusive"),
+        ("startedFrom" = Option<String>, Query, format = DateTime, description = "RFC 3339, inclusive"),
+        ("startedTo" = Option<String>, Query, format = DateTime, description = "RFC 3339, exclusive"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
         ("after" = Option<String>, Query, description = "Cursor from the previous page's Link header"),
     ),

@@ -20,6 +20,7 @@ use crate::state::AppState;
 /// request.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"when": "2030-01-01T00:00:00Z", "vmId": "79bfd10c-1529-42de-bd68-1a6e084ee13d"}))]
 #[allow(dead_code)]
 pub struct CreateJobBody {
     /// When the job runs: an ISO 8601 instant with an offset. A past instant runs at once.
@@ -78,6 +79,7 @@ pub struct CreateJobBody {
 /// The body of a reschedule request: a new schedule in any of the create forms.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"when": "2031-01-01T00:00:00Z"}))]
 #[allow(dead_code)]
 pub struct RescheduleBody {
     /// The new instant: an ISO 8601 instant with an offset.

@@ -71,6 +71,16 @@ pub fn scheduler_routes(cfg: &mut web::ServiceConfig) {
         .service(post_only("/{product}/{jobGroup}/runs/{runId}/cancel").route(web::post().to(control::cancel)));
 }
 
+/// A route answering GET with `handler`, and 405 with `Allow: GET` to any other method.
+pub fn get_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path).route(web::get().to(handler)).default_service(web::to(|| not_allowed("GET")))
+}
+
 fn post_only(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(|| not_allowed("POST")))
 }

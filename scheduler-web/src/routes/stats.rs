@@ -6,7 +6,7 @@ use scheduler_core::Ts;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::history::{instant, query_pairs};
+use super::history::{instant, query_pairs, text};
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -73,8 +73,8 @@ fn now() -> Ts {
 /// (default: the last 24 hours; counted by the hour the runs finished in).
 #[utoipa::path(get, path = "/api/stats", tag = "history",
     params(
-        ("since" = Option<String>, Query, description = "RFC 3339 (default: 24 hours ago); rounded down to its hour"),
-        ("product" = Option<String>, Query), ("jobGroup" = Option<String>, Query),
+        ("since" = Option<String>, Query, format = DateTime, description = "RFC 3339 (default: 24 hours ago); rounded down to its hour"),
+        ("product" = Option<String>, Query, min_length = 1, max_length = 200), ("jobGroup" = Option<String>, Query, min_length = 1, max_length = 200),
     ),
     responses(
         (status = 200, description = "One entry per product/group with runs in the window", body = [StatsDto]),
@@ -85,8 +85,8 @@ pub async fn window(state: web::Data<AppState>, req: HttpRequest) -> Result<Http
     for (k, v) in query_pairs(&req, &["since", "product", "jobGroup"])? {
         match k.as_str() {
             "since" => q.from = instant("since", &v)?,
-            "product" => q.product = Some(v),
-            _ => q.job_group = Some(v),
+            "product" => q.product = Some(text(&k, &v)?),
+            _ => q.job_group = Some(text(&k, &v)?),
         }
     }
     let rows = state.call(move |s| s.run_stats(&q)).await?;
@@ -96,9 +96,9 @@ pub async fn window(state: web::Data<AppState>, req: HttpRequest) -> Result<Http
 /// Per UTC day and product/group, from `from` to `to` (default: the last 7 days).
 #[utoipa::path(get, path = "/api/stats/daily", tag = "history",
     params(
-        ("from" = Option<String>, Query, description = "RFC 3339 (default: 7 days ago)"),
-        ("to" = Option<String>, Query, description = "RFC 3339, exclusive (default: now)"),
-        ("product" = Option<String>, Query), ("jobGroup" = Option<String>, Query),
+        ("from" = Option<String>, Query, format = DateTime, description = "RFC 3339 (default: 7 days ago)"),
+        ("to" = Option<String>, Query, format = DateTime, description = "RFC 3339, exclusive (default: now)"),
+        ("product" = Option<String>, Query, min_length = 1, max_length = 200), ("jobGroup" = Option<String>, Query, min_length = 1, max_length = 200),
     ),
     responses(
         (status = 200, description = "One entry per day and product/group with runs", body = [StatsDto]),
@@ -110,8 +110,8 @@ pub async fn daily(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpR
         match k.as_str() {
             "from" => q.from = instant("from", &v)?,
             "to" => q.to = Some(instant("to", &v)?),
-            "product" => q.product = Some(v),
-            _ => q.job_group = Some(v),
+            "product" => q.product = Some(text(&k, &v)?),
+            _ => q.job_group = Some(text(&k, &v)?),
         }
     }
     if q.to.is_some_and(|t| t <= q.from) {
@@ -125,7 +125,7 @@ pub async fn daily(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpR
 #[utoipa::path(get, path = "/api/scheduler/{product}/{jobGroup}/jobs/{jobId}/stats", tag = "jobs",
     params(
         ("product" = String, Path), ("jobGroup" = String, Path), ("jobId" = String, Path, description = "The job's id"),
-        ("since" = Option<String>, Query, description = "RFC 3339 (default: 24 hours ago)"),
+        ("since" = Option<String>, Query, format = DateTime, description = "RFC 3339 (default: 24 hours ago)"),
     ),
     responses(
         (status = 200, description = "The job's statistics", body = StatsDto),
