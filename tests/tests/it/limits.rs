@@ -102,9 +102,40 @@ fn the_pending_quota_refuses_with_retry_after_until_jobs_finish(b: Backend) {
     assert_eq!(listed(&s, JOBS), 3);
 }
 
+/// What fuzzing found: text no store can keep is a 400 naming the field on both stores (it was
+/// a PostgreSQL 500), and a route asked with a method it does not take is a 405.
+fn hostile_text_and_methods_get_clear_answers(b: Backend) {
+    let s = Server::start_with(ServerOptions::on(b));
+    for (path, field) in [
+        ("/api/runs?node=%00", "node"),
+        ("/api/runs?product=a%00b", "product"),
+        ("/api/stats?jobGroup=%00", "jobGroup"),
+        ("/api/stats/daily?product=%0A", "product"),
+        ("/api/audit?who=%00", "who"),
+    ] {
+        let r = s.get(path);
+        r.assert_problem(400, "control character");
+        assert_eq!(r.get("field"), field, "{path}");
+    }
+    let nul_name = json!({"vmId": VM, "triggers": [{"cron": "0 0 2 * * *", "name": "n\u{0}"}]});
+    let r = s.post_json(JOBS, &nul_name);
+    r.assert_problem(400, "NUL");
+    assert_eq!(r.get("field"), "triggers[0].name");
+    let far = json!({"vmId": VM, "interval": "1", "initialDelay": "PT9999999999999S"});
+    let r = s.post_json(JOBS, &far);
+    r.assert_problem(400, "out of range");
+    assert_eq!(r.get("field"), "initialDelay");
+    assert_eq!(listed(&s, JOBS), 0, "nothing was stored");
+
+    for path in ["/health", "/ready", "/metrics", "/api/runs", "/api/stats", "/api/audit", "/api/openapi.json"] {
+        s.post(path, "{}").assert_problem(405, "GET");
+    }
+}
+
 on_both_stores!(
     body_and_payload_limits_are_reported_and_nothing_is_stored,
-    the_pending_quota_refuses_with_retry_after_until_jobs_finish
+    the_pending_quota_refuses_with_retry_after_until_jobs_finish,
+    hostile_text_and_methods_get_clear_answers
 );
 
 #[test]
