@@ -496,7 +496,8 @@ pub trait Store: Send + Sync + 'static {
     /// outcome, measure and bucket.
     fn stats(&self, query: &crate::stats::StatsQuery) -> Result<Vec<crate::stats::StatRow>, StoreError>;
 
-    /// Appends a change to the audit trail (its `seq` is assigned here).
+    /// Appends a change to the audit trail (its `seq` is assigned here). Called on HTTP
+    /// threads, so it must not wait on I/O: a store that writes remotely queues the entry.
     fn audit_append(&self, entry: &crate::audit::AuditEntry) -> Result<(), StoreError>;
 
     /// A page of the audit trail, newest first.

@@ -173,8 +173,9 @@ pub async fn guard(
                         job_group,
                         target,
                     };
-                    if let Err(e) = state.call(move |s| s.audit_record(entry)).await {
-                        tracing::error!(error = %e.detail, "recording a change in the audit trail failed");
+                    // Queued, not waited for (see `Store::audit_append`).
+                    if let Err(e) = state.scheduler.audit_record(entry) {
+                        tracing::error!(error = %e, "recording a change in the audit trail failed");
                     }
                 }
             }

@@ -245,8 +245,12 @@ fn changes_are_audited_with_who_and_what(b: Backend) {
     assert_eq!(call("DELETE", &job, None, &t.vps4_write).status, 204);
 
     call("GET", "/api/audit", None, &t.vps4_write).assert_problem(403, "admin");
-    let trail = call("GET", "/api/audit", None, &t.admin);
-    assert_eq!(trail.status, 200, "{}", trail.text);
+    // Entries are queued and written in batches: wait (bounded) for the five changes.
+    let trail = harness::wait_until("the five changes in the audit trail", Duration::from_secs(10), || {
+        let r = call("GET", "/api/audit", None, &t.admin);
+        assert_eq!(r.status, 200, "{}", r.text);
+        (r.body.as_array().map_or(0, Vec::len) >= 5).then_some(r)
+    });
     let got: Vec<(String, String, String)> = trail
         .body
         .as_array()

@@ -2,16 +2,24 @@
 
 use chrono::{DateTime, Utc};
 use diesel::pg::PgConnection;
-use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamptz};
 use diesel::{QueryableByName, RunQueryDsl};
 
-use super::db;
+use super::batcher::Batcher;
 use super::rows::ts;
+use super::{db, PgPool};
 use crate::audit::{AuditEntry, AuditQuery};
 use crate::store::StoreError;
 
+// Entries arriving together are written with one statement, in arrival order (`seq`).
 const APPEND: &str = "INSERT INTO audit (at, who, action, method, path, status, product, job_group, target)
-                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+                      SELECT at, who, action, method, path, status, product, job_group, target FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                           $6::integer[], $7::text[], $8::text[], $9::text[])
+                      WITH ORDINALITY AS e(at, who, action, method, path, status, product, job_group, target, n)
+                      ORDER BY n";
+
+/// Most entries written in one statement.
+const MAX_BATCH: usize = 256;
 
 // Each filter is either absent or an equality on an index's leading column, so the page is a
 // range read of `audit_by_product`, `audit_by_who` or the primary key, newest first.
@@ -45,20 +53,27 @@ struct Row {
     target: Option<String>,
 }
 
-pub(super) fn append(conn: &mut PgConnection, e: &AuditEntry) -> Result<(), StoreError> {
+/// The audit batcher: appends are committed with whatever others arrive at the same moment.
+pub(super) fn batcher(pool: PgPool) -> Batcher<AuditEntry, ()> {
+    Batcher::start("pg-audit", MAX_BATCH, pool, append)
+}
+
+fn append(conn: &mut PgConnection, entries: &[&AuditEntry]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    let text = |f: fn(&AuditEntry) -> &str| entries.iter().map(|e| f(e).to_owned()).collect::<Vec<_>>();
+    let opt = |f: fn(&AuditEntry) -> Option<&str>| entries.iter().map(|e| f(e).map(str::to_owned)).collect::<Vec<_>>();
     diesel::sql_query(APPEND)
-        .bind::<Timestamptz, _>(e.at.to_datetime())
-        .bind::<Text, _>(&e.who)
-        .bind::<Text, _>(&e.action)
-        .bind::<Text, _>(&e.method)
-        .bind::<Text, _>(&e.path)
-        .bind::<Integer, _>(i32::from(e.status))
-        .bind::<Nullable<Text>, _>(e.product.as_deref())
-        .bind::<Nullable<Text>, _>(e.job_group.as_deref())
-        .bind::<Nullable<Text>, _>(e.target.as_deref())
+        .bind::<Array<Timestamptz>, _>(entries.iter().map(|e| e.at.to_datetime()).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(text(|e| &e.who))
+        .bind::<Array<Text>, _>(text(|e| &e.action))
+        .bind::<Array<Text>, _>(text(|e| &e.method))
+        .bind::<Array<Text>, _>(text(|e| &e.path))
+        .bind::<Array<Integer>, _>(entries.iter().map(|e| i32::from(e.status)).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(opt(|e| e.product.as_deref()))
+        .bind::<Array<Nullable<Text>>, _>(opt(|e| e.job_group.as_deref()))
+        .bind::<Array<Nullable<Text>>, _>(opt(|e| e.target.as_deref()))
         .execute(conn)
         .map_err(db)?;
-    Ok(())
+    Ok(entries.iter().map(|_| Ok(())).collect())
 }
 
 pub(super) fn list(conn: &mut PgConnection, q: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {

@@ -1,20 +1,15 @@
-//! Creates arriving concurrently, written in one statement and one commit.
-//!
-//! Each API create is a small insert whose cost is dominated by its commit (a WAL flush). The
-//! batcher thread takes every create waiting at that moment (up to a limit), inserts them with
-//! one statement, and answers each caller: under load, many creates share one commit; alone, a
-//! create waits for nothing but a thread hop. A create whose id or idempotency key is taken is
-//! answered with the job that holds it.
+//! Creates written in batches (through [`super::batcher::Batcher`]): one statement and one
+//! commit for every create waiting at that moment. A create whose id or idempotency key is
+//! taken is answered with the job that holds it.
 
 use std::collections::HashMap;
-use std::thread::JoinHandle;
 
-use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use diesel::pg::{Pg, PgConnection};
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{Array, Bool, Nullable, SmallInt, Text, Timestamptz, Uuid as SqlUuid};
 use diesel::RunQueryDsl;
 
+use super::batcher::Batcher;
 use super::rows::JobRow;
 use super::{db, spec_json, sql, state_json, PgPool};
 use crate::clock::Ts;
@@ -23,77 +18,9 @@ use crate::store::{Inserted, NewJob, StoreError};
 /// Most creates written in one statement.
 const MAX_BATCH: usize = 256;
 
-type Reply = Sender<Result<Inserted, StoreError>>;
-
-/// The handle API threads use; the thread ends when it is dropped.
-pub(super) struct InsertBatcher {
-    tx: Option<Sender<(NewJob, Reply)>>,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl InsertBatcher {
-    pub(super) fn start(pool: PgPool) -> InsertBatcher {
-        let (tx, rx) = unbounded::<(NewJob, Reply)>();
-        let handle = std::thread::Builder::new()
-            .name("pg-inserter".into())
-            .spawn(move || run(&pool, &rx))
-            .expect("spawn the insert thread");
-        InsertBatcher { tx: Some(tx), handle: Some(handle) }
-    }
-
-    /// Inserts one job, in whatever batch is being formed.
-    pub(super) fn insert(&self, job: NewJob) -> Result<Inserted, StoreError> {
-        let (reply_tx, reply_rx) = bounded(1);
-        let gone = || StoreError::Internal("the insert thread stopped".into());
-        self.tx.as_ref().ok_or_else(gone)?.send((job, reply_tx)).map_err(|_| gone())?;
-        reply_rx.recv().map_err(|_| gone())?
-    }
-}
-
-impl Drop for InsertBatcher {
-    fn drop(&mut self) {
-        self.tx.take();
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-fn copy_err(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-        StoreError::Internal(m) => StoreError::Internal(m.clone()),
-    }
-}
-
-fn run(pool: &PgPool, rx: &Receiver<(NewJob, Reply)>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Ok(first) = rx.recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
-        let jobs: Vec<&NewJob> = batch.iter().map(|(j, _)| j).collect();
-        let result = pool
-            .get()
-            .map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
-            .and_then(|mut conn| insert(&mut conn, &jobs));
-        match result {
-            Ok(answers) => {
-                for ((_, reply), answer) in batch.drain(..).zip(answers) {
-                    let _ = reply.send(answer);
-                }
-            }
-            Err(e) => {
-                for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(copy_err(&e)));
-                }
-            }
-        }
-    }
+/// The create batcher.
+pub(super) fn start(pool: PgPool) -> Batcher<NewJob, Inserted> {
+    Batcher::start("pg-inserter", MAX_BATCH, pool, insert)
 }
 
 /// The insert statement with the jobs bound as parallel arrays.

@@ -10,6 +10,7 @@
 //! What is due is decided by the database clock (`now()`), never by a node's clock.
 
 mod audit;
+mod batcher;
 mod claim;
 mod history;
 mod insert_batch;
@@ -78,7 +79,9 @@ pub enum PgSetupError {
 /// The PostgreSQL job store.
 pub struct PgStore {
     pool: PgPool,
-    inserts: insert_batch::InsertBatcher,
+    inserts: batcher::Batcher<NewJob, Inserted>,
+    /// Audit entries, written in batches.
+    audits: batcher::Batcher<crate::audit::AuditEntry, ()>,
     /// Keep run statistics (`run_stats`) as runs finish.
     stats: bool,
 }
@@ -101,7 +104,12 @@ impl PgStore {
             .min_idle(Some(0))
             .connection_timeout(config.connect_timeout)
             .build_unchecked(ConnectionManager::new(config.url.clone()));
-        Ok(PgStore { inserts: insert_batch::InsertBatcher::start(pool.clone()), pool, stats: true })
+        Ok(PgStore {
+            inserts: insert_batch::start(pool.clone()),
+            audits: audit::batcher(pool.clone()),
+            pool,
+            stats: true,
+        })
     }
 
     /// Keeps (the default) or stops keeping run statistics as runs finish.
@@ -220,7 +228,7 @@ impl Store for PgStore {
     }
 
     fn job_insert(&self, new: NewJob) -> Result<Inserted, StoreError> {
-        self.inserts.insert(new)
+        self.inserts.call(new)
     }
 
     fn jobs_insert_many(&self, new: Vec<NewJob>) -> Result<usize, StoreError> {
@@ -434,8 +442,8 @@ impl Store for PgStore {
     }
 
     fn audit_append(&self, entry: &crate::audit::AuditEntry) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
-        audit::append(&mut conn, entry)
+        // Not waited for: written with the next batch, a failure logged by the writer.
+        self.audits.send(entry.clone())
     }
 
     fn audit_list(&self, q: &crate::audit::AuditQuery) -> Result<Vec<crate::audit::AuditEntry>, StoreError> {
