@@ -227,7 +227,18 @@ fn serving_a_public_address_without_tokens_is_refused_unless_insisted() {
 /// reads are not; only admin reads the trail.
 fn changes_are_audited_with_who_and_what(b: Backend) {
     let t = tokens("");
-    let s = Server::start_with(ServerOptions::on(b).args(&["--auth-tokens", t.file.path().to_str().unwrap()]));
+    let schedules = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        schedules.path(),
+        "[[job]]\nkey = \"hourly\"\nproduct = \"bench\"\ngroup = \"noop\"\ninterval = \"1h\"\n",
+    )
+    .unwrap();
+    let s = Server::start_with(ServerOptions::on(b).args(&[
+        "--auth-tokens",
+        t.file.path().to_str().unwrap(),
+        "--schedules",
+        schedules.path().to_str().unwrap(),
+    ]));
     let call = |method: &str, path: &str, body: Option<&str>, token: &str| {
         s.send_with(method, path, body, &[("Authorization", &bearer(token))])
     };
@@ -288,6 +299,28 @@ fn changes_are_audited_with_who_and_what(b: Backend) {
     assert_eq!(next[1]["action"], "reschedule", "{next}");
     assert_eq!(call("GET", "/api/audit?product=bench", None, &t.admin).body.as_array().unwrap().len(), 0);
     call("GET", "/api/audit?before=x", None, &t.admin).assert_problem(400, "before");
+
+    // Run-now, cancel and reload are changes too.
+    const SLEEPY: &str = "/api/scheduler/fixtures/sleepy/jobs";
+    let body = json!({"sleepMs": 60_000, "when": instant_in(3_600_000)}).to_string();
+    let made = call("POST", SLEEPY, Some(&body), &t.admin);
+    assert_eq!(made.status, 201, "{}", made.text);
+    let sleepy = format!("{SLEEPY}/{}", made.get("id").as_str().unwrap());
+    assert_eq!(call("POST", &format!("{sleepy}/run"), None, &t.admin).status, 200);
+    let run = harness::wait_until("the run-now run to start", Duration::from_secs(20), || {
+        let runs = call("GET", &format!("{sleepy}/runs"), None, &t.admin).body;
+        runs.as_array()?.iter().find(|r| r["outcome"] == "running").map(|r| r["id"].as_str().unwrap().to_owned())
+    });
+    let cancel = format!("/api/scheduler/fixtures/sleepy/runs/{run}/cancel");
+    assert_eq!(call("POST", &cancel, None, &t.admin).status, 202);
+    assert_eq!(call("PUT", "/api/scheduler", None, &t.admin).status, 200);
+    let ops = harness::wait_until("the admin's changes in the audit trail", Duration::from_secs(10), || {
+        let r = call("GET", "/api/audit?who=ops", None, &t.admin).body;
+        (r.as_array().map_or(0, Vec::len) >= 5).then_some(r)
+    });
+    let actions: Vec<&str> = ops.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["reload", "cancel", "run", "create", "resume"], "{ops}");
+    assert_eq!(ops[1]["target"], run.as_str(), "the cancel names its run");
 }
 
 on_both_stores!(changes_are_audited_with_who_and_what);
