@@ -27,13 +27,16 @@ venv=$root/target/schemathesis-venv
 stores=${SCHEMATHESIS_STORES:-memory postgres}
 seed=${SCHEMATHESIS_SEED:-20261123}
 max_examples=${SCHEMATHESIS_MAX_EXAMPLES:-100}
-# Every check that applies to this API. Left out: positive_data_acceptance (it fails every
+# Every check that applies to this API. The service runs as it would in production, with a
+# tokens file (schemathesis sends an admin token; ignored_auth checks that requests without it
+# or with a wrong one are refused). Left out: positive_data_acceptance (it fails every
 # documented 400 for a value the schema allows but the service refuses, such as a cursor it did
-# not issue, which no schema can describe), ignored_auth and object_level_authorization (the
-# service runs here without a tokens file, as it does on loopback by default).
+# not issue, which no schema can describe) and object_level_authorization (one admin token
+# reads everything by design; per-product scopes are tested in tests/tests/it/security.rs).
 checks=not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance
 checks=$checks,response_schema_conformance,negative_data_rejection,missing_required_header
 checks=$checks,unsupported_method,allow_header_conformance,use_after_free,ensure_resource_availability
+checks=$checks,ignored_auth
 
 say() { echo "schemathesis.sh: $*" >&2; }
 die() { say "$*"; exit 1; }
@@ -64,6 +67,7 @@ st=$venv/bin/st
 
 # --- cleanup of whatever is running or created --------------------------------------------
 server_pid=
+token=
 tmp_dirs=()
 db_name=
 cleanup() {
@@ -138,10 +142,16 @@ product = "nosuch"
 group = "group"
 interval = "1h"
 TOML
+    # An admin token; the file keeps only its hash. No rate limit: the fuzzer is fast.
+    local made
+    made=$(target/debug/scheduler token new --name schemathesis --scope admin)
+    token=$(grep -o 'sch_[0-9a-f]*' <<<"$made" | head -n 1)
+    sed -n '/^\[\[token\]\]/,$p' <<<"$made" >"$work/tokens.toml"
+    [ -n "$token" ] && [ -s "$work/tokens.toml" ] || die "scheduler token new printed no token"
     port=$(free_port)
     base=http://127.0.0.1:$port
     local args=(--bind "127.0.0.1:$port" --jobstore "$store" --plugins "$plugins" --strict-plugins
-        --schedules "$work/schedules.toml"
+        --schedules "$work/schedules.toml" --auth-tokens "$work/tokens.toml" --rate-limit 0
         --node-name "schemathesis-$store" --shutdown-timeout 2s --cancel-grace 1s)
     if [ "$store" = postgres ]; then
         create_database
@@ -183,15 +193,16 @@ stop_server() {
 # Creates jobs (and through them runs) in every group the service hosts, then writes the
 # schemathesis config to $2 that draws ids and instants from them. $1: the service's URL.
 seed_and_configure() {
-    "$venv/bin/python" - "$1" "$2" <<'EOF'
-import datetime, json, sys, time, urllib.error, urllib.request
+    ST_TOKEN=$token "$venv/bin/python" - "$1" "$2" <<'EOF'
+import datetime, json, os, sys, time, urllib.error, urllib.request
 
 base, config_path = sys.argv[1], sys.argv[2]
 
 def call(method, path, body=None):
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(base + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json", "Accept": "application/json"})
+                                 headers={"Content-Type": "application/json", "Accept": "application/json",
+                                          "Authorization": "Bearer " + os.environ["ST_TOKEN"]})
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, json.load(r)
@@ -302,7 +313,7 @@ for store in $stores; do
     rc=0
     # In $out, where schemathesis leaves its working files.
     (cd "$out" && timeout --kill-after=10 900 "$st" --config-file "$out/schemathesis.toml" \
-        run "$base/api/openapi.json" --url "$base" \
+        run "$base/api/openapi.json" --url "$base" --header "Authorization: Bearer $token" \
         --checks "$checks" \
         --max-examples "$max_examples" --seed "$seed" --generation-database none \
         --continue-on-failure --workers 2 --request-timeout 10 \

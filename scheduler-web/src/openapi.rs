@@ -1,7 +1,9 @@
 //! The OpenAPI 3 document, generated from the handlers and shapes in this crate.
 
 use actix_web::HttpResponse;
-use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{Components, ContentBuilder, Ref, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
 
 use crate::dto::{
     ApplyReportDto, GroupDto, JobDto, NodeDto, PluginDto, RefusalDto, RetryDto, RunDto, SchedulerDto, TriggerDto,
@@ -49,6 +51,7 @@ is also served under `/api/schedulers`, `/scheduler` and `/schedulers`. Errors a
         ApplyReportDto, crate::routes::stats::StatsDto, crate::routes::stats::PercentilesDto,
         crate::routes::audit::AuditDto
     )),
+    modifiers(&BearerTokens),
     tags(
         (name = "jobs", description = "Jobs of a product and job group"),
         (name = "scheduler", description = "What this node hosts"),
@@ -57,6 +60,40 @@ is also served under `/api/schedulers`, `/scheduler` and `/schedulers`. Errors a
     )
 )]
 pub struct ApiDoc;
+
+/// Routes open without a token (`/metrics` only from loopback).
+const OPEN: [&str; 4] = ["/health", "/live", "/ready", "/metrics"];
+
+/// With `--auth-tokens`, every route but [`OPEN`] takes `Authorization: Bearer <token>` and
+/// may answer 401 (no or unknown token), 403 (outside the token's scopes) or 429 (over the
+/// token's request rate, with `Retry-After`). Without a tokens file none of these happen.
+struct BearerTokens;
+
+impl Modify for BearerTokens {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Components::new);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        let problem = |what: &str| {
+            let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
+            RefOr::T(ResponseBuilder::new().description(what).content("application/problem+json", content).build())
+        };
+        for (path, item) in doc.paths.paths.iter_mut() {
+            if OPEN.contains(&path.as_str()) {
+                continue;
+            }
+            for op in [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch]
+                .into_iter()
+                .flatten()
+            {
+                op.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+                let responses = &mut op.responses.responses;
+                responses.entry("401".into()).or_insert_with(|| problem("No token, or an unknown one"));
+                responses.entry("403".into()).or_insert_with(|| problem("The token's scopes do not allow this"));
+                responses.entry("429".into()).or_insert_with(|| problem("Over the token's request rate (`Retry-After`)"));
+            }
+        }
+    }
+}
 
 /// Serves the document.
 pub async fn document() -> HttpResponse {
