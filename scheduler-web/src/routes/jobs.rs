@@ -45,11 +45,13 @@ pub struct CreateJobBody {
     #[schema(value_type = Option<String>)]
     pub initial_delay: Option<Value>,
     /// For recurring schedules: fire at most this many times.
+    #[schema(minimum = 1)]
     pub repeat_count: Option<u64>,
     /// For recurring schedules: fire no later than this.
     #[schema(format = DateTime)]
     pub until: Option<String>,
     /// For `jobType` RECURRING (the reference form): days between fires.
+    #[schema(minimum = 1, maximum = 36500)]
     pub repeat_interval_in_days: Option<u32>,
     /// `fireOnce` (default), `skip` or `fireAll`.
     pub misfire: Option<String>,
@@ -59,6 +61,7 @@ pub struct CreateJobBody {
     /// `skip` (default), `queue` or `allow`.
     pub overlap: Option<String>,
     /// Attempts per fire (1 to 100).
+    #[schema(minimum = 1, maximum = 100)]
     pub attempts: Option<u32>,
     /// `{"type": "fixed"|"exponential", "delay": ms, "factor", "cap": ms, "jitter"}`.
     #[schema(value_type = Option<Object>)]
