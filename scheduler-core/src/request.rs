@@ -41,6 +41,22 @@ pub const SERVICE_KEYS: [&str; 18] = [
     "id",
 ];
 
+/// Keys a reschedule (PATCH) body may hold: the schedule's, and `enabled`.
+pub const RESCHEDULE_KEYS: [&str; 12] = [
+    "when",
+    "jobType",
+    "repeatIntervalInDays",
+    "repeatCount",
+    "cron",
+    "timezone",
+    "interval",
+    "initialDelay",
+    "until",
+    "misfire",
+    "triggers",
+    "enabled",
+];
+
 /// Keys of one entry of `triggers`.
 const TRIGGER_KEYS: [&str; 11] = [
     "when",
@@ -576,21 +592,7 @@ fn anchor(triggers: &[Trigger], now: Ts) -> Ts {
 /// and policies are kept.
 pub fn parse_reschedule(body: &Value, now: Ts) -> Result<Vec<Trigger>, CoreError> {
     let map = object(body)?;
-    const ALLOWED: [&str; 12] = [
-        "when",
-        "jobType",
-        "repeatIntervalInDays",
-        "repeatCount",
-        "cron",
-        "timezone",
-        "interval",
-        "initialDelay",
-        "until",
-        "misfire",
-        "triggers",
-        "enabled",
-    ];
-    if let Some(key) = map.keys().find(|k| !ALLOWED.contains(&k.as_str())) {
+    if let Some(key) = map.keys().find(|k| !RESCHEDULE_KEYS.contains(&k.as_str())) {
         return Err(invalid(
             "body",
             format!("`{}`: PATCH changes only the schedule (`when`, `cron`, `interval`, `triggers`, ...); the payload and pause state are kept", clip(key)),

@@ -81,15 +81,16 @@ impl Modify for BearerTokens {
             if OPEN.contains(&path.as_str()) {
                 continue;
             }
-            for op in [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch]
-                .into_iter()
-                .flatten()
+            for op in
+                [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten()
             {
                 op.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
                 let responses = &mut op.responses.responses;
                 responses.entry("401".into()).or_insert_with(|| problem("No token, or an unknown one"));
                 responses.entry("403".into()).or_insert_with(|| problem("The token's scopes do not allow this"));
-                responses.entry("429".into()).or_insert_with(|| problem("Over the token's request rate (`Retry-After`)"));
+                responses
+                    .entry("429".into())
+                    .or_insert_with(|| problem("Over the token's request rate (`Retry-After`)"));
             }
         }
     }
