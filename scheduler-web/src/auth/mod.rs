@@ -113,23 +113,27 @@ pub async fn guard(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let auth = req.app_data::<web::Data<Auth>>().cloned();
     let need = scope::classify(req.method().as_str(), req.path(), &PREFIXES);
+    // Whether the caller is identified by a token or subject (only those are rate-limited).
+    let mut identified = false;
     let caller = match auth.as_ref().map(|a| a.get_ref()) {
         None | Some(Auth { tokens: None, .. }) => Ok(Caller::anonymous()),
         Some(_) if need == Need::Open => Ok(Caller::anonymous()),
         Some(_) if need == Need::Metrics && req.peer_addr().is_some_and(|a| a.ip().is_loopback()) => {
             Ok(Caller::anonymous())
         }
-        Some(a @ Auth { tokens: Some(t), .. }) => identify(a, t, &req, &need),
+        Some(a @ Auth { tokens: Some(t), .. }) => {
+            identified = true;
+            identify(a, t, &req, &need)
+        }
     };
     let checked = caller.and_then(|c| {
         c.allows(&need, req.query_string())
             .map(|()| c)
             .map_err(|why| problem(StatusCode::FORBIDDEN, "forbidden", "Forbidden", why))
     });
-    // Only authenticated callers are counted: without tokens every caller is `anonymous`.
-    let rate = auth.as_ref().and_then(|a| a.rate.as_ref().filter(|_| a.tokens.is_some()));
+    let rate = auth.as_ref().and_then(|a| a.rate.as_ref()).filter(|_| identified);
     let checked = checked.and_then(|c| match rate {
-        Some(rate) if need != Need::Open => match rate.check(&c.name) {
+        Some(rate) => match rate.check(&c.name) {
             Ok(()) => Ok(c),
             Err(wait) => {
                 let mut p = problem(
