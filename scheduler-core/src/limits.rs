@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::error::CoreError;
 use crate::store::Store;
+use crate::trigger::Trigger;
 
 /// The limits, all configurable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,10 +85,18 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
-/// Refuses a payload larger than `max` bytes.
-pub fn check_payload_size(payload: &str, max: usize) -> Result<(), CoreError> {
-    if payload.len() > max {
-        return Err(CoreError::PayloadTooLarge { bytes: payload.len(), limit: max });
+/// Refuses a payload larger than `max` bytes, counting the largest `data` of the triggers
+/// too: a trigger's data is merged into the request its fires receive.
+pub fn check_payload_size(payload: &str, triggers: &[Trigger], max: usize) -> Result<(), CoreError> {
+    let data = triggers
+        .iter()
+        .filter_map(|t| t.data.as_ref())
+        .map(|d| serde_json::to_string(d).map_or(0, |s| s.len()))
+        .max()
+        .unwrap_or(0);
+    let bytes = payload.len() + data;
+    if bytes > max {
+        return Err(CoreError::PayloadTooLarge { bytes, limit: max });
     }
     Ok(())
 }
@@ -95,9 +104,10 @@ pub fn check_payload_size(payload: &str, max: usize) -> Result<(), CoreError> {
 /// The per-product quota of unfinished jobs.
 ///
 /// Counting a product's jobs on every create would cost a scan each time, so each product's
-/// count is kept for a second and the creates admitted since are added to it; when that
-/// estimate reaches the quota the store is asked again (at most every 100 ms) before a create
-/// is refused. With several nodes the quota can be overshot by the creates the others admit
+/// count is kept for a second and every create admitted since is added to it (a reservation,
+/// given back when the create makes nothing new); when that estimate reaches the quota the
+/// store is asked again (at most every 100 ms, one request at a time) before a create is
+/// refused. With several nodes the quota can be overshot by the creates the others admit
 /// within that second: it protects the store from a runaway client, it is not an exact bound.
 pub(crate) struct Quota {
     limit: Option<u64>,
@@ -108,7 +118,10 @@ pub(crate) struct Quota {
 struct Count {
     counted: u64,
     at: Instant,
+    /// Creates admitted since the count.
     admitted: u64,
+    /// A request is counting now; the others go by the estimate.
+    counting: bool,
 }
 
 const STALE: Duration = Duration::from_secs(1);
@@ -119,23 +132,39 @@ impl Quota {
         Quota { limit, counts: Mutex::new(HashMap::new()) }
     }
 
-    /// Whether one more job of `product` fits.
+    /// Reserves a place for one more job of `product`, or refuses; a reservation whose create
+    /// made nothing new is given back with [`Quota::release`].
     pub(crate) fn admit(&self, store: &dyn Store, product: &str) -> Result<(), CoreError> {
         let Some(limit) = self.limit else { return Ok(()) };
-        let known = self.counts.lock().get(product).copied();
-        let estimate = known.map(|c| c.counted + c.admitted);
-        let recount = match known {
-            None => true,
-            Some(c) => c.at.elapsed() >= STALE || (c.counted + c.admitted >= limit && c.at.elapsed() >= RECHECK),
+        let recount = {
+            let mut counts = self.counts.lock();
+            match counts.get_mut(product) {
+                None => true,
+                Some(c) if c.counting => false,
+                Some(c) => {
+                    let due = c.at.elapsed() >= STALE || (c.counted + c.admitted >= limit && c.at.elapsed() >= RECHECK);
+                    c.counting = due;
+                    due
+                }
+            }
         };
-        let pending = if recount {
+        if recount {
             // Counted without the lock held: creates of other products do not wait for it.
-            let counted = store.jobs_pending(product)?;
-            self.counts.lock().insert(product.to_owned(), Count { counted, at: Instant::now(), admitted: 0 });
-            counted
-        } else {
-            estimate.unwrap_or(0)
-        };
+            let counted = store.jobs_pending(product);
+            let mut counts = self.counts.lock();
+            let c = counts.entry(product.to_owned()).or_insert(Count {
+                counted: 0,
+                at: Instant::now(),
+                admitted: 0,
+                counting: false,
+            });
+            c.counting = false;
+            let counted = counted?;
+            *c = Count { counted, at: Instant::now(), admitted: 0, counting: false };
+        }
+        let mut counts = self.counts.lock();
+        let Some(c) = counts.get_mut(product) else { return Ok(()) };
+        let pending = c.counted + c.admitted;
         if pending >= limit {
             return Err(CoreError::QuotaReached {
                 product: product.chars().take(64).collect(),
@@ -144,14 +173,16 @@ impl Quota {
                 retry_after: QUOTA_RETRY_AFTER,
             });
         }
+        c.admitted += 1;
         Ok(())
     }
 
-    /// Counts a job created after [`Quota::admit`].
-    pub(crate) fn created(&self, product: &str) {
+    /// Gives back a reservation whose create made no new job (it failed, or found the job an
+    /// earlier request with the same key made).
+    pub(crate) fn release(&self, product: &str) {
         if self.limit.is_some() {
             if let Some(c) = self.counts.lock().get_mut(product) {
-                c.admitted += 1;
+                c.admitted = c.admitted.saturating_sub(1);
             }
         }
     }
@@ -206,10 +237,17 @@ mod tests {
 
     #[test]
     fn payload_size_is_measured_in_bytes() {
-        assert!(check_payload_size("{\"a\":\"é\"}", 10).is_ok());
+        assert!(check_payload_size("{\"a\":\"é\"}", &[], 10).is_ok());
         assert!(matches!(
-            check_payload_size("{\"a\":\"éé\"}", 10),
+            check_payload_size("{\"a\":\"éé\"}", &[], 10),
             Err(CoreError::PayloadTooLarge { bytes: 12, limit: 10 })
+        ));
+        // The largest trigger data counts with the payload.
+        let mut t = Trigger::new(crate::trigger::ScheduleSpec::Once { when: crate::Ts(0) });
+        t.data = serde_json::from_str("{\"b\":\"1234\"}").ok();
+        assert!(matches!(
+            check_payload_size("{}", &[t.clone(), Trigger { data: None, ..t }], 13),
+            Err(CoreError::PayloadTooLarge { bytes: 14, limit: 13 })
         ));
     }
 }

@@ -196,13 +196,14 @@ pub struct ServeConfig {
     #[arg(long, env = "SCHEDULER_MAX_PENDING_JOBS", default_value_t = 100_000)]
     pub max_pending_jobs: u64,
 
-    /// Requests per second each token (or certificate subject) may make on average; more get
-    /// 429 with `Retry-After`. 0: no limit. Applies when authentication is on.
-    #[arg(long, env = "SCHEDULER_RATE_LIMIT", default_value_t = 100)]
-    pub rate_limit: u32,
+    /// Requests each token (or certificate subject) may make on average: `N/s`, `N/min` or
+    /// `N/h` (a bare number is per second); more get 429 with `Retry-After`. 0: no limit.
+    /// Applies when authentication is on.
+    #[arg(long, env = "SCHEDULER_RATE_LIMIT", default_value = "100/s", value_parser = parse_rate)]
+    pub rate_limit: Rate,
 
-    /// Requests a token may make at once above its average rate.
-    #[arg(long, env = "SCHEDULER_RATE_LIMIT_BURST", default_value_t = 200)]
+    /// Requests a token may make at once above its average rate (at least 1).
+    #[arg(long, env = "SCHEDULER_RATE_LIMIT_BURST", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_burst: u32,
 
     /// Log format.
@@ -251,6 +252,22 @@ fn parse_max_running(s: &str) -> Result<(String, String, u32), String> {
     Ok((product.to_owned(), job_group.to_owned(), n))
 }
 
+/// A request rate as the time one request's allowance takes to come back; `None`: no limit.
+pub type Rate = Option<Duration>;
+
+fn parse_rate(s: &str) -> Result<Rate, String> {
+    let err = || format!("`{s}`: expected N/s, N/min or N/h (a bare N is per second), or 0 for no limit");
+    let (n, per) = s.trim().split_once('/').unwrap_or((s.trim(), "s"));
+    let n: u32 = n.trim().parse().map_err(|_| err())?;
+    let per = match per.trim() {
+        "s" | "sec" => Duration::from_secs(1),
+        "m" | "min" => Duration::from_secs(60),
+        "h" | "hour" => Duration::from_secs(3600),
+        _ => return Err(err()),
+    };
+    Ok((n > 0).then(|| per / n))
+}
+
 /// A retention age: a duration, or `forever` (`None`).
 pub type Age = Option<Duration>;
 
@@ -259,4 +276,21 @@ fn parse_age(s: &str) -> Result<Age, String> {
         return Ok(None);
     }
     humantime::parse_duration(s.trim()).map(Some).map_err(|e| format!("`{s}`: {e} (e.g. 7d, 12h, or forever)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_per_second_minute_or_hour() {
+        assert_eq!(parse_rate("100/s"), Ok(Some(Duration::from_millis(10))));
+        assert_eq!(parse_rate("100"), Ok(Some(Duration::from_millis(10))));
+        assert_eq!(parse_rate("10/min"), Ok(Some(Duration::from_secs(6))));
+        assert_eq!(parse_rate(" 2 / h "), Ok(Some(Duration::from_secs(1800))));
+        assert_eq!(parse_rate("0"), Ok(None));
+        for bad in ["", "x/s", "10/day", "-1/s", "1.5/s"] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -61,10 +61,12 @@ is also served under `/api/schedulers`, `/scheduler` and `/schedulers`. Errors a
 )]
 pub struct ApiDoc;
 
-/// Routes open without a token (`/metrics` only from loopback).
-const OPEN: [&str; 4] = ["/health", "/live", "/ready", "/metrics"];
+/// Routes open without a token.
+const OPEN: [&str; 3] = ["/health", "/live", "/ready"];
+/// Open from loopback, a token from anywhere else.
+const LOOPBACK_OPEN: &str = "/metrics";
 
-/// With `--auth-tokens`, every route but [`OPEN`] takes `Authorization: Bearer <token>` and
+/// With `--auth-tokens`, every route but [`OPEN`] (and [`LOOPBACK_OPEN`] from loopback) takes `Authorization: Bearer <token>` and
 /// may answer 401 (no or unknown token), 403 (outside the token's scopes) or 429 (over the
 /// token's request rate, with `Retry-After`). Without a tokens file none of these happen.
 struct BearerTokens;
@@ -81,10 +83,14 @@ impl Modify for BearerTokens {
             if OPEN.contains(&path.as_str()) {
                 continue;
             }
+            let bearer = SecurityRequirement::new("bearer", Vec::<String>::new());
+            // `{}` first: no token needed (from loopback).
+            let security =
+                if path == LOOPBACK_OPEN { vec![SecurityRequirement::default(), bearer] } else { vec![bearer] };
             for op in
                 [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten()
             {
-                op.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+                op.security = Some(security.clone());
                 let responses = &mut op.responses.responses;
                 responses.entry("401".into()).or_insert_with(|| problem("No token, or an unknown one"));
                 responses.entry("403".into()).or_insert_with(|| problem("The token's scopes do not allow this"));

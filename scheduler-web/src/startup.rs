@@ -193,6 +193,9 @@ impl Application {
                 handle.stop(true).await;
                 let left = engine.await.context("engine shutdown task failed")?;
                 let _ = server.await;
+                // No request is answered any more: write the audit entries still queued.
+                let scheduler = self.scheduler.clone();
+                tokio::task::spawn_blocking(move || scheduler.flush_writes()).await.context("flushing writes failed")?;
                 if left > 0 {
                     tracing::warn!(left, "stopped with runs still executing");
                 } else {
@@ -250,5 +253,8 @@ fn auth_from(config: &ServeConfig) -> anyhow::Result<Auth> {
     }
     tracing::info!(tokens = n_tokens, subjects = n_subjects, trusted_proxies = ?proxies, "API authentication on");
     let rate = RateLimit::new(config.rate_limit, config.rate_limit_burst);
+    if rate.is_none() {
+        tracing::warn!("--rate-limit 0: requests per token are not limited");
+    }
     Ok(Auth { tokens: Some(tokens), trusted_proxies: proxies, rate })
 }

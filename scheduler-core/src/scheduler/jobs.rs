@@ -54,12 +54,22 @@ impl Scheduler {
         let req = request::parse_create(body, self.shared.clock.now())?;
         let key = idempotency_key.map(|k| (k.to_owned(), fingerprint(body)));
         let key = key.or_else(|| req.id.map(|id| (id.to_string(), fingerprint(body))));
-        self.shared.quota.admit(self.shared.store.as_ref(), entry.group.product())?;
-        let created = self.shared.insert(entry, req, key)?;
-        if let Created::New(_) = created {
-            self.shared.quota.created(entry.group.product());
+        if let Err(refused) = self.shared.quota.admit(self.shared.store.as_ref(), entry.group.product()) {
+            // A repeat of a create that succeeded earlier is answered with its job, quota or not.
+            let made = match &key {
+                Some((k, _)) => self.shared.store.job_by_key(&entry.group, k)?,
+                None => None,
+            };
+            return match made {
+                Some(_) => self.shared.insert(entry, req, key),
+                None => Err(refused),
+            };
         }
-        Ok(created)
+        let created = self.shared.insert(entry, req, key);
+        if !matches!(created, Ok(Created::New(_))) {
+            self.shared.quota.release(entry.group.product());
+        }
+        created
     }
 
     /// One job.
@@ -94,6 +104,7 @@ impl Scheduler {
             }
             let now = self.shared.clock.now();
             let triggers = request::parse_reschedule(body, now)?;
+            crate::limits::check_payload_size(&job.payload, &triggers, self.shared.limits.payload_bytes)?;
             let spec = JobSpec { anchor: request::anchor_of(&triggers, now), triggers, ..(*job.spec).clone() };
             let compiled = spec.compile()?;
             let state = spec.initial_state(&compiled, now);

@@ -167,7 +167,7 @@ impl Shared {
 
     /// Validates a create request against its job type and computes the job's first state.
     pub(crate) fn prepare(&self, entry: &JobTypeEntry, mut req: CreateRequest) -> Result<Prepared, CoreError> {
-        crate::limits::check_payload_size(&req.payload, self.limits.payload_bytes)?;
+        crate::limits::check_payload_size(&req.payload, &req.spec.triggers, self.limits.payload_bytes)?;
         Self::validate(entry, &req.payload)?;
         if req.spec.overlap == crate::trigger::OverlapPolicy::Allow && !entry.options.allow_concurrent {
             return Err(CoreError::InvalidField {
@@ -410,6 +410,12 @@ impl Scheduler {
             }
         }
         left
+    }
+
+    /// Writes what the store queued without waiting (audit entries); call after the last
+    /// request has been answered.
+    pub fn flush_writes(&self) {
+        self.shared.store.flush();
     }
 
     /// Creates many plain one-time jobs of one group through the store's bulk path

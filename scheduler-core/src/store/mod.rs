@@ -439,6 +439,10 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Waits until writes queued without waiting (audit entries) are written; called once the
+    /// service has stopped taking requests.
+    fn flush(&self) {}
+
     /// Inserts one job (or finds the one its idempotency key already made).
     fn job_insert(&self, new: NewJob) -> Result<Inserted, StoreError>;
 
@@ -447,6 +451,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// One job of a group.
     fn job_get(&self, group: &GroupKey, id: JobId) -> Result<Option<Job>, StoreError>;
+
+    /// The job a create with this idempotency key (or client id) made in a group, if any.
+    fn job_by_key(&self, group: &GroupKey, key: &str) -> Result<Option<Job>, StoreError>;
 
     /// A page of a group's unfinished jobs (scheduled, running, paused), soonest first.
     fn jobs_list(&self, query: &JobListQuery) -> Result<Vec<Job>, StoreError>;

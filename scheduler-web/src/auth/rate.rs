@@ -13,14 +13,12 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
-    /// `per_second` requests a second on average with bursts of `burst`; `None` when either is
-    /// zero (no limit).
-    pub fn new(per_second: u32, burst: u32) -> Option<RateLimit> {
-        let (rate, burst) = (NonZeroU32::new(per_second)?, NonZeroU32::new(burst)?);
-        Some(RateLimit {
-            limiter: DefaultKeyedRateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
-            clock: DefaultClock::default(),
-        })
+    /// One request's allowance coming back every `every` (none: no limit), with bursts of
+    /// `burst` (at least 1).
+    pub fn new(every: Option<Duration>, burst: u32) -> Option<RateLimit> {
+        let burst = NonZeroU32::new(burst)?;
+        let quota = Quota::with_period(every?.max(Duration::from_nanos(1)))?.allow_burst(burst);
+        Some(RateLimit { limiter: DefaultKeyedRateLimiter::keyed(quota), clock: DefaultClock::default() })
     }
 
     /// Takes one request from `who`'s bucket, or says how long until one is free.
@@ -35,7 +33,7 @@ mod tests {
 
     #[test]
     fn a_burst_is_allowed_then_refused_per_caller() {
-        let rate = RateLimit::new(1, 3).unwrap();
+        let rate = RateLimit::new(Some(Duration::from_secs(1)), 3).unwrap();
         for _ in 0..3 {
             assert!(rate.check("ci").is_ok());
         }
@@ -47,7 +45,7 @@ mod tests {
 
     #[test]
     fn zero_means_no_limit() {
-        assert!(RateLimit::new(0, 10).is_none());
-        assert!(RateLimit::new(10, 0).is_none());
+        assert!(RateLimit::new(None, 10).is_none());
+        assert!(RateLimit::new(Some(Duration::from_millis(10)), 0).is_none());
     }
 }

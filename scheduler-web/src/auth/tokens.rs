@@ -59,6 +59,17 @@ pub struct Tokens {
     subjects: Vec<(String, Caller)>,
 }
 
+/// A caller's name: 1 to 200 bytes, no control characters (it is stored with every change).
+fn check_name(name: &str) -> Result<(), &'static str> {
+    if name.trim().is_empty() || name.len() > 200 {
+        Err("must be 1 to 200 bytes")
+    } else if name.chars().any(char::is_control) {
+        Err("must not hold control characters")
+    } else {
+        Ok(())
+    }
+}
+
 impl Tokens {
     /// Reads and checks the file; an error names the entry and field at fault.
     pub fn load(path: &Path) -> Result<Tokens, String> {
@@ -72,9 +83,7 @@ impl Tokens {
         let mut tokens = Vec::new();
         for (i, t) in file.token.into_iter().enumerate() {
             let at = format!("token[{i}] ({})", t.name);
-            if t.name.trim().is_empty() {
-                return Err(format!("token[{i}].name is empty"));
-            }
+            check_name(&t.name).map_err(|why| format!("token[{i}].name {why}"))?;
             let hash = parse_hash(&t.sha256).ok_or_else(|| format!("{at}.sha256 is not 64 hexadecimal digits"))?;
             if tokens.iter().any(|k: &Known| k.caller.name == t.name) {
                 return Err(format!("{at}.name is used twice"));
@@ -90,6 +99,13 @@ impl Tokens {
             }
             let scopes = parse_scopes(&s.scopes).map_err(|e| format!("subject[{i}] ({dn}).scopes: {e}"))?;
             let name = s.name.unwrap_or_else(|| dn.clone());
+            check_name(&name).map_err(|why| format!("subject[{i}] ({dn}).name {why}"))?;
+            // Names key the audit trail and the rate limit: one name, one caller.
+            if tokens.iter().any(|k: &Known| k.caller.name == name)
+                || subjects.iter().any(|(_, c): &(String, Caller)| c.name == name)
+            {
+                return Err(format!("subject[{i}] ({dn}).name `{name}` is used twice (by a token or a subject)"));
+            }
             subjects.push((dn, Caller { name, scopes }));
         }
         Ok(Tokens { tokens, subjects })
@@ -189,6 +205,14 @@ mod tests {
             (format!("[[token]]\nname = \"a\"\nsha256 = \"{zeros}\"\nscopes = [\"root\"]"), "`root`"),
             (format!("[[token]]\nname = \"a\"\nsha256 = \"{zeros}\"\nscopes = [\"admin\"]\nextra = 1"), "extra"),
             ("[[subject]]\ndn = \" \"\nscopes = [\"admin\"]".into(), "subject[0].dn"),
+            (format!("[[token]]\nname = \"a\\u0000\"\nsha256 = \"{zeros}\"\nscopes = [\"admin\"]"), "control"),
+            (
+                format!(
+                    "[[token]]\nname = \"ops\"\nsha256 = \"{zeros}\"\nscopes = [\"admin\"]\n\
+                     [[subject]]\ndn = \"CN=x\"\nname = \"ops\"\nscopes = [\"admin\"]"
+                ),
+                "used twice",
+            ),
         ];
         for (text, needle) in bad {
             let e = Tokens::parse(&text).err().unwrap_or_else(|| panic!("accepted: {text}"));

@@ -109,6 +109,18 @@ fn jobs_and_runs_survive_a_clean_restart() {
     assert_eq!(job.get("jobRequest")["keep"], "me");
 }
 
+/// Audit entries are queued, not waited for; a clean stop writes every one of them.
+#[test]
+fn a_clean_stop_writes_every_queued_audit_entry() {
+    let db = Arc::new(TestDb::create());
+    let mut a = Server::start_with(ServerOptions::default().database(db.clone()));
+    let bodies: Vec<_> = (0..200).map(|i| json!({"when": instant_in(3_600_000 + i)})).collect();
+    let ids = harness::create_many(&[&a], NOOP, bodies, 8);
+    a.sigterm();
+    assert!(a.wait_exit(Duration::from_secs(20)).expect("exits").success());
+    assert_eq!(db.count("SELECT count(*) AS n FROM audit WHERE action = 'create'"), ids.len() as i64);
+}
+
 fn fails_with(args: &[&str], needle: &str) {
     let opts = ServerOptions::default().args(args);
     let (mut child, logs) = spawn(&opts);

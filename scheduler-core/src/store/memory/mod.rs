@@ -77,6 +77,13 @@ impl Store for MemoryStore {
         Ok(st.find_job_in(group, id.0).map(|slot| st.to_job(slot)))
     }
 
+    fn job_by_key(&self, group: &GroupKey, key: &str) -> Result<Option<Job>, StoreError> {
+        let st = self.state.lock();
+        let Some(&g) = st.group_index.get(group) else { return Ok(None) };
+        let slot = st.groups[g as usize].keys.get(key).and_then(|&id| st.find_job(id));
+        Ok(slot.map(|slot| st.to_job(slot)))
+    }
+
     fn jobs_list(&self, q: &JobListQuery) -> Result<Vec<Job>, StoreError> {
         let st = self.state.lock();
         let Some(&g) = st.group_index.get(&q.group) else {

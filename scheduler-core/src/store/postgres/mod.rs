@@ -255,6 +255,17 @@ impl Store for PgStore {
         rows.into_iter().next().map(JobRow::into_job).transpose()
     }
 
+    fn job_by_key(&self, group: &GroupKey, key: &str) -> Result<Option<Job>, StoreError> {
+        let mut conn = self.conn()?;
+        let rows: Vec<JobRow> = diesel::sql_query(sql::job_by_key())
+            .bind::<Text, _>(group.product())
+            .bind::<Text, _>(group.job_group())
+            .bind::<Text, _>(key)
+            .load(&mut conn)
+            .map_err(db)?;
+        rows.into_iter().next().map(JobRow::into_job).transpose()
+    }
+
     fn jobs_list(&self, q: &JobListQuery) -> Result<Vec<Job>, StoreError> {
         let mut conn = self.conn()?;
         let (due, id) = match q.after {
@@ -439,6 +450,10 @@ impl Store for PgStore {
     fn run_get(&self, id: RunId) -> Result<Option<Run>, StoreError> {
         let mut conn = self.conn()?;
         history::get(&mut conn, id)
+    }
+
+    fn flush(&self) {
+        self.audits.flush();
     }
 
     fn audit_append(&self, entry: &crate::audit::AuditEntry) -> Result<(), StoreError> {

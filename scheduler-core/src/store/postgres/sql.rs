@@ -49,6 +49,10 @@ pub fn get_job() -> String {
     format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = $1 AND j.product = $2 AND j.job_group = $3")
 }
 
+pub fn job_by_key() -> String {
+    format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.product = $1 AND j.job_group = $2 AND j.idempotency_key = $3")
+}
+
 pub fn get_job_for_update() -> String {
     format!("{} FOR UPDATE", get_job())
 }
