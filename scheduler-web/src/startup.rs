@@ -18,7 +18,7 @@ use scheduler_core::store::Retention;
 use scheduler_core::store::Store;
 use scheduler_core::{Scheduler, SchedulerConfig, SystemClock};
 
-use crate::auth::{self, Auth, RateLimit, Tokens};
+use crate::auth::{self, Auth, RateLimit, TokensFile};
 use crate::config::{DbArgs, JobStoreKind, ServeConfig};
 use crate::routes::{self, PREFIXES};
 use crate::state::AppState;
@@ -29,6 +29,7 @@ pub struct Application {
     port: u16,
     server: Server,
     scheduler: Arc<Scheduler>,
+    auth: web::Data<Auth>,
     config: ServeConfig,
 }
 
@@ -36,6 +37,7 @@ impl Application {
     /// Loads plugins, opens the store, starts the engine and binds the HTTP server.
     pub fn build(config: ServeConfig) -> anyhow::Result<Application> {
         let auth = web::Data::new(auth_from(&config)?);
+        let auth_data = auth.clone();
         // Read before anything starts, so a bad certificate stops nothing half-started.
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
@@ -168,7 +170,7 @@ impl Application {
         let server = server.with_context(|| format!("cannot listen on {}", config.bind))?;
         let port = server.addrs().first().map(|a| a.port()).unwrap_or(0);
         tracing::info!(node = %node, jobstore = ?config.jobstore, workers, "scheduler listening on {scheme}://{}:{port}", config.bind.ip());
-        Ok(Application { port, server: server.run(), scheduler, config })
+        Ok(Application { port, server: server.run(), scheduler, auth: auth_data, config })
     }
 
     /// The port the server listens on (useful when binding port 0).
@@ -181,6 +183,9 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let mut server = tokio::spawn(self.server);
+        // SIGHUP re-reads the tokens file (rotating a token needs no restart).
+        let auth = self.auth.clone();
+        tokio::spawn(shutdown::on_hangup(move || auth.reload_tokens()));
         tokio::select! {
             r = &mut server => {
                 r.context("HTTP server task failed")?.context("HTTP server failed")?;
@@ -246,11 +251,8 @@ fn auth_from(config: &ServeConfig) -> anyhow::Result<Auth> {
         }
         return Ok(Auth::off());
     };
-    let tokens = Tokens::load(path).map_err(anyhow::Error::msg)?;
-    let (n_tokens, n_subjects) = tokens.counts();
-    if n_tokens == 0 && n_subjects == 0 {
-        bail!("{}: the tokens file grants nothing (no [[token]] or [[subject]] entries)", path.display());
-    }
+    let tokens = TokensFile::open(path).map_err(anyhow::Error::msg)?;
+    let (n_tokens, n_subjects) = tokens.get().counts();
     tracing::info!(tokens = n_tokens, subjects = n_subjects, trusted_proxies = ?proxies, "API authentication on");
     let rate = RateLimit::new(config.rate_limit, config.rate_limit_burst);
     if rate.is_none() {

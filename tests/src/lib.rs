@@ -435,6 +435,11 @@ impl Server {
         self.signal(libc::SIGTERM);
     }
 
+    /// Sends SIGHUP (re-read the tokens file).
+    pub fn sighup(&self) {
+        self.signal(libc::SIGHUP);
+    }
+
     /// Freezes the process (SIGSTOP): it holds its claims but does nothing, heartbeats included.
     pub fn freeze(&self) {
         self.signal(libc::SIGSTOP);

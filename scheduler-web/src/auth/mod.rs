@@ -22,7 +22,7 @@ use actix_web::{web, HttpMessage, ResponseError};
 
 pub use rate::RateLimit;
 pub use scope::{Caller, Need, Scope};
-pub use tokens::Tokens;
+pub use tokens::{Tokens, TokensFile};
 
 use scheduler_core::audit::AuditEntry;
 
@@ -36,7 +36,7 @@ pub const CERT_SUBJECT_HEADER: &str = "x-cert-subject-dn";
 /// How callers are identified.
 pub struct Auth {
     /// None: authentication is off (loopback-only, or `--insecure-no-auth`).
-    pub tokens: Option<Tokens>,
+    pub tokens: Option<TokensFile>,
     /// Proxies whose `X-Cert-Subject-DN` header is believed (empty: the header is ignored).
     pub trusted_proxies: Vec<IpAddr>,
     /// Requests per second per authenticated caller (none: unlimited).
@@ -47,6 +47,18 @@ impl Auth {
     /// Authentication switched off.
     pub fn off() -> Auth {
         Auth { tokens: None, trusted_proxies: Vec::new(), rate: None }
+    }
+
+    /// Re-reads the tokens file (on SIGHUP); a file that fails to load is logged and the
+    /// tokens in use stay.
+    pub fn reload_tokens(&self) {
+        let Some(file) = &self.tokens else { return };
+        match file.reload() {
+            Ok((tokens, subjects)) => {
+                tracing::info!(tokens, subjects, file = %file.path().display(), "tokens file reloaded")
+            }
+            Err(e) => tracing::error!(error = %e, "tokens file not reloaded; the tokens in use stay"),
+        }
     }
 }
 
@@ -121,9 +133,9 @@ pub async fn guard(
         Some(_) if need == Need::Metrics && req.peer_addr().is_some_and(|a| a.ip().is_loopback()) => {
             Ok(Caller::anonymous())
         }
-        Some(a @ Auth { tokens: Some(t), .. }) => {
+        Some(a @ Auth { tokens: Some(file), .. }) => {
             identified = true;
-            identify(a, t, &req, &need)
+            identify(a, &file.get(), &req, &need)
         }
     };
     let checked = caller.and_then(|c| {

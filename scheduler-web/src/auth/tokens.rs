@@ -12,7 +12,8 @@
 //! scopes = ["product:vps4:read"]
 //! ```
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -53,6 +54,39 @@ struct Known {
     caller: Caller,
 }
 
+/// The tokens file as loaded, re-read on demand (SIGHUP): a file that fails to load leaves
+/// the tokens in use as they were.
+pub struct TokensFile {
+    path: PathBuf,
+    current: RwLock<Arc<Tokens>>,
+}
+
+impl TokensFile {
+    /// Loads the file; it must grant something.
+    pub fn open(path: &Path) -> Result<TokensFile, String> {
+        let tokens = Tokens::load_granting(path)?;
+        Ok(TokensFile { path: path.to_owned(), current: RwLock::new(Arc::new(tokens)) })
+    }
+
+    /// The tokens in use.
+    pub fn get(&self) -> Arc<Tokens> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Reads the file again and uses it; on error the tokens in use stay.
+    pub fn reload(&self) -> Result<(usize, usize), String> {
+        let tokens = Tokens::load_granting(&self.path)?;
+        let counts = tokens.counts();
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(tokens);
+        Ok(counts)
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 /// The loaded file.
 pub struct Tokens {
     tokens: Vec<Known>,
@@ -75,6 +109,18 @@ impl Tokens {
     pub fn load(path: &Path) -> Result<Tokens, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         Tokens::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Loads the file, refusing one that grants nothing.
+    fn load_granting(path: &Path) -> Result<Tokens, String> {
+        let tokens = Tokens::load(path)?;
+        if tokens.counts() == (0, 0) {
+            return Err(format!(
+                "{}: the tokens file grants nothing (no [[token]] or [[subject]] entries)",
+                path.display()
+            ));
+        }
+        Ok(tokens)
     }
 
     /// Parses the file's text.

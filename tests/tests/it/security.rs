@@ -223,6 +223,31 @@ fn serving_a_public_address_without_tokens_is_refused_unless_insisted() {
     assert!(out.contains("WITHOUT AUTHENTICATION"), "warned at start: {out}");
 }
 
+/// SIGHUP re-reads the tokens file: a new token works and a removed one is refused, without a
+/// restart; a broken file leaves the tokens in use as they were.
+#[test]
+fn sighup_reloads_the_tokens_file() {
+    let (old, old_entry) = new_token("old-ci", &["product:vps4:read"]);
+    let (new, new_entry) = new_token("new-ci", &["product:vps4:read"]);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &old_entry).unwrap();
+    let s = Server::start_with(ServerOptions::default().args(&["--auth-tokens", file.path().to_str().unwrap()]));
+    let status = |token: &str| s.send_with("GET", JOBS, None, &[("Authorization", &bearer(token))]).status;
+    assert_eq!((status(&old), status(&new)), (200, 401));
+
+    std::fs::write(file.path(), &new_entry).unwrap();
+    s.sighup();
+    harness::wait_until("the new token to be accepted", Duration::from_secs(10), || {
+        (status(&new) == 200).then_some(())
+    });
+    assert_eq!(status(&old), 401, "the removed token is refused");
+
+    std::fs::write(file.path(), "[[token]]\nname = \"broken\"").unwrap();
+    s.sighup();
+    s.wait_for_log("tokens file not reloaded", Duration::from_secs(10)).expect("the broken file is reported");
+    assert_eq!(status(&new), 200, "a broken file leaves the tokens in use");
+}
+
 /// Every change through the API is in the audit trail with who made it; refused requests and
 /// reads are not; only admin reads the trail.
 fn changes_are_audited_with_who_and_what(b: Backend) {
