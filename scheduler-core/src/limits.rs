@@ -124,6 +124,23 @@ struct Count {
     counting: bool,
 }
 
+impl Count {
+    /// Takes a place, or refuses when the estimate is at the quota.
+    fn reserve(&mut self, product: &str, limit: u64) -> Result<(), CoreError> {
+        let pending = self.counted + self.admitted;
+        if pending >= limit {
+            return Err(CoreError::QuotaReached {
+                product: product.chars().take(64).collect(),
+                pending,
+                limit,
+                retry_after: QUOTA_RETRY_AFTER,
+            });
+        }
+        self.admitted += 1;
+        Ok(())
+    }
+}
+
 const STALE: Duration = Duration::from_secs(1);
 const RECHECK: Duration = Duration::from_millis(100);
 
@@ -136,45 +153,27 @@ impl Quota {
     /// made nothing new is given back with [`Quota::release`].
     pub(crate) fn admit(&self, store: &dyn Store, product: &str) -> Result<(), CoreError> {
         let Some(limit) = self.limit else { return Ok(()) };
-        let recount = {
+        {
             let mut counts = self.counts.lock();
-            match counts.get_mut(product) {
-                None => true,
-                Some(c) if c.counting => false,
-                Some(c) => {
-                    let due = c.at.elapsed() >= STALE || (c.counted + c.admitted >= limit && c.at.elapsed() >= RECHECK);
-                    c.counting = due;
-                    due
+            if let Some(c) = counts.get_mut(product) {
+                let age = c.at.elapsed();
+                let due = !c.counting && (age >= STALE || (c.counted + c.admitted >= limit && age >= RECHECK));
+                if !due {
+                    return c.reserve(product, limit);
                 }
+                c.counting = true;
             }
-        };
-        if recount {
-            // Counted without the lock held: creates of other products do not wait for it.
-            let counted = store.jobs_pending(product);
-            let mut counts = self.counts.lock();
-            let c = counts.entry(product.to_owned()).or_insert(Count {
-                counted: 0,
-                at: Instant::now(),
-                admitted: 0,
-                counting: false,
-            });
-            c.counting = false;
-            let counted = counted?;
-            *c = Count { counted, at: Instant::now(), admitted: 0, counting: false };
         }
+        // Counted without the lock held: creates of other products do not wait for it.
+        let counted = store.jobs_pending(product);
         let mut counts = self.counts.lock();
-        let Some(c) = counts.get_mut(product) else { return Ok(()) };
-        let pending = c.counted + c.admitted;
-        if pending >= limit {
-            return Err(CoreError::QuotaReached {
-                product: product.chars().take(64).collect(),
-                pending,
-                limit,
-                retry_after: QUOTA_RETRY_AFTER,
-            });
+        if let Some(c) = counts.get_mut(product) {
+            c.counting = false;
         }
-        c.admitted += 1;
-        Ok(())
+        let fresh = Count { counted: counted?, at: Instant::now(), admitted: 0, counting: false };
+        let c = counts.entry(product.to_owned()).or_insert(fresh);
+        *c = fresh;
+        c.reserve(product, limit)
     }
 
     /// Gives back a reservation whose create made no new job (it failed, or found the job an

@@ -265,7 +265,7 @@ impl Shared {
         }
         let when = Ts::from_millis(when_ms);
         request::check_instant("when", when)?;
-        request::check_storable(&value)?;
+        // Also refuses a NUL in any string or key.
         crate::limits::check_body(&value, self.limits.payload_depth)?;
         let created = self.insert(entry, CreateRequest::once(when, payload), None)?;
         Ok(created.job().clone())

@@ -3,13 +3,12 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 /// The limiter shared by every HTTP worker.
 pub struct RateLimit {
     limiter: DefaultKeyedRateLimiter<String>,
-    clock: DefaultClock,
 }
 
 impl RateLimit {
@@ -18,12 +17,14 @@ impl RateLimit {
     pub fn new(every: Option<Duration>, burst: u32) -> Option<RateLimit> {
         let burst = NonZeroU32::new(burst)?;
         let quota = Quota::with_period(every?.max(Duration::from_nanos(1)))?.allow_burst(burst);
-        Some(RateLimit { limiter: DefaultKeyedRateLimiter::keyed(quota), clock: DefaultClock::default() })
+        Some(RateLimit { limiter: DefaultKeyedRateLimiter::keyed(quota) })
     }
 
     /// Takes one request from `who`'s bucket, or says how long until one is free.
     pub fn check(&self, who: &str) -> Result<(), Duration> {
-        self.limiter.check_key(&who.to_owned()).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+        self.limiter
+            .check_key(&who.to_owned())
+            .map_err(|not_until| not_until.wait_time_from(self.limiter.clock().now()))
     }
 }
 

@@ -73,9 +73,9 @@ fn a_killed_server_restarts_and_every_job_runs_once_with_interrupted_runs_resolv
         assert_eq!(runs(&b, NOOP, id).len(), 1);
     }
     // The interrupted run of a type that asks for recovery is resolved and the job runs again.
+    // The runs are read after the job is seen completed: read before, they could be a moment old.
     let r = wait_until("the recovering job to complete", Duration::from_secs(30), || {
-        let r = runs(&b, SLEEPY, &recovers);
-        (status(&b, SLEEPY, &recovers) == "completed").then_some(r)
+        (status(&b, SLEEPY, &recovers) == "completed").then(|| runs(&b, SLEEPY, &recovers))
     });
     assert_eq!(r.len(), 2, "{r:?}");
     assert_eq!(r[0]["outcome"], "succeeded");
