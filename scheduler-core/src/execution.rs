@@ -10,24 +10,25 @@ use crate::plugin::context::{FollowUp, HostRunContext};
 use crate::scheduler::Shared;
 use crate::store::{Claimed, RunFinish};
 
-/// Executes one claimed run and describes how it ended. Never panics into the worker: plugin
-/// code catches its own panics (the export macro), and a missing job type is a failed run.
-pub(crate) fn execute(shared: &Shared, run: &Claimed, cancel: &CancelFlag) -> RunFinish {
-    let started_at = shared.clock.now();
+/// The span every log record of a run is emitted in.
+fn run_span(run: &Claimed) -> tracing::Span {
     let span = tracing::info_span!(
         "run",
         run_id = %run.run_id,
         job_id = %run.job_id,
         attempt = run.attempt,
         trace_id = %run.trace_id,
-        node = %shared.node,
+        node = %run.node,
         product = run.group.product(),
         job_group = run.group.job_group(),
     );
     crate::run_span::opened(&span, run.trace_id);
-    let _entered = span.enter();
+    span
+}
 
-    let mut finish = RunFinish {
+/// A completion that has not happened yet: failed, started and finished at `started_at`.
+fn finish_of(shared: &Shared, run: &Claimed, started_at: crate::clock::Ts) -> RunFinish {
+    RunFinish {
         token: run.token,
         limited: !shared.max_running.is_empty() && shared.max_running.iter().any(|(g, _)| *g == run.group),
         run_id: run.run_id,
@@ -40,10 +41,31 @@ pub(crate) fn execute(shared: &Shared, run: &Claimed, cancel: &CancelFlag) -> Ru
         listener_error: None,
         requeue: false,
         retry_at: None,
-    };
+    }
+}
+
+/// A run asked to stop while it waited for a worker: it ends `cancelled` without calling the
+/// job or its listeners.
+pub(crate) fn cancelled_before_start(shared: &Shared, run: &Claimed, started_at: crate::clock::Ts) -> RunFinish {
+    let span = run_span(run);
+    let _entered = span.enter();
+    let mut finish = finish_of(shared, run, started_at);
+    finish.outcome = RunOutcome::Cancelled;
+    finish.error = Some("cancelled before it started".to_owned());
+    tracing::info!("run cancelled before it started");
+    finish
+}
+
+/// Executes one claimed run whose start is recorded (at `started_at`) and describes how it
+/// ended. Never panics into the worker: plugin code catches its own panics (the export macro),
+/// and a missing job type is a failed run.
+pub(crate) fn execute(shared: &Shared, run: &Claimed, started_at: crate::clock::Ts, cancel: &CancelFlag) -> RunFinish {
+    let span = run_span(run);
+    let _entered = span.enter();
+    let mut finish = finish_of(shared, run, started_at);
 
     let Some(entry) = shared.registry.get(&run.group) else {
-        finish.error = Some(format!("no plugin on node {} registers {}", shared.node, run.group));
+        finish.error = Some(format!("no plugin on node {} registers {}", run.node, run.group));
         finish.finished_at = shared.clock.now();
         tracing::error!(error = finish.error.as_deref(), "run failed");
         return finish;

@@ -17,6 +17,7 @@ pub mod cluster;
 pub mod engine;
 pub mod error;
 mod execution;
+pub mod json;
 pub mod limits;
 pub mod metrics;
 pub mod model;

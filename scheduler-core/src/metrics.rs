@@ -185,8 +185,8 @@ impl Metrics {
     }
 
     /// Counts runs of dead nodes this node resolved.
-    pub fn recovered(&self, rerun: bool) {
-        self.recovered.with_label_values(&[if rerun { "rerun" } else { "abandoned" }]).inc();
+    pub fn recovered(&self, result: crate::store::Rescue) {
+        self.recovered.with_label_values(&[result.as_str()]).inc();
     }
 
     /// The Prometheus text exposition, with depth and lag from `due` (judged at `now`).

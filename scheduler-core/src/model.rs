@@ -234,7 +234,10 @@ impl Job {
 /// How a run ended (or that it has not yet).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RunOutcome {
-    /// In progress.
+    /// Claimed by a node and waiting for one of its workers: the job has not been called. A
+    /// node that dies or stops gives such runs back (the fire is due again, no attempt spent).
+    Claimed,
+    /// Executing: a worker began it (asked the veto listeners, called the job).
     Running,
     /// The job did its work.
     Succeeded,
@@ -252,7 +255,8 @@ pub enum RunOutcome {
 
 impl RunOutcome {
     /// Every outcome, in declaration order (`index` is the position here).
-    pub const ALL: [RunOutcome; 7] = [
+    pub const ALL: [RunOutcome; 8] = [
+        RunOutcome::Claimed,
         RunOutcome::Running,
         RunOutcome::Succeeded,
         RunOutcome::Failed,
@@ -267,9 +271,15 @@ impl RunOutcome {
         self as usize
     }
 
+    /// True while the run holds its job: claimed or executing.
+    pub fn in_progress(self) -> bool {
+        matches!(self, RunOutcome::Claimed | RunOutcome::Running)
+    }
+
     /// The API's name for it.
     pub fn as_str(self) -> &'static str {
         match self {
+            RunOutcome::Claimed => "claimed",
             RunOutcome::Running => "running",
             RunOutcome::Succeeded => "succeeded",
             RunOutcome::Failed => "failed",
@@ -283,6 +293,7 @@ impl RunOutcome {
     /// Parses the API's name.
     pub fn parse(s: &str) -> Option<RunOutcome> {
         Some(match s {
+            "claimed" => RunOutcome::Claimed,
             "running" => RunOutcome::Running,
             "succeeded" => RunOutcome::Succeeded,
             "failed" => RunOutcome::Failed,
@@ -308,7 +319,7 @@ pub struct Run {
     pub attempt: u32,
     /// When it was due.
     pub scheduled_for: Ts,
-    /// When it started.
+    /// When a worker began it (none while it is only claimed).
     pub started_at: Option<Ts>,
     /// When it finished.
     pub finished_at: Option<Ts>,

@@ -174,7 +174,7 @@ fn exact(mut micros: Vec<i64>) -> Option<Percentiles> {
 pub fn summarize_runs(period: Ts, group: &GroupKey, runs: &[Run]) -> Summary {
     let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     let (mut late, mut dur) = (Vec::new(), Vec::new());
-    for r in runs.iter().filter(|r| r.outcome != RunOutcome::Running) {
+    for r in runs.iter().filter(|r| !r.outcome.in_progress()) {
         *counts.entry(r.outcome.as_str()).or_default() += 1;
         if let Some(s) = r.started_at {
             late.push(s.micros_since(r.scheduled_for).max(0));

@@ -224,7 +224,7 @@ pub struct RunDto {
     /// When it was due.
     #[schema(format = DateTime)]
     pub scheduled_for: String,
-    /// When it started.
+    /// When a worker began it (null while it is only claimed).
     #[schema(format = DateTime, nullable)]
     pub started_at: Option<String>,
     /// When it finished.
@@ -232,7 +232,8 @@ pub struct RunDto {
     pub finished_at: Option<String>,
     /// The node that ran it.
     pub node: String,
-    /// `running`, `succeeded`, `failed`, `vetoed`, `cancelled`, `abandoned` or `skipped`.
+    /// `claimed` (waiting for a worker of its node), `running`, `succeeded`, `failed`, `vetoed`,
+    /// `cancelled`, `abandoned` or `skipped`.
     #[schema(example = "succeeded")]
     pub outcome: &'static str,
     /// The error (failed, cancelled) or the veto reason (vetoed).

@@ -586,6 +586,11 @@ pub fn read_starts(path: &Path) -> Vec<(String, String, u32, i64)> {
         .collect()
 }
 
+/// True while a run (as the API shows it) holds its job: claimed or executing.
+pub fn in_progress(run: &Value) -> bool {
+    run["outcome"] == "claimed" || run["outcome"] == "running"
+}
+
 /// An RFC 3339 instant as milliseconds since the Unix epoch.
 pub fn ms_of(v: &Value) -> i64 {
     let s = v.as_str().unwrap_or_else(|| panic!("an instant, not {v}"));

@@ -127,6 +127,44 @@ impl PgServer {
         assert!(out.status.success(), "pg.sh resume failed: {}", String::from_utf8_lossy(&out.stderr));
     }
 
+    /// Freezes the server (SIGSTOP to the postmaster and every backend): connections stay open
+    /// and every statement, connect and heartbeat hangs instead of failing, the outage a
+    /// stalled disk or a paused VM gives.
+    pub fn freeze(&self) {
+        for pid in self.processes() {
+            // SAFETY: kill(2) with a pid read from this server's own postmaster.pid and /proc.
+            unsafe { libc::kill(pid, libc::SIGSTOP) };
+        }
+    }
+
+    /// Wakes a frozen server (SIGCONT), the postmaster last.
+    pub fn thaw(&self) {
+        for pid in self.processes().into_iter().rev() {
+            // SAFETY: as in `freeze`.
+            unsafe { libc::kill(pid, libc::SIGCONT) };
+        }
+    }
+
+    /// The server's processes: its backends and helpers, then the postmaster.
+    fn processes(&self) -> Vec<i32> {
+        let pidfile = self.dir.path().join("pg/data/postmaster.pid");
+        let text = std::fs::read_to_string(&pidfile).unwrap_or_else(|e| panic!("{}: {e}", pidfile.display()));
+        let postmaster: i32 = text.lines().next().and_then(|l| l.trim().parse().ok()).expect("postmaster pid");
+        let mut pids: Vec<i32> = std::fs::read_dir("/proc")
+            .expect("/proc")
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| {
+                // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces.
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().is_some_and(|stat| {
+                    stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<i32>().ok())
+                        == Some(postmaster)
+                })
+            })
+            .collect();
+        pids.push(postmaster);
+        pids
+    }
+
     /// A fresh database on this server.
     pub fn database(&self) -> TestDb {
         TestDb::create_on(&self.url)
@@ -152,6 +190,13 @@ impl Drop for TestDb {
 pub struct PgTestStore {
     store: scheduler_core::store::postgres::PgStore,
     _db: TestDb,
+}
+
+impl PgTestStore {
+    /// The database under the store (for tests that set up states directly).
+    pub fn db(&self) -> &TestDb {
+        &self._db
+    }
 }
 
 impl std::ops::Deref for PgTestStore {

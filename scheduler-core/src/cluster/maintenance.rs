@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::ClusterConfig;
 use crate::background::{Background, StopSignal};
 use crate::scheduler::Shared;
-use crate::store::{NodeInfo, RescueDead};
+use crate::store::{NodeInfo, Rescue, RescueDead};
 
 /// The running maintenance thread.
 pub(crate) struct Maintenance(Background);
@@ -24,39 +24,65 @@ impl Maintenance {
 }
 
 fn run(shared: &Shared, node: &NodeInfo, config: &ClusterConfig, stop: &StopSignal) {
-    let rescue = RescueDead {
+    let mut node = node.clone();
+    let base_id = node.id.clone();
+    let mut rejoins: u32 = 0;
+    let mut rescue = RescueDead {
+        judge: node.id.clone(),
         dead_after: config.dead_after(),
+        gap: config.heartbeat,
         groups: shared.registry.job_types().iter().map(|e| (e.group.clone(), e.options.requests_recovery)).collect(),
     };
-    let mut next_beat = Instant::now() + config.heartbeat;
+    // Twice per period: a live node's heartbeats are never further apart than `gap` (one
+    // period) unless something stopped it, which is what lets a judge trust its own view.
+    let beat_every = config.heartbeat / 2;
+    let retry_after = (config.heartbeat / 4).min(Duration::from_millis(250));
+    let mut next_beat = Instant::now() + beat_every;
     let mut next_rescue = Instant::now();
     let mut beat_failures: u32 = 0;
-    // Since when this node has reached the store without interruption. After an outage every
-    // node's heartbeat is stale, so a node judges others only once it has itself been connected
-    // for a full dead-after period, in which every live node has heartbeated again.
-    let mut connected_since = Some(Instant::now());
+    let mut registered = true;
     let mut next_cancel = Instant::now();
     loop {
-        let now = Instant::now();
-        if now >= next_beat {
-            next_beat = now + config.heartbeat;
-            match shared.store.node_heartbeat(&node.id) {
+        if Instant::now() >= next_beat {
+            let result = if registered {
+                shared.store.node_heartbeat(&node.id, rescue.gap)
+            } else {
+                shared.store.node_register(&node).map(|()| true)
+            };
+            // The next beat counts from the end of this call, which may have waited for the
+            // store: beats never bunch up after an outage.
+            next_beat = Instant::now() + beat_every;
+            match result {
                 Ok(true) => {
                     if beat_failures > 0 {
                         tracing::info!(node = %node.id, after_failures = beat_failures, "heartbeat restored");
                     }
+                    if !registered {
+                        tracing::info!(node = %node.id, "rejoined the cluster under a fresh identity");
+                    }
                     beat_failures = 0;
-                    connected_since.get_or_insert(now);
+                    registered = true;
                 }
                 Ok(false) => {
+                    rejoins += 1;
+                    let fresh: Arc<str> = Arc::from(format!("{base_id}#{}", rejoins + 1));
                     tracing::error!(
                         node = %node.id,
-                        "the cluster counted this node as dead (its heartbeat lapsed); its runs in progress were \
-                         resolved by other nodes and their completions will be ignored; registering again"
+                        rejoin_as = %fresh,
+                        "the cluster counted this node as dead (its heartbeat lapsed): its claimed runs were given \
+                         back and its executing runs resolved by other nodes, whose completions will be ignored; \
+                         asking those runs to stop and rejoining under a fresh identity"
                     );
-                    if let Err(e) = shared.store.node_register(node) {
-                        tracing::error!(error = %e, "registering again failed");
+                    // Runs begun under the old identity are the cluster's business now: stop
+                    // them (their outcomes would be ignored) before new work is claimed.
+                    if let Some(board) = shared.board.get() {
+                        board.cancel_all();
                     }
+                    node.id = fresh.clone();
+                    rescue.judge = fresh.clone();
+                    shared.set_node(fresh);
+                    registered = false;
+                    next_beat = Instant::now();
                 }
                 Err(e) => {
                     if let Some(m) = shared.metrics.as_deref() {
@@ -64,7 +90,7 @@ fn run(shared: &Shared, node: &NodeInfo, config: &ClusterConfig, stop: &StopSign
                         m.store_error("heartbeat");
                     }
                     beat_failures += 1;
-                    connected_since = None;
+                    next_beat = Instant::now() + retry_after;
                     if beat_failures == 1 || beat_failures.is_power_of_two() {
                         tracing::error!(
                             node = %node.id,
@@ -77,14 +103,16 @@ fn run(shared: &Shared, node: &NodeInfo, config: &ClusterConfig, stop: &StopSign
                 }
             }
         }
+        let now = Instant::now();
         if now >= next_cancel {
             next_cancel = now + CANCEL_POLL;
             deliver_cancels(shared, &node.id);
         }
         if now >= next_rescue {
             next_rescue = now + config.rescue_every;
-            let settled = connected_since.is_some_and(|t| now.duration_since(t) >= config.dead_after());
-            if settled {
+            // The store decides whether this node may judge (connected long enough, on its
+            // clock); nothing to check here that an outage could make stale.
+            if registered {
                 rescue_dead(shared, &rescue);
             }
         }
@@ -115,17 +143,26 @@ fn deliver_cancels(shared: &Shared, node: &str) {
 fn rescue_dead(shared: &Shared, rescue: &RescueDead) {
     match shared.store.runs_rescue(rescue) {
         Ok(rescued) => {
+            // Work given back or to run again is due now: claim it here without waiting for
+            // the poll.
+            if rescued.iter().any(|r| r.result != Rescue::Abandoned) {
+                shared.wake.due_at(shared.clock.now());
+            }
             for r in rescued {
                 if let Some(m) = shared.metrics.as_deref() {
-                    m.recovered(r.rerun);
+                    m.recovered(r.result);
                 }
                 tracing::warn!(
                     run_id = %r.run_id,
                     job_id = %r.job_id,
                     dead_node = %r.node,
-                    rerun = r.rerun,
+                    result = r.result.as_str(),
                     "resolved a run of a dead node: {}",
-                    if r.rerun { "the job runs again" } else { "abandoned" }
+                    match r.result {
+                        Rescue::HandedBack => "it had not started; its fire is due again",
+                        Rescue::Rerun => "abandoned; the job runs again",
+                        Rescue::Abandoned => "abandoned",
+                    }
                 );
             }
         }

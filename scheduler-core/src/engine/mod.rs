@@ -20,6 +20,7 @@
 //! capacity (workers plus queue), so a claim never takes work this node cannot start soon.
 
 pub mod cancel;
+pub(crate) mod start;
 pub mod wake;
 
 use std::collections::VecDeque;
@@ -36,6 +37,7 @@ use crate::metrics::Metrics;
 use crate::scheduler::Shared;
 use crate::store::{ClaimDue, Claimed, RunFinish};
 use cancel::CancelBoard;
+use start::{Start, StartGate};
 
 /// Settings of the engine.
 #[derive(Debug, Clone)]
@@ -74,6 +76,8 @@ struct Pool {
     /// Runs being executed right now.
     executing: AtomicUsize,
     board: Arc<CancelBoard>,
+    /// Records each run's start before its worker begins it.
+    starts: StartGate,
 }
 
 struct PoolState {
@@ -119,6 +123,7 @@ impl Engine {
             poll: config.poll_interval,
             executing: AtomicUsize::new(0),
             board: Arc::new(CancelBoard::new(workers)),
+            starts: StartGate::default(),
         });
         let _ = shared.board.set(pool.board.clone());
         let handles = (0..workers)
@@ -226,9 +231,29 @@ fn worker_loop(shared: &Shared, pool: &Pool, done: Option<&Sender<RunFinish>>, i
                 None => continue,
             },
         };
+        let (started_at, cancel_requested) = match pool.starts.start(shared, &run) {
+            Start::Go { at, cancel_requested } => (at, cancel_requested),
+            Start::Lost => {
+                tracing::warn!(
+                    run_id = %run.run_id,
+                    job_id = %run.job_id,
+                    "the cluster gave this claimed run back before it began (this node was counted as dead); \
+                     not begun here"
+                );
+                continue;
+            }
+            Start::GiveBack => {
+                release(shared, std::slice::from_ref(&run));
+                continue;
+            }
+        };
         pool.executing.fetch_add(1, Ordering::SeqCst);
         pool.board.begin(index, run.run_id);
-        let finish = execution::execute(shared, &run, cancel);
+        let finish = if cancel_requested {
+            execution::cancelled_before_start(shared, &run, started_at)
+        } else {
+            execution::execute(shared, &run, started_at, cancel)
+        };
         pool.board.end(index);
         if let Some(m) = metrics.as_mut() {
             m.run(&run, &finish);
@@ -251,7 +276,7 @@ fn lead(shared: &Shared, pool: &Pool, idle: usize) -> Option<Claimed> {
     let claim = shared.store.runs_claim_due(&ClaimDue {
         now,
         limit,
-        node: shared.node.clone(),
+        node: shared.node(),
         groups: shared.groups.clone(),
         max_running: shared.max_running.clone(),
     });

@@ -73,7 +73,8 @@ pub(crate) struct Shared {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) registry: Arc<Registry>,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) node: Arc<str>,
+    /// This node's identity in the store; a fresh one after the cluster counted it as dead.
+    node: parking_lot::RwLock<Arc<str>>,
     /// The product/groups this node has plugins for (what it may claim).
     pub(crate) groups: Arc<[GroupKey]>,
     /// Per-group limits of runs in progress across the cluster.
@@ -142,6 +143,16 @@ impl Created {
 impl Shared {
     pub(crate) fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// This node's current identity.
+    pub(crate) fn node(&self) -> Arc<str> {
+        self.node.read().clone()
+    }
+
+    /// Takes a fresh identity (after the cluster counted the old one as dead).
+    pub(crate) fn set_node(&self, id: Arc<str>) {
+        *self.node.write() = id;
     }
 
     fn validate(entry: &JobTypeEntry, payload: &str) -> Result<(), CoreError> {
@@ -258,8 +269,8 @@ impl Shared {
             product: group.product().to_owned(),
             job_group: group.job_group().to_owned(),
         })?;
-        let value: Value = serde_json::from_str(payload)
-            .map_err(|e| CoreError::InvalidField { field: "payload".into(), reason: format!("is not JSON: {e}") })?;
+        let value: Value = crate::json::parse(payload.as_bytes())
+            .map_err(|e| CoreError::InvalidField { field: "payload".into(), reason: e.to_string() })?;
         if !value.is_object() {
             return Err(CoreError::InvalidField { field: "payload".into(), reason: "must be a JSON object".into() });
         }
@@ -293,7 +304,7 @@ impl Scheduler {
             store,
             registry: registry.clone(),
             clock,
-            node: Arc::from(config.node.as_str()),
+            node: parking_lot::RwLock::new(Arc::from(config.node.as_str())),
             groups: registry.job_types().iter().map(|e| e.group.clone()).collect(),
             max_running: config.max_running.iter().cloned().collect(),
             metrics: config.metrics.then(|| Arc::new(crate::metrics::Metrics::new(&registry, config.engine.workers))),
@@ -305,7 +316,7 @@ impl Scheduler {
             quota: crate::limits::Quota::new(config.limits.pending_per_product),
             stopping: AtomicBool::new(false),
         });
-        let node = NodeInfo { id: shared.node.clone(), host: config.host.clone(), groups: shared.groups.to_vec() };
+        let node = NodeInfo { id: shared.node(), host: config.host.clone(), groups: shared.groups.to_vec() };
         shared.store.node_register(&node)?;
         let engine = Engine::start(shared.clone(), &config.engine);
         // Heartbeats start before the first claim completes and stop after the last run.
@@ -363,9 +374,9 @@ impl Scheduler {
         self.shared.store.blocking()
     }
 
-    /// This node's name.
-    pub fn node(&self) -> &str {
-        &self.shared.node
+    /// This node's name (a fresh one after the cluster counted this node as dead).
+    pub fn node(&self) -> Arc<str> {
+        self.shared.node()
     }
 
     /// The nodes the store knows (for a memory store, this one).
@@ -405,7 +416,7 @@ impl Scheduler {
             m.stop();
         }
         if left == 0 {
-            if let Err(e) = self.shared.store.node_stop(&self.shared.node) {
+            if let Err(e) = self.shared.store.node_stop(&self.shared.node()) {
                 tracing::warn!(error = %e, "could not record this node as stopped");
             }
         }

@@ -301,7 +301,8 @@ pub struct ClaimDue {
     pub now: Ts,
     /// At most this many (the free worker slots).
     pub limit: usize,
-    /// The claiming node, recorded with each run.
+    /// The claiming node, recorded with each run. A node the store counts as stopped or dead
+    /// claims nothing.
     pub node: Arc<str>,
     /// The product/groups the claiming node has plugins for: it claims nothing else.
     pub groups: Arc<[GroupKey]>,
@@ -312,7 +313,7 @@ pub struct ClaimDue {
 /// What a claim returned.
 #[derive(Debug, Default)]
 pub struct Claim {
-    /// The claimed runs, each now `running` and owned by the claiming node.
+    /// The claimed runs, each now `claimed` and owned by the claiming node.
     pub runs: Vec<Claimed>,
     /// The earliest due instant among the jobs left unclaimed, if the store knows it cheaply.
     pub next_due: Option<Ts>,
@@ -349,26 +350,82 @@ pub struct NodeRecord {
 }
 
 /// Resolve runs whose node stopped heartbeating.
+///
+/// The judging node decides nothing unless it has itself heartbeated without a gap longer
+/// than `gap` for longer than `dead_after` (on the store's clock), and its last heartbeat is
+/// within `gap`: after an outage, a blocked connection or a pause of its own, every other node
+/// gets a full `dead_after` to heartbeat again before it can be judged.
 #[derive(Debug, Clone)]
 pub struct RescueDead {
+    /// The judging node (this one).
+    pub judge: Arc<str>,
     /// A node is dead once its last heartbeat is older than this (store clock).
     pub dead_after: std::time::Duration,
+    /// The longest gap between two of the judge's heartbeats that still counts as connected.
+    pub gap: std::time::Duration,
     /// The groups the rescuing node knows, with whether their job type requests recovery.
     /// Runs of other groups are left for a node that knows them.
     pub groups: Vec<(GroupKey, bool)>,
 }
 
+/// What a rescue did with one run of a dead node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rescue {
+    /// It was claimed and never started: given back (its fire is due again, no attempt spent,
+    /// its record gone).
+    HandedBack,
+    /// It was executing: recorded `abandoned`, and the job runs again (its type requests
+    /// recovery).
+    Rerun,
+    /// It was executing: recorded `abandoned`; the job does not run it again.
+    Abandoned,
+}
+
+impl Rescue {
+    /// The metric label and log word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rescue::HandedBack => "handed_back",
+            Rescue::Rerun => "rerun",
+            Rescue::Abandoned => "abandoned",
+        }
+    }
+}
+
 /// One run resolved by a rescue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RescuedRun {
-    /// The run, now `abandoned`.
+    /// The run.
     pub run_id: RunId,
     /// Its job.
     pub job_id: JobId,
     /// The dead node that held it.
     pub node: String,
-    /// True when the job runs again (its type requests recovery).
-    pub rerun: bool,
+    /// What became of it.
+    pub result: Rescue,
+}
+
+/// A claimed run a worker is about to begin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunStart {
+    /// The claim's token.
+    pub token: u64,
+    /// The run.
+    pub run_id: RunId,
+}
+
+/// What recording a run's start found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Begun {
+    /// The run is now executing on its node; `cancel_requested` when it was asked to stop
+    /// while it waited (the worker then ends it `cancelled` without calling the job).
+    Go {
+        /// A cancel request arrived while the run was claimed.
+        cancel_requested: bool,
+    },
+    /// The claim no longer holds (the node was declared dead and the run given back): the
+    /// worker must not begin it.
+    Lost,
 }
 
 /// One claimed run: everything a worker needs to execute it.
@@ -382,6 +439,8 @@ pub struct Claimed {
     pub job_id: JobId,
     /// The job's product and group.
     pub group: GroupKey,
+    /// The node that claimed it (its identity at the time of the claim).
+    pub node: Arc<str>,
     /// The attempt number.
     pub attempt: u32,
     /// When it was due.
@@ -510,8 +569,13 @@ pub trait Store: Send + Sync + 'static {
     /// A page of the audit trail, newest first.
     fn audit_list(&self, query: &crate::audit::AuditQuery) -> Result<Vec<crate::audit::AuditEntry>, StoreError>;
 
-    /// Claims due runs, earliest first, marking each job running so it cannot run twice.
+    /// Claims due runs, earliest first, marking each job running so it cannot run twice. The
+    /// runs are `claimed`: none has started.
     fn runs_claim_due(&self, claim: &ClaimDue) -> Result<Claim, StoreError>;
+
+    /// Records that workers begin these claimed runs at `at` (before any plugin code sees
+    /// them), one answer per run in order. A run whose claim no longer holds is `Lost`.
+    fn runs_start(&self, runs: &[RunStart], at: Ts) -> Result<Vec<Begun>, StoreError>;
 
     /// Records finished runs and moves their jobs on (finished, or scheduled again).
     /// A completion whose claim no longer holds is ignored and logged. Returns the earliest
@@ -520,15 +584,16 @@ pub trait Store: Send + Sync + 'static {
     fn runs_finish(&self, batch: &[RunFinish]) -> Result<Option<Ts>, StoreError>;
 
     /// Gives back claimed runs that never started: their run records disappear and their
-    /// jobs are due again as before.
+    /// jobs are due again as before. Runs that started are left alone.
     fn runs_release(&self, runs: &[Claimed]) -> Result<(), StoreError>;
 
     /// Records this node as live (at start).
     fn node_register(&self, node: &NodeInfo) -> Result<(), StoreError>;
 
-    /// Refreshes this node's heartbeat on the store's clock. `Ok(false)` when the store no
-    /// longer counts the node as live (it was declared dead or stopped).
-    fn node_heartbeat(&self, node: &str) -> Result<bool, StoreError>;
+    /// Refreshes this node's heartbeat on the store's clock. A heartbeat that comes more than
+    /// `gap` after the previous one starts the node's connected time again. `Ok(false)` when
+    /// the store no longer counts the node as live (it was declared dead or stopped).
+    fn node_heartbeat(&self, node: &str, gap: std::time::Duration) -> Result<bool, StoreError>;
 
     /// Records that this node stopped cleanly (the last thing a stopping node does).
     fn node_stop(&self, node: &str) -> Result<(), StoreError>;
@@ -537,7 +602,8 @@ pub trait Store: Send + Sync + 'static {
     /// stopped and heartbeated within `dead_after`.
     fn nodes_list(&self, dead_after: std::time::Duration) -> Result<Vec<NodeRecord>, StoreError>;
 
-    /// Resolves runs held by dead nodes with one guarded update: each becomes `abandoned`;
-    /// its job runs again when its type requests recovery, else it is finished as failed.
+    /// Resolves runs held by dead nodes (see [`RescueDead`] for when a node may judge): a
+    /// claimed run is given back as if released; an executing run becomes `abandoned`, and its
+    /// job runs again when its type requests recovery, else it is finished as failed.
     fn runs_rescue(&self, rescue: &RescueDead) -> Result<Vec<RescuedRun>, StoreError>;
 }

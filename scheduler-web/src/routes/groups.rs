@@ -17,7 +17,7 @@ pub async fn list(state: web::Data<AppState>) -> HttpResponse {
         groups: registry.job_types().iter().map(|e| GroupDto::from(&**e)).collect(),
         plugins: registry.plugins().iter().map(|p| PluginDto::from(&**p)).collect(),
         refused_plugins: state.refused.iter().map(RefusalDto::from).collect(),
-        node: state.scheduler.node().to_owned(),
+        node: state.scheduler.node().to_string(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         plugin_abi: ABI_VERSION.to_owned(),
     })

@@ -21,11 +21,15 @@ pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(body)
 }
 
-/// Liveness: the process answers (restart it if this fails).
+/// Liveness: the process answers (restart it if this fails), with the service and plugin ABI
+/// versions.
 #[utoipa::path(get, path = "/live", tag = "health",
-    responses((status = 200, description = "The process answers", body = Object, example = json!({"status": "live"}))))]
+    responses((status = 200, description = "The process answers", body = Object,
+        example = json!({"status": "live", "version": "0.1.0", "pluginAbi": "1.0.0"}))))]
 pub async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "live" }))
+    let mut body = versions();
+    body["status"] = json!("live");
+    HttpResponse::Ok().json(body)
 }
 
 /// Readiness: 200 when the job store is reachable with a current schema and plugins are

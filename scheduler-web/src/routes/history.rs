@@ -82,8 +82,8 @@ fn run_query(pairs: &[(String, String)]) -> Result<RunQuery, Problem> {
                         Problem::invalid(
                             k,
                             format!(
-                                "outcome: `{}` is not an outcome (running, succeeded, failed, vetoed, cancelled, \
-                                 abandoned, skipped; several separated by commas)",
+                                "outcome: `{}` is not an outcome (claimed, running, succeeded, failed, vetoed, \
+                                 cancelled, abandoned, skipped; several separated by commas)",
                                 o.chars().take(32).collect::<String>()
                             ),
                         )
@@ -164,7 +164,7 @@ async fn page(state: &AppState, req: &HttpRequest, q: RunQuery) -> Result<HttpRe
     params(
         ("product" = Option<String>, Query, min_length = 1, max_length = 200), ("jobGroup" = Option<String>, Query, min_length = 1, max_length = 200),
         ("jobId" = Option<String>, Query, description = "A job id (the job may since have been deleted)"),
-        ("outcome" = Option<String>, Query, description = "running, succeeded, failed, vetoed, cancelled, abandoned or skipped; several separated by commas"),
+        ("outcome" = Option<String>, Query, description = "claimed, running, succeeded, failed, vetoed, cancelled, abandoned or skipped; several separated by commas"),
         ("node" = Option<String>, Query, min_length = 1, max_length = 200),
         ("scheduledFrom" = Option<String>, Query, format = DateTime, description = "RFC 3339, inclusive"),
         ("scheduledTo" = Option<String>, Query, format = DateTime, description = "RFC 3339, exclusive"),

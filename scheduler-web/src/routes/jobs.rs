@@ -198,8 +198,12 @@ pub(crate) async fn read_json(state: &AppState, payload: web::Payload) -> Result
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Problem::invalid("body", "body: is empty; send a JSON object with a `when` key"));
     }
-    serde_json::from_slice::<Value>(&bytes)
-        .map_err(|e| Problem::invalid("body", format!("body: is not valid JSON: {e}")))
+    scheduler_core::json::parse(&bytes).map_err(|e| match e {
+        scheduler_core::json::JsonError::DuplicateKey { ref path } => {
+            Problem::invalid(path, format!("{path}: {e}; send each key once"))
+        }
+        scheduler_core::json::JsonError::Syntax(_) => Problem::invalid("body", format!("body: {e}")),
+    })
 }
 
 /// Lists the jobs of a product and group that have not finished yet, soonest first.

@@ -17,7 +17,7 @@ fn path(base: &str, job: &Value) -> String {
 }
 
 fn finished(runs: &[Value]) -> bool {
-    !runs.is_empty() && runs.iter().all(|r| r["outcome"] != "running")
+    !runs.is_empty() && runs.iter().all(|r| !harness::in_progress(r))
 }
 
 /// The wait between each run's end and the next run's due instant, in milliseconds.
@@ -212,6 +212,40 @@ fn cancel_reaches_the_running_job(b: Backend) {
     s.post(&format!("/api/scheduler/vps4/backups/runs/{run_id}/cancel"), "").assert_problem(404, &run_id);
 }
 
+/// A run waiting in a node's queue (claimed, not started) that is asked to stop ends
+/// `cancelled` when its turn comes, without the job being called.
+fn cancel_of_a_run_waiting_for_a_worker_never_calls_the_job(b: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("starts.log");
+    let s = Server::start_with(
+        ServerOptions::on(b)
+            .args(&["--workers", "1", "--queue", "4"])
+            .env("SLEEPY_RECORD_FILE", record.to_str().unwrap()),
+    );
+    // The only worker is kept busy while two jobs are created, then freed: one claim takes both.
+    let blocker = path(FLAKY, &s.create(FLAKY, &json!({"sleepMs": 60_000, "now": true})));
+    let runs =
+        s.wait_runs(&blocker, "running", Duration::from_secs(20), |r| r.iter().any(|r| r["outcome"] == "running"));
+    let blocker_run = runs[0]["id"].as_str().unwrap().to_owned();
+    let first = path(SLEEPY, &s.create(SLEEPY, &json!({"sleepMs": 1_500, "when": instant_in(-1_000)})));
+    let waiting = path(SLEEPY, &s.create(SLEEPY, &json!({"sleepMs": 1, "when": instant_in(0)})));
+    assert_eq!(s.post(&format!("/api/scheduler/fixtures/flaky/runs/{blocker_run}/cancel"), "").status, 202);
+    let runs = s.wait_runs(&waiting, "a claimed run", Duration::from_secs(20), |r| {
+        r.first().is_some_and(|r| r["outcome"] == "claimed")
+    });
+    assert_eq!(runs[0]["startedAt"], Value::Null, "claimed, not started: {}", runs[0]);
+    let run_id = runs[0]["id"].as_str().unwrap();
+    let r = s.post(&format!("/api/scheduler/fixtures/sleepy/runs/{run_id}/cancel"), "");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let runs = s.wait_runs(&waiting, "cancelled", Duration::from_secs(20), finished);
+    assert_eq!(runs[0]["outcome"], "cancelled", "{}", runs[0]);
+    assert_eq!(runs[0]["error"], "cancelled before it started");
+    assert_eq!(s.wait_runs(&first, "the first job", Duration::from_secs(20), finished)[0]["outcome"], "succeeded");
+    let waiting_id = waiting.rsplit('/').next().unwrap();
+    let called = harness::read_starts(&record).iter().filter(|(job, ..)| job == waiting_id).count();
+    assert_eq!(called, 0, "the job was never called");
+}
+
 fn create_is_idempotent_under_a_client_key(b: Backend) {
     let s = Server::start_on(b);
     let body = json!({"vmId": VM, "when": instant_in(3_600_000)});
@@ -272,6 +306,7 @@ on_both_stores!(
     run_now_fires_at_once_and_keeps_the_schedule,
     pause_stops_fires_and_resume_restarts_them,
     cancel_reaches_the_running_job,
+    cancel_of_a_run_waiting_for_a_worker_never_calls_the_job,
     create_is_idempotent_under_a_client_key,
     higher_priority_runs_first_when_workers_are_scarce,
 );

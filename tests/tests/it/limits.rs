@@ -146,7 +146,34 @@ fn hostile_text_and_methods_get_clear_answers(b: Backend) {
     }
 }
 
+/// A key twice in one object: serde_json would keep the last, another reader the first; the
+/// service refuses the body instead, on every route that takes one.
+fn a_key_given_twice_is_refused_naming_it_and_nothing_changes(b: Backend) {
+    let s = Server::start_on(b);
+    let when = instant_in(3_600_000);
+    let body = format!(r#"{{"vmId": "{VM}", "when": "{when}", "vmId": "00000000-0000-0000-0000-000000000000"}}"#);
+    let r = s.post(JOBS, &body);
+    r.assert_problem(400, "more than once");
+    assert_eq!(r.get("field"), "vmId");
+    let nested = format!(
+        r#"{{"vmId": "{VM}", "triggers": [{{"cron": "0 0 * * * *"}}, {{"interval": "1h", "enabled": true, "enabled": false}}]}}"#
+    );
+    let r = s.post(JOBS, &nested);
+    r.assert_problem(400, "more than once");
+    assert_eq!(r.get("field"), "triggers[1].enabled");
+    assert_eq!(listed(&s, JOBS), 0, "nothing was stored");
+
+    let job = s.create(JOBS, &json!({"vmId": VM, "when": when}));
+    let path = format!("{JOBS}/{}", job["id"].as_str().unwrap());
+    let later = instant_in(7_200_000);
+    let r = s.patch(&path, &format!(r#"{{"when": "{later}", "when": "{when}"}}"#));
+    r.assert_problem(400, "more than once");
+    assert_eq!(r.get("field"), "when");
+    assert_eq!(s.get(&path).body["when"], job["when"], "the job is unchanged");
+}
+
 on_both_stores!(
+    a_key_given_twice_is_refused_naming_it_and_nothing_changes,
     body_and_payload_limits_are_reported_and_nothing_is_stored,
     the_pending_quota_refuses_with_retry_after_until_jobs_finish,
     hostile_text_and_methods_get_clear_answers

@@ -30,6 +30,7 @@ mod declared;
 mod durable;
 mod lifecycle;
 mod limits;
+mod liveness;
 mod operating;
 mod plugins;
 mod schedules;

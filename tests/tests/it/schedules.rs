@@ -268,7 +268,7 @@ fn trigger_data_merges_into_the_request_and_disabled_triggers_never_fire(b: Back
     let p = path(JOBS, &j);
     let done = s.wait_job(&p, "finished", Duration::from_secs(20), |j| j["nextRun"].is_null());
     let runs = s.wait_runs(&p, "two finished runs", Duration::from_secs(10), |r| {
-        r.len() >= 2 && r.iter().all(|r| r["outcome"] != "running")
+        r.len() >= 2 && r.iter().all(|r| !harness::in_progress(r))
     });
     assert_eq!(runs.len(), 2, "the disabled trigger never fired: {runs:?}");
     let by_trigger =
@@ -292,7 +292,7 @@ fn each_misfire_policy_handles_missed_fires_and_records_them(b: Backend) {
     let all = missed(&s, "fireAll");
 
     // fireOnce: one catch-up run, noted, then back on the schedule.
-    let done = |r: &[Value]| !r.is_empty() && r.iter().all(|r| r["outcome"] != "running");
+    let done = |r: &[Value]| !r.is_empty() && r.iter().all(|r| !harness::in_progress(r));
     let runs = s.wait_runs(&once, "one catch-up", Duration::from_secs(20), done);
     assert_eq!(outcomes(&runs), ["succeeded"]);
     assert!(runs[0]["note"].as_str().unwrap().contains("11 fires missed"), "{}", runs[0]);
@@ -340,14 +340,14 @@ fn each_overlap_policy_handles_a_fire_during_a_run(b: Backend) {
     );
 
     let runs = s.wait_runs(&skip, "run, skip, run", Duration::from_secs(30), |r| {
-        r.len() >= 3 && r.iter().all(|r| r["outcome"] != "running")
+        r.len() >= 3 && r.iter().all(|r| !harness::in_progress(r))
     });
     assert_eq!(outcomes(&runs), ["succeeded", "skipped", "succeeded"]);
     assert!(runs[1]["note"].as_str().unwrap().contains("2 fire(s)"), "{}", runs[1]);
     assert!(runs[1]["note"].as_str().unwrap().contains("still running"), "{}", runs[1]);
 
     let runs = s.wait_runs(&queue, "three runs", Duration::from_secs(30), |r| {
-        r.len() >= 3 && r.iter().all(|r| r["outcome"] != "running")
+        r.len() >= 3 && r.iter().all(|r| !harness::in_progress(r))
     });
     assert_eq!(outcomes(&runs), ["succeeded"; 3]);
     for w in runs.windows(2) {
@@ -356,7 +356,7 @@ fn each_overlap_policy_handles_a_fire_during_a_run(b: Backend) {
     }
 
     let runs = s.wait_runs(&allow, "two runs", Duration::from_secs(30), |r| {
-        r.len() >= 2 && r.iter().all(|r| r["outcome"] != "running")
+        r.len() >= 2 && r.iter().all(|r| !harness::in_progress(r))
     });
     assert_eq!(outcomes(&runs), ["succeeded"; 2]);
     assert!(ms_of(&runs[1]["startedAt"]) < ms_of(&runs[0]["finishedAt"]), "allowed runs overlap: {runs:?}");

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use scheduler_core::clock::{Clock, SystemClock, Ts};
 use scheduler_core::model::{GroupKey, Job, JobId, JobSpec, JobStatus, RunOutcome};
 use scheduler_core::store::{
-    Change, ClaimDue, Claimed, Inserted, JobListQuery, JobReschedule, ListCursor, NewJob, NodeInfo, RescueDead,
-    RunFinish, Store,
+    Begun, Change, ClaimDue, Claimed, Inserted, JobListQuery, JobReschedule, ListCursor, NewJob, NodeInfo, RescueDead,
+    RunFinish, RunStart, Store,
 };
 
 /// Every case, by name. Adding a case here adds it for every store.
@@ -37,6 +37,9 @@ macro_rules! store_cases {
         $gen!(a_keyed_job_is_found_by_prefix_and_replaced_whole, $make);
         $gen!(a_live_nodes_runs_are_never_rescued, $make);
         $gen!(nodes_register_heartbeat_and_stop, $make);
+        $gen!(a_claimed_run_waits_unstarted_until_a_worker_starts_it, $make);
+        $gen!(a_run_given_back_cannot_start_and_a_started_run_cannot_be_given_back, $make);
+        $gen!(a_cancel_asked_while_a_run_waits_is_seen_when_it_starts, $make);
     };
 }
 
@@ -114,11 +117,32 @@ fn reschedule(s: &dyn Store, g: &GroupKey, id: JobId, when: Ts) -> Change<Job> {
 
 /// Every group the cases use: a claim may take any of them.
 const GROUPS: &[&str] = &[
-    "read", "list", "claim", "once", "complete", "fail", "move", "rerun", "done", "delrun", "paused", "release",
-    "stale", "history", "bulk", "requeue", "rescue", "limited", "keyed",
+    "read",
+    "list",
+    "claim",
+    "once",
+    "complete",
+    "fail",
+    "move",
+    "rerun",
+    "done",
+    "delrun",
+    "paused",
+    "release",
+    "stale",
+    "history",
+    "bulk",
+    "requeue",
+    "rescue",
+    "limited",
+    "keyed",
+    "claimed",
+    "giveback",
+    "precancel",
 ];
 
-fn claim_in(s: &dyn Store, groups: &[&str], limit: usize) -> Vec<Claimed> {
+/// Claims due runs without starting them (they stay `claimed`).
+fn claim_unstarted(s: &dyn Store, groups: &[&str], limit: usize) -> Vec<Claimed> {
     s.runs_claim_due(&ClaimDue {
         now: now(),
         limit,
@@ -130,15 +154,33 @@ fn claim_in(s: &dyn Store, groups: &[&str], limit: usize) -> Vec<Claimed> {
     .runs
 }
 
+/// Records the start of claimed runs, as workers do before calling the job.
+fn start(s: &dyn Store, runs: &[Claimed]) -> Vec<Begun> {
+    let starts: Vec<RunStart> = runs.iter().map(|c| RunStart { token: c.token, run_id: c.run_id }).collect();
+    s.runs_start(&starts, now()).unwrap()
+}
+
+/// Claims due runs and starts them, as the engine does.
+fn claim_in(s: &dyn Store, groups: &[&str], limit: usize) -> Vec<Claimed> {
+    let runs = claim_unstarted(s, groups, limit);
+    for b in start(s, &runs) {
+        assert_eq!(b, Begun::Go { cancel_requested: false }, "a fresh claim starts");
+    }
+    runs
+}
+
 fn claim_limited(s: &dyn Store, max: u32, limit: usize) -> scheduler_core::store::Claim {
-    s.runs_claim_due(&ClaimDue {
-        now: now(),
-        limit,
-        node: Arc::from("node-a"),
-        groups: GROUPS.iter().map(|g| group(g)).collect(),
-        max_running: Arc::from([(group("limited"), max)]),
-    })
-    .unwrap()
+    let claim = s
+        .runs_claim_due(&ClaimDue {
+            now: now(),
+            limit,
+            node: Arc::from("node-a"),
+            groups: GROUPS.iter().map(|g| group(g)).collect(),
+            max_running: Arc::from([(group("limited"), max)]),
+        })
+        .unwrap();
+    start(s, &claim.runs);
+    claim
 }
 
 fn claim(s: &dyn Store, limit: usize) -> Vec<Claimed> {
@@ -350,7 +392,7 @@ fn a_released_run_disappears_and_its_job_is_due_again(s: &dyn Store) {
     let g = group("release");
     let when = now().plus_micros(-1000);
     let id = insert(s, new_job(&g, when)).id;
-    let c = claim(s, 1);
+    let c = claim_unstarted(s, &["release"], 1);
     s.runs_release(&c).unwrap();
     assert!(s.job_runs(&g, id, 10).unwrap().unwrap().is_empty());
     let job = s.job_get(&g, id).unwrap().unwrap();
@@ -492,9 +534,14 @@ fn a_live_nodes_runs_are_never_rescued(s: &dyn Store) {
     let id = insert(s, new_job(&g, now().plus_micros(-1000))).id;
     let c = claim_in(s, &["rescue"], 1);
     assert_eq!(c.len(), 1);
-    assert!(s.node_heartbeat("node-a").unwrap());
+    assert!(s.node_heartbeat("node-a", std::time::Duration::from_secs(30)).unwrap());
     let rescued = s
-        .runs_rescue(&RescueDead { dead_after: std::time::Duration::from_secs(30), groups: vec![(g.clone(), true)] })
+        .runs_rescue(&RescueDead {
+            judge: Arc::from("node-a"),
+            dead_after: std::time::Duration::from_secs(30),
+            gap: std::time::Duration::from_secs(30),
+            groups: vec![(g.clone(), true)],
+        })
         .unwrap();
     assert!(rescued.is_empty(), "{rescued:?}");
     assert_eq!(status(s, &g, id), JobStatus::Running);
@@ -503,7 +550,7 @@ fn a_live_nodes_runs_are_never_rescued(s: &dyn Store) {
 fn nodes_register_heartbeat_and_stop(s: &dyn Store) {
     let node = NodeInfo { id: Arc::from("node-b"), host: "host-b".into(), groups: vec![group("read"), group("list")] };
     s.node_register(&node).unwrap();
-    assert!(s.node_heartbeat("node-b").unwrap());
+    assert!(s.node_heartbeat("node-b", std::time::Duration::from_secs(30)).unwrap());
     let listed = s.nodes_list(std::time::Duration::from_secs(30)).unwrap();
     let me = listed.iter().find(|n| &*n.info.id == "node-b").expect("listed");
     assert_eq!(me.info.host, "host-b");
@@ -514,6 +561,64 @@ fn nodes_register_heartbeat_and_stop(s: &dyn Store) {
     let listed = s.nodes_list(std::time::Duration::from_secs(30)).unwrap();
     let me = listed.iter().find(|n| &*n.info.id == "node-b").expect("still listed");
     assert!(!me.live && me.stopped_at.is_some());
-    assert!(!s.node_heartbeat("node-b").unwrap(), "a stopped node is not live");
-    assert!(!s.node_heartbeat("never-registered").unwrap());
+    assert!(!s.node_heartbeat("node-b", std::time::Duration::from_secs(30)).unwrap(), "a stopped node is not live");
+    assert!(!s.node_heartbeat("never-registered", std::time::Duration::from_secs(30)).unwrap());
+}
+
+fn a_claimed_run_waits_unstarted_until_a_worker_starts_it(s: &dyn Store) {
+    let g = group("claimed");
+    let id = insert(s, new_job(&g, now().plus_micros(-1000))).id;
+    let c = claim_unstarted(s, &["claimed"], 1);
+    assert_eq!(c.len(), 1);
+    assert_eq!(&*c[0].node, "node-a");
+    let run = &s.job_runs(&g, id, 10).unwrap().unwrap()[0];
+    assert_eq!((run.outcome, run.started_at), (RunOutcome::Claimed, None), "claimed, not started");
+    assert_eq!(status(s, &g, id), JobStatus::Running, "a claimed run holds its job");
+    assert!(claim_unstarted(s, &["claimed"], 1).is_empty());
+    let before = now();
+    assert_eq!(start(s, &c), vec![Begun::Go { cancel_requested: false }]);
+    let run = &s.job_runs(&g, id, 10).unwrap().unwrap()[0];
+    assert_eq!(run.outcome, RunOutcome::Running);
+    assert!(run.started_at.is_some_and(|t| t >= before), "started when the worker began it");
+    assert_eq!(start(s, &c), vec![Begun::Lost], "a run starts once");
+    let history = s
+        .runs_query(&scheduler_core::store::RunQuery {
+            job: Some(id),
+            outcomes: vec![RunOutcome::Running],
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(history.len(), 1, "the history filters executing runs");
+}
+
+fn a_run_given_back_cannot_start_and_a_started_run_cannot_be_given_back(s: &dyn Store) {
+    let g = group("giveback");
+    let a = insert(s, new_job(&g, now().plus_micros(-2000))).id;
+    let b = insert(s, new_job(&g, now().plus_micros(-1000))).id;
+    let c = claim_unstarted(s, &["giveback"], 2);
+    assert_eq!(c.iter().map(|c| c.job_id).collect::<Vec<_>>(), vec![a, b]);
+    assert_eq!(start(s, &c[1..]), vec![Begun::Go { cancel_requested: false }]);
+    s.runs_release(&c).unwrap();
+    assert_eq!(start(s, &c[..1]), vec![Begun::Lost], "given back: a worker may not begin it");
+    assert!(s.job_runs(&g, a, 10).unwrap().unwrap().is_empty(), "no record says it started");
+    assert_eq!(status(s, &g, a), JobStatus::Scheduled);
+    let runs_b = s.job_runs(&g, b, 10).unwrap().unwrap();
+    assert_eq!(runs_b[0].outcome, RunOutcome::Running, "a started run is never given back");
+    assert_eq!(status(s, &g, b), JobStatus::Running);
+    let again = claim_unstarted(s, &["giveback"], 2);
+    assert_eq!(again.iter().map(|c| (c.job_id, c.attempt)).collect::<Vec<_>>(), vec![(a, 1)], "same attempt");
+}
+
+fn a_cancel_asked_while_a_run_waits_is_seen_when_it_starts(s: &dyn Store) {
+    let g = group("precancel");
+    let id = insert(s, new_job(&g, now().plus_micros(-1000))).id;
+    let c = claim_unstarted(s, &["precancel"], 1);
+    assert_eq!(s.run_cancel(&g, c[0].run_id).unwrap(), Some(true));
+    assert!(s.runs_cancel_requested("node-a").unwrap().is_empty(), "nothing executes it yet");
+    assert_eq!(start(s, &c), vec![Begun::Go { cancel_requested: true }]);
+    let mut f = finish(&c[0], RunOutcome::Cancelled);
+    f.error = Some("cancelled before it started".into());
+    s.runs_finish(&[f]).unwrap();
+    assert_eq!(status(s, &g, id), JobStatus::Cancelled);
 }

@@ -17,9 +17,9 @@ use std::ops::Bound;
 use parking_lot::Mutex;
 
 use super::{
-    Change, Claim, ClaimDue, Claimed, Control, DueSummary, Inserted, JobListQuery, JobReschedule, KeyedJob, NewJob,
-    NodeInfo, NodeRecord, Pruned, RescueDead, RescuedRun, Retention, RunCursor, RunFinish, RunQuery, Store, StoreError,
-    DUE_COUNT_CAP,
+    Begun, Change, Claim, ClaimDue, Claimed, Control, DueSummary, Inserted, JobListQuery, JobReschedule, KeyedJob,
+    NewJob, NodeInfo, NodeRecord, Pruned, RescueDead, RescuedRun, Retention, RunCursor, RunFinish, RunQuery, RunStart,
+    Store, StoreError, DUE_COUNT_CAP,
 };
 use crate::model::{GroupKey, Job, JobId, Run, RunId};
 use state::State;
@@ -324,6 +324,11 @@ impl Store for MemoryStore {
         Ok(batch.iter().filter_map(|f| st.finish_one(f)).min())
     }
 
+    fn runs_start(&self, runs: &[RunStart], at: crate::clock::Ts) -> Result<Vec<Begun>, StoreError> {
+        let mut st = self.state.lock();
+        Ok(runs.iter().map(|r| st.start_one(r, at)).collect())
+    }
+
     fn runs_release(&self, runs: &[Claimed]) -> Result<(), StoreError> {
         let mut st = self.state.lock();
         for c in runs {
@@ -347,7 +352,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn node_heartbeat(&self, node: &str) -> Result<bool, StoreError> {
+    fn node_heartbeat(&self, node: &str, _gap: std::time::Duration) -> Result<bool, StoreError> {
         let now = now();
         let mut nodes = self.nodes.lock();
         Ok(match nodes.iter_mut().find(|n| &*n.info.id == node) {

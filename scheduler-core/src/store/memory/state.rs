@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::records::{final_status, outcome_code, GroupState, JobRec, RunRec, SpecRec, StatKey, NONE, NO_TIME};
 use crate::clock::Ts;
 use crate::model::{GroupKey, Job, JobId, JobSpec, JobState, JobStatus, Run, RunId, RunOutcome, TraceId};
-use crate::store::{Claimed, Control, Inserted, NewJob, Pruned, Retention, RunFinish, StoreError};
+use crate::store::{Begun, Claimed, Control, Inserted, NewJob, Pruned, Retention, RunFinish, RunStart, StoreError};
 use crate::trigger::{plan, ExtraFire, TriggerState};
 
 pub(super) struct State {
@@ -324,7 +324,7 @@ impl State {
         let old_runs: Vec<u32> = (0..self.runs.len() as u32)
             .filter(|s| {
                 self.run(*s).is_some_and(|run| {
-                    run.outcome != RunOutcome::Running
+                    !run.outcome.in_progress()
                         && run.finished != NO_TIME
                         && expired(matches!(run.outcome, RunOutcome::Succeeded | RunOutcome::Skipped), run.finished)
                 })
@@ -494,14 +494,7 @@ impl State {
         out
     }
 
-    fn new_run(
-        &mut self,
-        slot: u32,
-        scheduled_for: i64,
-        attempt: u32,
-        trigger: Option<u32>,
-        now: Ts,
-    ) -> (u32, RunId, TraceId) {
+    fn new_run(&mut self, slot: u32, scheduled_for: i64, attempt: u32, trigger: Option<u32>) -> (u32, RunId, TraceId) {
         let run_id = RunId::new();
         let trace_id = TraceId::new();
         let run_slot = match self.free_runs.pop() {
@@ -526,9 +519,9 @@ impl State {
             group,
             attempt,
             prev_of_job: prev,
-            outcome: RunOutcome::Running,
+            outcome: RunOutcome::Claimed,
             scheduled_for,
-            started: now.0,
+            started: NO_TIME,
             finished: NO_TIME,
             trace: trace_id.0,
             trigger,
@@ -587,7 +580,7 @@ impl State {
             self.index(slot);
             return None;
         }
-        let (run_slot, run_id, trace_id) = self.new_run(slot, scheduled_for, attempt, trigger, now);
+        let (run_slot, run_id, trace_id) = self.new_run(slot, scheduled_for, attempt, trigger);
         if let Some(reason) = skipped {
             if let Some(r) = self.runs[run_slot as usize].as_mut() {
                 r.outcome = RunOutcome::Skipped;
@@ -632,6 +625,7 @@ impl State {
             run_id,
             job_id: JobId(key.1),
             group,
+            node: self.node.clone(),
             attempt,
             scheduled_for: Ts(scheduled_for),
             payload,
@@ -737,10 +731,22 @@ impl State {
         }
     }
 
+    /// Records that a worker begins a claimed run.
+    pub fn start_one(&mut self, start: &RunStart, at: Ts) -> Begun {
+        match self.runs.get_mut(start.token as usize).and_then(Option::as_mut) {
+            Some(run) if run.id == start.run_id.0 && run.outcome == RunOutcome::Claimed => {
+                run.outcome = RunOutcome::Running;
+                run.started = at.0;
+                Begun::Go { cancel_requested: run.cancel != 0 }
+            }
+            _ => Begun::Lost,
+        }
+    }
+
     pub fn release_one(&mut self, c: &Claimed) {
         let run_slot = c.token as u32;
         let Some(run) = self.run(run_slot) else { return };
-        if run.id != c.run_id.0 || run.outcome != RunOutcome::Running {
+        if run.id != c.run_id.0 || run.outcome != RunOutcome::Claimed {
             return;
         }
         let (prev, run_group) = (run.prev_of_job, run.group as usize);
@@ -858,7 +864,7 @@ impl State {
         }
     }
 
-    /// Marks a running run as asked to stop.
+    /// Marks a claimed or running run as asked to stop (a claimed one sees it when it starts).
     pub fn cancel(&mut self, group: &GroupKey, run: Uuid) -> Option<bool> {
         let g = *self.group_index.get(group)?;
         let slot = self.find_run(run)?;
@@ -866,7 +872,7 @@ impl State {
         if r.group != g {
             return None;
         }
-        if r.outcome != RunOutcome::Running {
+        if !r.outcome.in_progress() {
             return Some(false);
         }
         if r.cancel == 0 {
@@ -876,17 +882,22 @@ impl State {
         Some(true)
     }
 
-    /// Running runs asked to stop and not yet handed to the node.
+    /// Executing runs asked to stop and not yet handed to the node (a claimed one stays
+    /// pending until it starts, and learns it then).
     pub fn take_cancels(&mut self) -> Vec<RunId> {
         let mut out = Vec::new();
+        let mut waiting = Vec::new();
         for slot in std::mem::take(&mut self.pending_cancels) {
             if let Some(r) = self.runs.get_mut(slot as usize).and_then(Option::as_mut) {
                 if r.cancel == 1 && r.outcome == RunOutcome::Running {
                     r.cancel = 2;
                     out.push(RunId(r.id));
+                } else if r.cancel == 1 && r.outcome == RunOutcome::Claimed {
+                    waiting.push(slot);
                 }
             }
         }
+        self.pending_cancels = waiting;
         out
     }
 }

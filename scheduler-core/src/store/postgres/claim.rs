@@ -27,7 +27,7 @@ struct Advance {
     final_status: Option<&'static str>,
 }
 
-/// A run the claim records: started, or a skipped fire.
+/// A run the claim records: claimed (not started), or a skipped fire.
 struct NewRun {
     id: RunId,
     job_id: uuid::Uuid,
@@ -46,6 +46,7 @@ struct NewRun {
 /// What one locked job does now.
 fn decide(
     row: &LockedRow,
+    node: &Arc<str>,
     now: Ts,
     claimed: &mut Vec<Claimed>,
     runs: &mut Vec<NewRun>,
@@ -99,7 +100,7 @@ fn decide(
             job_group: row.job_group.clone(),
             attempt,
             scheduled_for,
-            outcome: "running",
+            outcome: "claimed",
             error: None,
             trace_id,
             trigger,
@@ -115,6 +116,7 @@ fn decide(
             run_id,
             job_id: JobId(row.id),
             group,
+            node: node.clone(),
             attempt,
             scheduled_for,
             payload,
@@ -193,6 +195,7 @@ pub(super) fn claim(conn: &mut PgConnection, c: &ClaimDue, stats: bool) -> Resul
             let mut locked: Vec<LockedRow> = diesel::sql_query(sql::LOCK_URGENT)
                 .bind::<BigInt, _>(limit)
                 .bind::<Array<Text>, _>(&groups)
+                .bind::<Text, _>(&*c.node)
                 .load(conn)?;
             let urgent = locked.len();
             if urgent < c.limit {
@@ -200,6 +203,7 @@ pub(super) fn claim(conn: &mut PgConnection, c: &ClaimDue, stats: bool) -> Resul
                 let rest: Vec<LockedRow> = diesel::sql_query(sql::LOCK_DUE)
                     .bind::<BigInt, _>(window)
                     .bind::<Array<Text>, _>(&groups)
+                    .bind::<Text, _>(&*c.node)
                     .load(conn)?;
                 locked.extend(rest.into_iter().filter(|r| r.priority <= 0));
             }
@@ -225,7 +229,7 @@ pub(super) fn claim(conn: &mut PgConnection, c: &ClaimDue, stats: bool) -> Resul
             let mut runs = Vec::with_capacity(locked.len());
             let mut advances = Vec::with_capacity(locked.len());
             for row in &locked {
-                match decide(row, now, &mut claimed, &mut runs, &mut events) {
+                match decide(row, &c.node, now, &mut claimed, &mut runs, &mut events) {
                     Ok(a) => advances.push(a),
                     Err(e) => {
                         // A job this node cannot read is left as it is, for a node that can.

@@ -36,8 +36,9 @@ pub const CLAIM_SQL: &str = sql::LOCK_DUE;
 
 use self::rows::{FinishCounts, IdRow, JobRow, NodeRow, RescueRow, RunRow, StatusRow, TextIdRow};
 use super::{
-    Change, Claim, ClaimDue, Claimed, Control, DueSummary, Inserted, JobListQuery, JobReschedule, KeyedJob, NewJob,
-    NodeInfo, NodeRecord, Pruned, RescueDead, RescuedRun, Retention, RunFinish, RunQuery, Store, StoreError,
+    Begun, Change, Claim, ClaimDue, Claimed, Control, DueSummary, Inserted, JobListQuery, JobReschedule, KeyedJob,
+    NewJob, NodeInfo, NodeRecord, Pruned, RescueDead, RescuedRun, Retention, RunFinish, RunQuery, RunStart, Store,
+    StoreError,
 };
 use crate::clock::Ts;
 use crate::model::{GroupKey, Job, JobId, Run, RunId};
@@ -79,6 +80,9 @@ pub enum PgSetupError {
 /// The PostgreSQL job store.
 pub struct PgStore {
     pool: PgPool,
+    /// The node's own connection for liveness (heartbeat, rescue, cancel requests), so a
+    /// busy pool never delays a heartbeat and makes a live node look dead.
+    liveness: PgPool,
     inserts: batcher::Batcher<NewJob, Inserted>,
     /// Audit entries, written in batches.
     audits: batcher::Batcher<crate::audit::AuditEntry, ()>,
@@ -104,10 +108,16 @@ impl PgStore {
             .min_idle(Some(0))
             .connection_timeout(config.connect_timeout)
             .build_unchecked(ConnectionManager::new(config.url.clone()));
+        let liveness = Pool::builder()
+            .max_size(1)
+            .min_idle(Some(0))
+            .connection_timeout(config.connect_timeout)
+            .build_unchecked(ConnectionManager::new(config.url.clone()));
         Ok(PgStore {
             inserts: insert_batch::start(pool.clone()),
             audits: audit::batcher(pool.clone()),
             pool,
+            liveness,
             stats: true,
         })
     }
@@ -120,6 +130,10 @@ impl PgStore {
 
     fn conn(&self) -> Result<Conn, StoreError> {
         self.pool.get().map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
+    }
+
+    fn liveness_conn(&self) -> Result<Conn, StoreError> {
+        self.liveness.get().map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
     }
 
     /// Applies pending migrations (under an advisory lock, so nodes starting together do it
@@ -404,12 +418,12 @@ impl Store for PgStore {
             .bind::<Text, _>(group.job_group())
             .load(&mut conn)
             .map_err(db)?;
-        // Running but already asked: still a cancel in progress.
-        Ok(found.first().map(|r| r.id == "running"))
+        // In progress but already asked: still a cancel in progress.
+        Ok(found.first().map(|r| r.id == "running" || r.id == "claimed"))
     }
 
     fn runs_cancel_requested(&self, node: &str) -> Result<Vec<RunId>, StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.liveness_conn()?;
         let rows: Vec<IdRow> =
             diesel::sql_query(sql::TAKE_CANCELS).bind::<Text, _>(node).load(&mut conn).map_err(db)?;
         Ok(rows.into_iter().map(|r| RunId(r.id)).collect())
@@ -546,6 +560,25 @@ impl Store for PgStore {
         Ok(counts.next_due.map(Ts::from_datetime))
     }
 
+    fn runs_start(&self, runs: &[RunStart], at: Ts) -> Result<Vec<Begun>, StoreError> {
+        if runs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn()?;
+        let started: Vec<rows::StartedRow> = diesel::sql_query(sql::START_RUNS)
+            .bind::<Array<SqlUuid>, _>(runs.iter().map(|r| r.run_id.0).collect::<Vec<_>>())
+            .bind::<Timestamptz, _>(at.to_datetime())
+            .load(&mut conn)
+            .map_err(db)?;
+        Ok(runs
+            .iter()
+            .map(|r| match started.iter().find(|s| s.id == r.run_id.0) {
+                Some(s) => Begun::Go { cancel_requested: s.cancel != 0 },
+                None => Begun::Lost,
+            })
+            .collect())
+    }
+
     fn runs_release(&self, runs: &[Claimed]) -> Result<(), StoreError> {
         if runs.is_empty() {
             return Ok(());
@@ -559,7 +592,7 @@ impl Store for PgStore {
     }
 
     fn node_register(&self, node: &NodeInfo) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.liveness_conn()?;
         diesel::sql_query(sql::REGISTER_NODE)
             .bind::<Text, _>(&*node.id)
             .bind::<Text, _>(&node.host)
@@ -569,15 +602,18 @@ impl Store for PgStore {
         Ok(())
     }
 
-    fn node_heartbeat(&self, node: &str) -> Result<bool, StoreError> {
-        let mut conn = self.conn()?;
-        let rows: Vec<TextIdRow> =
-            diesel::sql_query(sql::HEARTBEAT).bind::<Text, _>(node).load(&mut conn).map_err(db)?;
+    fn node_heartbeat(&self, node: &str, gap: Duration) -> Result<bool, StoreError> {
+        let mut conn = self.liveness_conn()?;
+        let rows: Vec<TextIdRow> = diesel::sql_query(sql::HEARTBEAT)
+            .bind::<Text, _>(node)
+            .bind::<BigInt, _>(i64::try_from(gap.as_micros()).unwrap_or(i64::MAX))
+            .load(&mut conn)
+            .map_err(db)?;
         Ok(!rows.is_empty())
     }
 
     fn node_stop(&self, node: &str) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.liveness_conn()?;
         diesel::sql_query(sql::STOP_NODE).bind::<Text, _>(node).execute(&mut conn).map_err(db)?;
         Ok(())
     }
@@ -592,15 +628,37 @@ impl Store for PgStore {
     }
 
     fn runs_rescue(&self, r: &RescueDead) -> Result<Vec<RescuedRun>, StoreError> {
-        let mut conn = self.conn()?;
-        let micros = i64::try_from(r.dead_after.as_micros()).unwrap_or(i64::MAX);
-        diesel::sql_query(sql::MARK_DEAD_NODES).bind::<BigInt, _>(micros).execute(&mut conn).map_err(db)?;
-        let rows: Vec<RescueRow> = diesel::sql_query(sql::rescue_runs())
-            .bind::<BigInt, _>(micros)
-            .bind::<Array<Text>, _>(r.groups.iter().map(|(g, _)| g.to_string()).collect::<Vec<_>>())
-            .bind::<Array<Bool>, _>(r.groups.iter().map(|(_, recover)| *recover).collect::<Vec<_>>())
+        static MARK_DEAD: std::sync::LazyLock<String> = std::sync::LazyLock::new(sql::mark_dead_nodes);
+        static HAND_BACK: std::sync::LazyLock<String> = std::sync::LazyLock::new(sql::hand_back_dead_runs);
+        static ABANDON: std::sync::LazyLock<String> = std::sync::LazyLock::new(sql::rescue_runs);
+        let mut conn = self.liveness_conn()?;
+        let micros = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+        let (dead, gap) = (micros(r.dead_after), micros(r.gap));
+        let groups: Vec<String> = r.groups.iter().map(|(g, _)| g.to_string()).collect();
+        // Each statement checks on its own that this node may judge (see `sql::judge`), so a
+        // statement that waited out an outage decides nothing.
+        diesel::sql_query(MARK_DEAD.as_str())
+            .bind::<BigInt, _>(dead)
+            .bind::<Text, _>(&*r.judge)
+            .bind::<BigInt, _>(gap)
+            .execute(&mut conn)
+            .map_err(db)?;
+        let mut rows: Vec<RescueRow> = diesel::sql_query(HAND_BACK.as_str())
+            .bind::<BigInt, _>(dead)
+            .bind::<Array<Text>, _>(&groups)
+            .bind::<Text, _>(&*r.judge)
+            .bind::<BigInt, _>(gap)
             .load(&mut conn)
             .map_err(db)?;
+        let abandoned: Vec<RescueRow> = diesel::sql_query(ABANDON.as_str())
+            .bind::<BigInt, _>(dead)
+            .bind::<Array<Text>, _>(&groups)
+            .bind::<Array<Bool>, _>(r.groups.iter().map(|(_, recover)| *recover).collect::<Vec<_>>())
+            .bind::<Text, _>(&*r.judge)
+            .bind::<BigInt, _>(gap)
+            .load(&mut conn)
+            .map_err(db)?;
+        rows.extend(abandoned);
         Ok(rows.into_iter().map(RescueRow::into_rescued).collect())
     }
 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::clock::Ts;
 use crate::model::{GroupKey, Job, JobId, JobStatus, Run, RunId, RunOutcome, TraceId};
-use crate::store::{NodeInfo, NodeRecord, RescuedRun, StoreError};
+use crate::store::{NodeInfo, NodeRecord, Rescue, RescuedRun, StoreError};
 use crate::trigger::{JobSpec, JobState, TriggerState};
 
 pub fn ts(d: DateTime<Utc>) -> Ts {
@@ -311,14 +311,29 @@ pub struct RescueRow {
     job_id: Uuid,
     #[diesel(sql_type = Text)]
     node: String,
-    #[diesel(sql_type = Bool)]
-    rerun: bool,
+    /// `handed_back`, `rerun` or `abandoned`.
+    #[diesel(sql_type = Text)]
+    result: String,
 }
 
 impl RescueRow {
     pub fn into_rescued(self) -> RescuedRun {
-        RescuedRun { run_id: RunId(self.run_id), job_id: JobId(self.job_id), node: self.node, rerun: self.rerun }
+        let result = match self.result.as_str() {
+            "handed_back" => Rescue::HandedBack,
+            "rerun" => Rescue::Rerun,
+            _ => Rescue::Abandoned,
+        };
+        RescuedRun { run_id: RunId(self.run_id), job_id: JobId(self.job_id), node: self.node, result }
     }
+}
+
+/// A run whose start was recorded, and whether it was asked to stop while claimed.
+#[derive(QueryableByName)]
+pub struct StartedRow {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = SmallInt)]
+    pub cancel: i16,
 }
 
 /// Runs in progress in one group.

@@ -67,6 +67,7 @@ pub const TABLES: &[(&str, &[(&str, &str)])] = &[
             ("heartbeat_at", "timestamp with time zone"),
             ("groups", "ARRAY"),
             ("stopped_at", "timestamp with time zone"),
+            ("connected_since", "timestamp with time zone"),
         ],
     ),
     (

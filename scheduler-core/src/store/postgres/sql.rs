@@ -112,7 +112,8 @@ pub fn job_runs() -> String {
     format!("SELECT {RUN_COLUMNS} FROM runs r WHERE r.job_id = $1 ORDER BY r.seq DESC LIMIT $2")
 }
 
-/// Locks up to `$1` due jobs of the groups in `$2` (skipping rows other nodes hold): the claim.
+/// Locks up to `$1` due jobs of the groups in `$2` (skipping rows other nodes hold) for node
+/// `$3`, unless the cluster counts that node as stopped or dead: the claim.
 /// What each locked job does (run, skip, and its next fire) is decided in Rust and written by
 /// [`ADVANCE_JOBS`] and [`insert_runs`] in the same transaction.
 pub const LOCK_DUE: &str = "
@@ -121,6 +122,7 @@ pub const LOCK_DUE: &str = "
     FROM jobs j
     WHERE j.next_due <= now() AND j.next_due IS NOT NULL AND j.running_run IS NULL AND NOT j.paused
       AND j.product || '/' || j.job_group = ANY($2)
+      AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = $3 AND n.stopped_at IS NOT NULL)
     ORDER BY j.next_due
     LIMIT $1
     FOR UPDATE SKIP LOCKED";
@@ -133,6 +135,7 @@ pub const LOCK_URGENT: &str = "
     FROM jobs j
     WHERE j.next_due <= now() AND j.next_due IS NOT NULL AND j.running_run IS NULL AND NOT j.paused
       AND j.product || '/' || j.job_group = ANY($2) AND j.priority > 0
+      AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = $3 AND n.stopped_at IS NOT NULL)
     ORDER BY j.priority DESC, j.next_due
     LIMIT $1
     FOR UPDATE SKIP LOCKED";
@@ -149,7 +152,8 @@ pub const ADVANCE_JOBS: &str = "
          AS t(id, running_run, next_due, state, sort_due, final_status)
     WHERE j.id = t.id";
 
-/// Inserts the runs of a claim (running ones, and skipped fires as finished records).
+/// Inserts the runs of a claim (claimed ones, not started, and skipped fires as finished
+/// records).
 pub fn insert_runs() -> String {
     let stats = stats_cte("skipped");
     format!(
@@ -158,7 +162,7 @@ pub fn insert_runs() -> String {
     INSERT INTO runs (id, job_id, product, job_group, attempt, scheduled_for, claimed_at, started_at, finished_at,
                       node, outcome, error, trace_id, trigger, note, concurrent)
     SELECT t.id, t.job_id, t.product, t.job_group, t.attempt, t.scheduled_for, now(),
-           CASE WHEN t.outcome = 'running' THEN now() END, CASE WHEN t.outcome = 'running' THEN NULL ELSE now() END,
+           NULL, CASE WHEN t.outcome = 'claimed' THEN NULL ELSE now() END,
            $9, t.outcome, t.error, t.trace_id, t.trigger, t.note, t.concurrent
     FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int[], $6::timestamptz[], $7::text[], $8::text[],
                 $10::text[], $11::int[], $12::text[], $13::bool[])
@@ -177,7 +181,7 @@ pub fn insert_runs() -> String {
 pub const RUNNING_IN_GROUPS: &str = "
     SELECT product || '/' || job_group AS name, count(*) AS running
     FROM runs
-    WHERE outcome = 'running' AND product || '/' || job_group = ANY($1)
+    WHERE outcome IN ('claimed', 'running') AND product || '/' || job_group = ANY($1)
     GROUP BY 1";
 
 /// Serialises the claims of one limited group across the cluster, until the transaction ends.
@@ -222,7 +226,8 @@ fn extra_assignments(at: &str, attempt: &str, trigger: &str) -> String {
 fn final_status_when_done(next_due: &str, running: &str, run_id: &str, outcome: &str) -> String {
     format!(
         "CASE WHEN {next_due} IS NULL AND {running} IS NULL
-                   AND NOT EXISTS (SELECT 1 FROM runs o WHERE o.job_id = j.id AND o.outcome = 'running' AND o.id <> {run_id})
+                   AND NOT EXISTS (SELECT 1 FROM runs o WHERE o.job_id = j.id AND o.outcome IN ('claimed', 'running')
+                                   AND o.id <> {run_id})
               THEN CASE WHEN {outcome} IN ('succeeded', 'skipped') THEN 'completed'
                         WHEN {outcome} IN ('vetoed', 'cancelled') THEN {outcome}
                         ELSE 'failed' END
@@ -320,26 +325,44 @@ pub fn finish_runs(stats: bool) -> String {
 }
 
 /// Gives back claimed runs that never started: their records disappear and their fires are due
-/// again as before.
-pub fn release_runs() -> String {
+/// again as before (same attempt). `runs` is a CTE or subquery yielding the ids of `claimed`
+/// runs to give back; each given-back run is returned as a rescued run (`handed_back`).
+fn hand_back(runs: &str) -> String {
     let extra = extra_assignments("g.scheduled_for", "g.attempt", "g.trigger");
     format!(
         "WITH gone AS (
-            DELETE FROM runs r WHERE r.id = ANY($1) AND r.outcome = 'running'
-            RETURNING r.id, r.job_id, r.scheduled_for, r.attempt, r.trigger, r.concurrent
+            DELETE FROM runs r WHERE r.id IN ({runs}) AND r.outcome = 'claimed'
+            RETURNING r.id, r.job_id, r.node, r.scheduled_for, r.attempt, r.trigger, r.concurrent
+        ), moved AS (
+            UPDATE jobs j
+            SET running_run = CASE WHEN g.concurrent THEN j.running_run END, {extra},
+                version = j.version + 1, updated_at = now()
+            FROM gone g
+            WHERE j.id = g.job_id AND (j.running_run = g.id OR g.concurrent)
+            RETURNING j.id
         )
-        UPDATE jobs j
-        SET running_run = CASE WHEN g.concurrent THEN j.running_run END, {extra},
-            version = j.version + 1, updated_at = now()
-        FROM gone g
-        WHERE j.id = g.job_id AND (j.running_run = g.id OR g.concurrent)"
+        SELECT g.id AS run_id, g.job_id, g.node, 'handed_back' AS result FROM gone g"
     )
 }
 
-/// Marks a running run as asked to stop.
+/// Gives back the claimed runs `$1` of a node that stops (or could not start them).
+pub fn release_runs() -> String {
+    hand_back("SELECT unnest($1::uuid[])")
+}
+
+/// Records that workers begin the claimed runs `$1` at `$2`, unless their claim is gone (given
+/// back) or their node is counted as stopped or dead. Returns the runs that may begin, with
+/// their cancel flag (a cancel asked for while the run waited).
+pub const START_RUNS: &str = "
+    UPDATE runs r SET outcome = 'running', started_at = $2
+    WHERE r.id = ANY($1) AND r.outcome = 'claimed'
+      AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = r.node AND n.stopped_at IS NOT NULL)
+    RETURNING r.id, r.cancel";
+
+/// Marks a claimed or running run as asked to stop (a claimed one learns it as it starts).
 pub const CANCEL_RUN: &str = "
     UPDATE runs SET cancel = 1
-    WHERE id = $1 AND product = $2 AND job_group = $3 AND outcome = 'running' AND cancel = 0
+    WHERE id = $1 AND product = $2 AND job_group = $3 AND outcome IN ('claimed', 'running') AND cancel = 0
     RETURNING id";
 
 /// A run's outcome, if it exists in the group.
@@ -351,10 +374,18 @@ pub const TAKE_CANCELS: &str = "
 
 pub const REGISTER_NODE: &str = "
     INSERT INTO nodes (id, host, groups) VALUES ($1, $2, $3)
-    ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), stopped_at = NULL, groups = excluded.groups";
+    ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), connected_since = now(), stopped_at = NULL,
+                                   groups = excluded.groups";
 
+/// Refreshes node `$1`'s heartbeat; one that comes more than `$2` microseconds after the
+/// previous one (an outage, a blocked connection, a frozen process) starts its connected time
+/// again. Nothing when the node was stopped or declared dead.
 pub const HEARTBEAT: &str = "
-    UPDATE nodes SET heartbeat_at = now() WHERE id = $1 AND stopped_at IS NULL RETURNING id";
+    UPDATE nodes
+    SET connected_since = CASE WHEN heartbeat_at < now() - make_interval(secs => $2::double precision / 1e6)
+                               THEN now() ELSE connected_since END,
+        heartbeat_at = now()
+    WHERE id = $1 AND stopped_at IS NULL RETURNING id";
 
 pub const STOP_NODE: &str = "UPDATE nodes SET stopped_at = now(), heartbeat_at = now() WHERE id = $1";
 
@@ -365,21 +396,64 @@ pub const LIST_NODES: &str = "
     WHERE stopped_at IS NULL OR stopped_at > now() - interval '1 hour'
     ORDER BY started_at, id";
 
-/// Marks nodes whose heartbeat is older than $1 microseconds as stopped, so a node that was only
-/// frozen learns at its next heartbeat that it was declared dead; forgets nodes stopped a day ago.
-pub const MARK_DEAD_NODES: &str = "
-    WITH dead AS (
-        UPDATE nodes SET stopped_at = now()
-        WHERE stopped_at IS NULL AND heartbeat_at < now() - make_interval(secs => $1::double precision / 1e6)
-        RETURNING id
+/// True when node `me` may judge others: its last heartbeat is within `gap` microseconds and
+/// it has heartbeated without a longer gap for at least `dead` microseconds (database clock).
+/// After an outage, a blocked connection or a pause of the judge's own, every other node has
+/// a full dead-after period to heartbeat again before it can be judged.
+fn judge(me: &str, gap: &str, dead: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM nodes me WHERE me.id = {me} AND me.stopped_at IS NULL
+                   AND me.heartbeat_at >= now() - make_interval(secs => {gap}::double precision / 1e6)
+                   AND me.connected_since <= now() - make_interval(secs => {dead}::double precision / 1e6))"
     )
-    DELETE FROM nodes WHERE stopped_at < now() - interval '1 day'";
+}
 
-/// Resolves runs held by nodes that are stopped, unknown, or silent for more than $1
-/// microseconds, for the groups in $2 (with their recovery flags in $3). Each run becomes
-/// `abandoned`; the fire runs again (next attempt) when its type requests recovery; a job with
-/// nothing more to fire ends `failed`.
+/// A node `n` (left-joined, possibly missing) counts as dead: unknown, stopped, or silent for
+/// more than `dead` microseconds.
+fn node_dead(dead: &str) -> String {
+    format!(
+        "(n.id IS NULL OR n.stopped_at IS NOT NULL
+          OR n.heartbeat_at < now() - make_interval(secs => {dead}::double precision / 1e6))"
+    )
+}
+
+/// Marks nodes whose heartbeat is older than $1 microseconds as stopped, when the judging node
+/// `$2` may judge (its heartbeats at most `$3` microseconds apart), so a node that was only
+/// frozen learns at its next heartbeat that it was declared dead; forgets nodes stopped a day
+/// ago.
+pub fn mark_dead_nodes() -> String {
+    let judge = judge("$2", "$3", "$1");
+    format!(
+        "WITH dead AS (
+            UPDATE nodes SET stopped_at = now()
+            WHERE stopped_at IS NULL AND heartbeat_at < now() - make_interval(secs => $1::double precision / 1e6)
+              AND {judge}
+            RETURNING id
+        )
+        DELETE FROM nodes WHERE stopped_at < now() - interval '1 day'"
+    )
+}
+
+/// Gives back the claimed runs of dead nodes (`$1`: dead after, microseconds) in the groups
+/// `$2`, when the judging node `$3` may judge (`$4`: its longest heartbeat gap).
+pub fn hand_back_dead_runs() -> String {
+    let judge = judge("$3", "$4", "$1");
+    let dead = node_dead("$1");
+    hand_back(&format!(
+        "SELECT x.id FROM runs x LEFT JOIN nodes n ON n.id = x.node
+         WHERE x.outcome = 'claimed' AND x.product || '/' || x.job_group = ANY($2) AND {dead} AND {judge}
+         FOR UPDATE OF x SKIP LOCKED"
+    ))
+}
+
+/// Resolves executing runs held by nodes that are stopped, unknown, or silent for more than $1
+/// microseconds, for the groups in $2 (with their recovery flags in $3), when the judging node
+/// `$4` may judge (`$5`: its longest heartbeat gap). Each run becomes `abandoned`; the fire
+/// runs again (next attempt) when its type requests recovery; a job with nothing more to fire
+/// ends `failed`.
 pub fn rescue_runs() -> String {
+    let judge = judge("$4", "$5", "$1");
+    let dead = node_dead("$1");
     let stats = stats_cte("abandoned");
     let at = "(CASE WHEN a.recover THEN a.scheduled_for END)";
     let extra = extra_assignments(at, "a.attempt + 1", "a.trigger");
@@ -393,9 +467,7 @@ pub fn rescue_runs() -> String {
             FROM runs r
             JOIN g ON g.grp = r.product || '/' || r.job_group
             LEFT JOIN nodes n ON n.id = r.node
-            WHERE r.outcome = 'running'
-              AND (n.id IS NULL OR n.stopped_at IS NOT NULL
-                   OR n.heartbeat_at < now() - make_interval(secs => $1::double precision / 1e6))
+            WHERE r.outcome = 'running' AND {dead} AND {judge}
             FOR UPDATE OF r SKIP LOCKED
         ), abandoned AS (
             UPDATE runs r
@@ -416,6 +488,7 @@ pub fn rescue_runs() -> String {
             WHERE j.id = a.job_id AND (j.running_run = a.id OR a.concurrent)
             RETURNING j.id
         )
-        SELECT a.id AS run_id, a.job_id, a.node, a.recover AS rerun FROM abandoned a"
+        SELECT a.id AS run_id, a.job_id, a.node, CASE WHEN a.recover THEN 'rerun' ELSE 'abandoned' END AS result
+        FROM abandoned a"
     )
 }

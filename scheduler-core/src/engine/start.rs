@@ -1,0 +1,120 @@
+//! Recording that a run begins, before any plugin code sees it.
+//!
+//! A claimed run is only `claimed` in the store: if its node dies before a worker takes it, the
+//! cluster gives it back (the fire is due again, no attempt spent). The worker that takes it
+//! first records the start, and calls the job only once the store has it, so a node's death
+//! leaves every run either given back (never seen by the job) or `running` (the job may have
+//! begun, and the abandoned/recovery rule applies). The record also fences a node the cluster
+//! declared dead: its claims were given back, so its workers find them `Lost` and never begin.
+//!
+//! For a store that does I/O the starts of concurrent workers are written together: the first
+//! worker to arrive writes every pending start in one call while the others wait for its
+//! answer (no extra thread, and one round trip per batch instead of per run).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::clock::Ts;
+use crate::model::RunId;
+use crate::scheduler::Shared;
+use crate::store::{Begun, Claimed, RunStart};
+
+/// What a worker does with a run it took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// Begin it (started at `at`); `cancel_requested` when it was asked to stop while it waited.
+    Go {
+        /// The recorded start.
+        at: Ts,
+        /// A cancel request arrived while the run was claimed.
+        cancel_requested: bool,
+    },
+    /// The claim is gone (the node was declared dead and the run given back): drop it.
+    Lost,
+    /// The node is stopping and the start could not be recorded: give the run back.
+    GiveBack,
+}
+
+/// Batches the start records of concurrent workers.
+#[derive(Default)]
+pub(crate) struct StartGate {
+    state: Mutex<GateState>,
+    answered: Condvar,
+}
+
+#[derive(Default)]
+struct GateState {
+    pending: Vec<RunStart>,
+    writing: bool,
+    answers: HashMap<RunId, Start>,
+}
+
+impl StartGate {
+    /// Records that this worker begins `run`; returns once the store has it (or it cannot).
+    pub(crate) fn start(&self, shared: &Shared, run: &Claimed) -> Start {
+        let me = RunStart { token: run.token, run_id: run.run_id };
+        if !shared.store.blocking() {
+            return write(shared, &[me]).pop().unwrap_or(Start::Lost);
+        }
+        let mut st = self.state.lock();
+        st.pending.push(me);
+        loop {
+            if let Some(answer) = st.answers.remove(&run.run_id) {
+                return answer;
+            }
+            if st.writing {
+                self.answered.wait(&mut st);
+                continue;
+            }
+            st.writing = true;
+            let batch = std::mem::take(&mut st.pending);
+            let answers = parking_lot::MutexGuard::unlocked(&mut st, || write(shared, &batch));
+            st.writing = false;
+            st.answers.extend(batch.iter().map(|r| r.run_id).zip(answers));
+            self.answered.notify_all();
+        }
+    }
+}
+
+/// Writes one batch of starts, retrying while the store is unreachable (the runs wait: they
+/// are late, not lost) unless the node is stopping. One answer per run, in order.
+fn write(shared: &Shared, batch: &[RunStart]) -> Vec<Start> {
+    let mut failures: u32 = 0;
+    loop {
+        let at = shared.clock.now();
+        match shared.store.runs_start(batch, at) {
+            Ok(begun) => {
+                if failures > 0 {
+                    tracing::info!(after_failures = failures, "recording run starts works again");
+                }
+                return begun
+                    .into_iter()
+                    .map(|b| match b {
+                        Begun::Go { cancel_requested } => Start::Go { at, cancel_requested },
+                        Begun::Lost => Start::Lost,
+                    })
+                    .collect();
+            }
+            Err(e) => {
+                if let Some(m) = shared.metrics.as_deref() {
+                    m.store_error("start");
+                }
+                failures += 1;
+                if failures == 1 || failures.is_power_of_two() {
+                    tracing::error!(
+                        error = %e,
+                        runs = batch.len(),
+                        failures,
+                        "recording run starts failed; the runs wait until the store is back"
+                    );
+                }
+                if shared.is_stopping() {
+                    return vec![Start::GiveBack; batch.len()];
+                }
+                std::thread::sleep(Duration::from_millis((25u64 << failures.min(6)).min(1_000)));
+            }
+        }
+    }
+}
