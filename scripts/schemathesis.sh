@@ -59,8 +59,17 @@ while read -r var; do unset "$var"; done < <(compgen -e | grep -E '^(SCHEDULER_|
 installed=$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null || true)
 if [ "$installed" != "$st_version" ]; then
     say "installing schemathesis $st_version into $venv"
-    [ -x "$venv/bin/python" ] || python3 -m venv "$venv" ||
-        die "python3 -m venv failed (on Debian/Ubuntu: apt-get install python3-venv)"
+    if [ ! -x "$venv/bin/python" ] && ! python3 -m venv "$venv" >/dev/null 2>&1; then
+        # A machine with only Rust may lack Python or its venv module: Debian's packages.
+        say "python3 with venv is missing: installing python3 and python3-venv with apt-get"
+        rm -rf "$venv"
+        root_do() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+        root_do env DEBIAN_FRONTEND=noninteractive apt-get install -y python3 python3-venv >&2 ||
+            { root_do apt-get update >&2 &&
+                root_do env DEBIAN_FRONTEND=noninteractive apt-get install -y python3 python3-venv >&2; } ||
+            die "installing python3-venv failed; install python3 and its venv module yourself"
+        python3 -m venv "$venv" || die "python3 -m venv failed after installing python3-venv"
+    fi
     "$venv/bin/python" -m pip install --disable-pip-version-check --quiet "schemathesis==$st_version" >&2
 fi
 st=$venv/bin/st

@@ -7,9 +7,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v cargo-nextest >/dev/null 2>&1; then
-    echo "cargo-nextest is missing: cargo install cargo-nextest --locked" >&2
-    exit 1
+# The test runner. Missing on a machine that has only Rust: installed from crates.io, pinned,
+# into cargo's own bin directory (once per machine).
+NEXTEST_VERSION=0.9.143
+if ! cargo nextest --version >/dev/null 2>&1; then
+    echo "== installing cargo-nextest $NEXTEST_VERSION (the test runner) with cargo install: it builds from source, 3 to 8 minutes"
+    if ! cargo install cargo-nextest --locked --version "$NEXTEST_VERSION"; then
+        echo "installing cargo-nextest failed (above: why). Install it yourself with" >&2
+        echo "    cargo install cargo-nextest --locked --version $NEXTEST_VERSION" >&2
+        echo "and make sure cargo's bin directory (${CARGO_HOME:-$HOME/.cargo}/bin) is on PATH." >&2
+        exit 1
+    fi
+    if ! cargo nextest --version >/dev/null 2>&1; then
+        echo "cargo-nextest was installed but cargo cannot find it: add ${CARGO_HOME:-$HOME/.cargo}/bin to PATH" >&2
+        exit 1
+    fi
 fi
 
 echo "== format and lints"

@@ -77,7 +77,7 @@ pub fn w5(n: usize, nodes: usize) -> anyhow::Result<()> {
     let mut conn = db.conn()?;
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let done = pg::count(&mut conn, "SELECT count(*) AS n FROM runs WHERE outcome <> 'running'")?;
+        let done = pg::count(&mut conn, "SELECT count(*) AS n FROM runs WHERE outcome NOT IN ('claimed', 'running')")?;
         if done >= n as i64 {
             break;
         }

@@ -1,3 +1,4 @@
+ALTER TABLE runs DROP COLUMN began_at;
 ALTER TABLE nodes DROP COLUMN connected_since;
 
 DROP INDEX runs_running_by_group;

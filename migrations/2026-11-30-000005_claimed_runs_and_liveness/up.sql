@@ -19,3 +19,9 @@ CREATE INDEX runs_running_by_group ON runs (product, job_group) WHERE outcome IN
 -- Since when the node has heartbeated without a gap (reset by a heartbeat that comes after a
 -- gap longer than the heartbeat period: an outage, a blocked connection, a frozen process).
 ALTER TABLE nodes ADD COLUMN connected_since timestamptz NOT NULL DEFAULT now();
+
+-- When a worker began a claimed run, written before it calls the job (not indexed, so the
+-- write can stay a heap-only update of the run's row): a dead node's claimed runs with it had begun
+-- (they are abandoned, as running ones are), the others had not (they are given back). The
+-- run's outcome becomes `running`, with `started_at`, when its record is written afterwards.
+ALTER TABLE runs ADD COLUMN began_at timestamptz;

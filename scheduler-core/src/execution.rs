@@ -45,14 +45,20 @@ fn finish_of(shared: &Shared, run: &Claimed, started_at: crate::clock::Ts) -> Ru
 }
 
 /// A run asked to stop while it waited for a worker: it ends `cancelled` without calling the
-/// job or its listeners.
-pub(crate) fn cancelled_before_start(shared: &Shared, run: &Claimed, started_at: crate::clock::Ts) -> RunFinish {
+/// job or its listeners. Stopped by this node's shutdown (`requeue`), its job runs again.
+pub(crate) fn cancelled_before_start(
+    shared: &Shared,
+    run: &Claimed,
+    started_at: crate::clock::Ts,
+    requeue: bool,
+) -> RunFinish {
     let span = run_span(run);
     let _entered = span.enter();
     let mut finish = finish_of(shared, run, started_at);
     finish.outcome = RunOutcome::Cancelled;
     finish.error = Some("cancelled before it started".to_owned());
-    tracing::info!("run cancelled before it started");
+    finish.requeue = requeue;
+    tracing::info!(requeue, "run cancelled before it started");
     finish
 }
 

@@ -1,19 +1,24 @@
-//! Living with other nodes on one store: this node's heartbeat, and resolving the runs of
-//! nodes that died (the rescuer). Both run on one maintenance thread that stops last, after
-//! the engine, so a stopping node's runs are never declared dead while they still execute.
+//! Living with other nodes on one store: this node's heartbeat (its own thread), and
+//! delivering cancel requests and resolving the runs of nodes that died (the maintenance
+//! thread). Both stop after the engine, heartbeats last, so a stopping node's runs are never
+//! declared dead while they still execute.
 
+mod heartbeat;
 mod maintenance;
 
 use std::time::Duration;
 
+pub(crate) use heartbeat::Heartbeat;
 pub(crate) use maintenance::Maintenance;
 
-/// Liveness settings. Defaults: a heartbeat every 2 s; a node is dead after 2 missed periods
-/// (4 s without a heartbeat); runs of dead nodes are looked for every second. A killed node's
-/// runs are therefore resolved at most 2 heartbeat periods + 1 s after its last heartbeat.
+/// Liveness settings. Defaults: a heartbeat period of 2 s (written twice per period); a node is
+/// dead after 2 periods (4 s without a heartbeat); runs of dead nodes are looked for every
+/// second. A killed node's runs are therefore resolved at most 2 heartbeat periods + 1 s after
+/// its last heartbeat.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
-    /// How often this node refreshes its heartbeat.
+    /// The heartbeat period: a node writes its heartbeat twice per period, and a heartbeat
+    /// more than one period after the previous one restarts its connected time.
     pub heartbeat: Duration,
     /// A node whose heartbeat is older than this many periods is dead.
     pub dead_after_periods: u32,

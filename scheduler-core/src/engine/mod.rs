@@ -32,8 +32,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 
+use crate::clock::Ts;
 use crate::execution;
 use crate::metrics::Metrics;
+use crate::model::RunId;
 use crate::scheduler::Shared;
 use crate::store::{ClaimDue, Claimed, RunFinish};
 use cancel::CancelBoard;
@@ -100,7 +102,7 @@ impl Engine {
     pub(crate) fn start(shared: Arc<Shared>, config: &EngineConfig) -> Engine {
         let workers = config.workers.max(1);
         let (done_tx, recorder) = if shared.store.blocking() {
-            let (tx, rx) = unbounded::<RunFinish>();
+            let (tx, rx) = unbounded::<Record>();
             let (shared, batch) = (shared.clone(), config.finish_batch.max(1));
             let handle = std::thread::Builder::new()
                 .name("sched-recorder".into())
@@ -197,7 +199,15 @@ enum Next {
     Stop,
 }
 
-fn worker_loop(shared: &Shared, pool: &Pool, done: Option<&Sender<RunFinish>>, index: usize) {
+/// What workers hand the recorder: a run's record to write, in the order they happened.
+enum Record {
+    /// A run began (its record reads `claimed` until this or its finish is written).
+    Started(RunId, Ts),
+    /// A run ended.
+    Finished(RunFinish),
+}
+
+fn worker_loop(shared: &Shared, pool: &Pool, done: Option<&Sender<Record>>, index: usize) {
     let cancel = pool.board.flag(index);
     let mut metrics = shared.metrics.as_deref().map(Metrics::local);
     loop {
@@ -231,26 +241,36 @@ fn worker_loop(shared: &Shared, pool: &Pool, done: Option<&Sender<RunFinish>>, i
                 None => continue,
             },
         };
-        let (started_at, cancel_requested) = match pool.starts.start(shared, &run) {
-            Start::Go { at, cancel_requested } => (at, cancel_requested),
-            Start::Lost => {
-                tracing::warn!(
-                    run_id = %run.run_id,
-                    job_id = %run.job_id,
-                    "the cluster gave this claimed run back before it began (this node was counted as dead); \
-                     not begun here"
-                );
-                continue;
-            }
-            Start::GiveBack => {
-                release(shared, std::slice::from_ref(&run));
+        // Counted and on the board from here: a shutdown waits for it, and a cancel that
+        // arrives while its start is being recorded reaches it.
+        pool.executing.fetch_add(1, Ordering::SeqCst);
+        pool.board.begin(index, run.run_id);
+        let begun = pool.starts.start(shared, &run);
+        let started_at = match begun {
+            Start::Go { at } => at,
+            Start::Lost | Start::GiveBack => {
+                if begun == Start::Lost {
+                    tracing::warn!(
+                        run_id = %run.run_id,
+                        job_id = %run.job_id,
+                        "the cluster gave this claimed run back before it began (this node was counted as dead); \
+                         not begun here"
+                    );
+                } else {
+                    release(shared, std::slice::from_ref(&run));
+                }
+                pool.board.end(index);
+                pool.executing.fetch_sub(1, Ordering::SeqCst);
                 continue;
             }
         };
-        pool.executing.fetch_add(1, Ordering::SeqCst);
-        pool.board.begin(index, run.run_id);
-        let finish = if cancel_requested {
-            execution::cancelled_before_start(shared, &run, started_at)
+        if let Some(recorder) = done {
+            let _ = recorder.send(Record::Started(run.run_id, started_at));
+        }
+        let finish = if cancel.is_set() {
+            // Asked to stop before it began: by a client while it waited (the board parked the
+            // request), or by this node's shutdown deadline (then the job runs again elsewhere).
+            execution::cancelled_before_start(shared, &run, started_at, shared.is_stopping())
         } else {
             execution::execute(shared, &run, started_at, cancel)
         };
@@ -260,7 +280,7 @@ fn worker_loop(shared: &Shared, pool: &Pool, done: Option<&Sender<RunFinish>>, i
         }
         match done {
             Some(recorder) => {
-                let _ = recorder.send(finish);
+                let _ = recorder.send(Record::Finished(finish));
             }
             None => record(shared, std::slice::from_ref(&finish)),
         }
@@ -341,19 +361,82 @@ fn lead(shared: &Shared, pool: &Pool, idle: usize) -> Option<Claimed> {
     None
 }
 
-/// Batches completions from the workers into few store calls (stores that do I/O).
-fn recorder_loop(shared: &Shared, done: &Receiver<RunFinish>, max_batch: usize) {
-    let mut batch = Vec::with_capacity(max_batch);
-    while let Ok(first) = done.recv() {
-        batch.push(first);
-        while batch.len() < max_batch {
-            match done.try_recv() {
-                Ok(f) => batch.push(f),
-                Err(_) => break,
+/// How long the recorder waits for more completions when it has fewer than [`GATHER_MIN`]:
+/// each write (and its commit) then carries many.
+const GATHER: Duration = Duration::from_millis(2);
+const GATHER_MIN: usize = 64;
+
+/// How long a begun run's record may trail its start. Most runs end sooner, and their finish
+/// then writes the whole record at once: the start's own write is skipped.
+const START_RECORD_DELAY: Duration = Duration::from_millis(100);
+
+/// Batches the workers' records into few store calls (stores that do I/O). A begun run's record
+/// waits up to [`START_RECORD_DELAY`] for its finish, which carries it.
+fn recorder_loop(shared: &Shared, records: &Receiver<Record>, max_batch: usize) {
+    // Begun runs whose record is not written yet, oldest first.
+    let mut pending: VecDeque<(RunId, Ts, Instant)> = VecDeque::new();
+    let mut finished: Vec<RunFinish> = Vec::with_capacity(max_batch);
+    loop {
+        let first = match pending.front() {
+            Some(&(_, _, since)) => {
+                match records.recv_timeout((since + START_RECORD_DELAY).saturating_duration_since(Instant::now())) {
+                    Ok(r) => Some(r),
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+                }
             }
+            None => match records.recv() {
+                Ok(r) => Some(r),
+                Err(_) => break,
+            },
+        };
+        let mut next = first;
+        let gather_until = Instant::now() + GATHER;
+        while let Some(r) = next {
+            match r {
+                Record::Started(id, at) => pending.push_back((id, at, Instant::now())),
+                Record::Finished(f) => finished.push(f),
+            }
+            next = if finished.len() >= max_batch {
+                None
+            } else if let Ok(r) = records.try_recv() {
+                Some(r)
+            } else if !finished.is_empty() && finished.len() < GATHER_MIN {
+                // A small batch waits a moment for more: one write for many.
+                records.recv_timeout(gather_until.saturating_duration_since(Instant::now())).ok()
+            } else {
+                None
+            };
         }
-        record(shared, &batch);
-        batch.clear();
+        if !finished.is_empty() {
+            let done: std::collections::HashSet<RunId> = finished.iter().map(|f| f.run_id).collect();
+            pending.retain(|(id, ..)| !done.contains(id));
+            record(shared, &finished);
+            finished.clear();
+        }
+        let now = Instant::now();
+        let due = pending.iter().take_while(|(.., since)| *since + START_RECORD_DELAY <= now).count();
+        if due > 0 {
+            let starts: Vec<(RunId, Ts)> = pending.drain(..due).map(|(id, at, _)| (id, at)).collect();
+            record_starts(shared, &starts);
+        }
+    }
+    // Stopping: runs left executing get their records now.
+    let starts: Vec<(RunId, Ts)> = pending.into_iter().map(|(id, at, _)| (id, at)).collect();
+    record_starts(shared, &starts);
+}
+
+/// Writes begun runs' records; bookkeeping only (the start itself is recorded), so a failure
+/// is logged and the records are left to their finishes.
+fn record_starts(shared: &Shared, started: &[(RunId, Ts)]) {
+    if started.is_empty() {
+        return;
+    }
+    if let Err(e) = shared.store.runs_started(started) {
+        if let Some(m) = shared.metrics.as_deref() {
+            m.store_error("started");
+        }
+        tracing::warn!(error = %e, runs = started.len(), "writing begun runs' records failed; their finishes will");
     }
 }
 

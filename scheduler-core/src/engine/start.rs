@@ -3,13 +3,16 @@
 //! A claimed run is only `claimed` in the store: if its node dies before a worker takes it, the
 //! cluster gives it back (the fire is due again, no attempt spent). The worker that takes it
 //! first records the start, and calls the job only once the store has it, so a node's death
-//! leaves every run either given back (never seen by the job) or `running` (the job may have
-//! begun, and the abandoned/recovery rule applies). The record also fences a node the cluster
-//! declared dead: its claims were given back, so its workers find them `Lost` and never begin.
+//! leaves every run either given back (never seen by the job) or begun (the job may have run,
+//! and the abandoned/recovery rule applies). The record also fences a node the cluster declared
+//! dead: its claims were given back, so its workers find them `Lost` and never begin. (The
+//! run's own record, `running` with its start, is bookkeeping the recorder writes afterwards;
+//! see `Store::runs_started`.)
 //!
 //! For a store that does I/O the starts of concurrent workers are written together: the first
 //! worker to arrive writes every pending start in one call while the others wait for its
-//! answer (no extra thread, and one round trip per batch instead of per run).
+//! answer (no extra thread, and one round trip per batch instead of per run). This write is
+//! the price of exactness: a run is never called before the store knows it began.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -24,12 +27,10 @@ use crate::store::{Begun, Claimed, RunStart};
 /// What a worker does with a run it took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Start {
-    /// Begin it (started at `at`); `cancel_requested` when it was asked to stop while it waited.
+    /// Begin it (started at `at`).
     Go {
         /// The recorded start.
         at: Ts,
-        /// A cancel request arrived while the run was claimed.
-        cancel_requested: bool,
     },
     /// The claim is gone (the node was declared dead and the run given back): drop it.
     Lost,
@@ -53,8 +54,12 @@ struct GateState {
 
 impl StartGate {
     /// Records that this worker begins `run`; returns once the store has it (or it cannot).
+    /// A node that is stopping gives the run back instead.
     pub(crate) fn start(&self, shared: &Shared, run: &Claimed) -> Start {
-        let me = RunStart { token: run.token, run_id: run.run_id };
+        if shared.is_stopping() {
+            return Start::GiveBack;
+        }
+        let me = RunStart { token: run.token, run_id: run.run_id, node: run.node.clone() };
         if !shared.store.blocking() {
             return write(shared, &[me]).pop().unwrap_or(Start::Lost);
         }
@@ -79,11 +84,13 @@ impl StartGate {
 }
 
 /// Writes one batch of starts, retrying while the store is unreachable (the runs wait: they
-/// are late, not lost) unless the node is stopping. One answer per run, in order.
+/// are late, not lost) unless the node is stopping. One answer per run, in order. Every try
+/// names the same instant, so a retry after a lost answer finds the runs begun by the try
+/// that did commit (the store recognises them by it).
 fn write(shared: &Shared, batch: &[RunStart]) -> Vec<Start> {
     let mut failures: u32 = 0;
+    let at = shared.clock.now();
     loop {
-        let at = shared.clock.now();
         match shared.store.runs_start(batch, at) {
             Ok(begun) => {
                 if failures > 0 {
@@ -92,7 +99,7 @@ fn write(shared: &Shared, batch: &[RunStart]) -> Vec<Start> {
                 return begun
                     .into_iter()
                     .map(|b| match b {
-                        Begun::Go { cancel_requested } => Start::Go { at, cancel_requested },
+                        Begun::Go => Start::Go { at },
                         Begun::Lost => Start::Lost,
                     })
                     .collect();

@@ -20,7 +20,7 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 use crate::clock::{Clock, Ts};
-use crate::cluster::{ClusterConfig, Maintenance};
+use crate::cluster::{ClusterConfig, Heartbeat, Maintenance};
 use crate::engine::cancel::CancelBoard;
 use crate::engine::wake::Wake;
 use crate::engine::{Engine, EngineConfig};
@@ -288,6 +288,7 @@ pub struct Scheduler {
     shared: Arc<Shared>,
     engine: Mutex<Option<Engine>>,
     maintenance: Mutex<Option<Maintenance>>,
+    heartbeat: Mutex<Option<Heartbeat>>,
     pruner: Mutex<Option<crate::retention::Pruner>>,
 }
 
@@ -320,13 +321,15 @@ impl Scheduler {
         shared.store.node_register(&node)?;
         let engine = Engine::start(shared.clone(), &config.engine);
         // Heartbeats start before the first claim completes and stop after the last run.
-        let maintenance = Maintenance::start(shared.clone(), node, config.cluster.clone());
+        let heartbeat = Heartbeat::start(shared.clone(), node, config.cluster.clone());
+        let maintenance = Maintenance::start(shared.clone(), config.cluster.clone());
         let pruner =
             config.retention.map(|r| crate::retention::Pruner::start(shared.store.clone(), shared.metrics.clone(), r));
         Ok(Scheduler {
             shared,
             engine: Mutex::new(Some(engine)),
             maintenance: Mutex::new(Some(maintenance)),
+            heartbeat: Mutex::new(Some(heartbeat)),
             pruner: Mutex::new(pruner),
         })
     }
@@ -414,6 +417,9 @@ impl Scheduler {
         // cluster resolves them.
         if let Some(m) = self.maintenance.lock().take() {
             m.stop();
+        }
+        if let Some(h) = self.heartbeat.lock().take() {
+            h.stop();
         }
         if left == 0 {
             if let Err(e) = self.shared.store.node_stop(&self.shared.node()) {

@@ -301,8 +301,8 @@ pub struct ClaimDue {
     pub now: Ts,
     /// At most this many (the free worker slots).
     pub limit: usize,
-    /// The claiming node, recorded with each run. A node the store counts as stopped or dead
-    /// claims nothing.
+    /// The claiming node, recorded with each run. It must be registered (`node_register`); a
+    /// node the store counts as stopped or dead claims nothing.
     pub node: Arc<str>,
     /// The product/groups the claiming node has plugins for: it claims nothing else.
     pub groups: Arc<[GroupKey]>,
@@ -379,6 +379,9 @@ pub enum Rescue {
     Rerun,
     /// It was executing: recorded `abandoned`; the job does not run it again.
     Abandoned,
+    /// It was claimed, never started, and asked to stop: recorded `cancelled` instead of given
+    /// back.
+    Cancelled,
 }
 
 impl Rescue {
@@ -388,6 +391,7 @@ impl Rescue {
             Rescue::HandedBack => "handed_back",
             Rescue::Rerun => "rerun",
             Rescue::Abandoned => "abandoned",
+            Rescue::Cancelled => "cancelled",
         }
     }
 }
@@ -406,24 +410,22 @@ pub struct RescuedRun {
 }
 
 /// A claimed run a worker is about to begin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunStart {
     /// The claim's token.
     pub token: u64,
     /// The run.
     pub run_id: RunId,
+    /// The node (identity) that claimed it.
+    pub node: Arc<str>,
 }
 
 /// What recording a run's start found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Begun {
-    /// The run is now executing on its node; `cancel_requested` when it was asked to stop
-    /// while it waited (the worker then ends it `cancelled` without calling the job).
-    Go {
-        /// A cancel request arrived while the run was claimed.
-        cancel_requested: bool,
-    },
-    /// The claim no longer holds (the node was declared dead and the run given back): the
+    /// The run has begun on its node: from now on a rescue treats it as executing.
+    Go,
+    /// The claim no longer holds (the node was counted dead and the run given back): the
     /// worker must not begin it.
     Lost,
 }
@@ -573,9 +575,16 @@ pub trait Store: Send + Sync + 'static {
     /// runs are `claimed`: none has started.
     fn runs_claim_due(&self, claim: &ClaimDue) -> Result<Claim, StoreError>;
 
-    /// Records that workers begin these claimed runs at `at` (before any plugin code sees
-    /// them), one answer per run in order. A run whose claim no longer holds is `Lost`.
+    /// Records that workers begin these claimed runs at `at`, before any plugin code sees
+    /// them, so that from then on a rescue treats them as executing; one answer per run in
+    /// order. A run whose claim no longer holds is `Lost`. The run's own record may still read
+    /// `claimed` until [`Store::runs_started`] (or its finish) is written.
     fn runs_start(&self, runs: &[RunStart], at: Ts) -> Result<Vec<Begun>, StoreError>;
+
+    /// Writes begun runs' records (`running`, with their start): bookkeeping that may trail the
+    /// start, and may be skipped for runs whose finish is written with or before it. Runs no
+    /// longer `claimed` are left alone.
+    fn runs_started(&self, runs: &[(RunId, Ts)]) -> Result<(), StoreError>;
 
     /// Records finished runs and moves their jobs on (finished, or scheduled again).
     /// A completion whose claim no longer holds is ignored and logged. Returns the earliest
@@ -584,7 +593,8 @@ pub trait Store: Send + Sync + 'static {
     fn runs_finish(&self, batch: &[RunFinish]) -> Result<Option<Ts>, StoreError>;
 
     /// Gives back claimed runs that never started: their run records disappear and their
-    /// jobs are due again as before. Runs that started are left alone.
+    /// jobs are due again as before. A run asked to stop while it waited ends `cancelled`
+    /// instead. Runs that started are left alone.
     fn runs_release(&self, runs: &[Claimed]) -> Result<(), StoreError>;
 
     /// Records this node as live (at start).

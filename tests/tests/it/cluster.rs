@@ -152,10 +152,14 @@ fn starts_by_attempt(record: &std::path::Path) -> HashMap<(String, u32), String>
 
 /// The fault-test verdict on a finished burst, from the plugin's record and the database:
 /// every job started (none lost), no job started twice for one attempt, every run the plugin
-/// saw is recorded, abandoned runs really executed and only on `dead` nodes, recovering jobs
+/// saw is recorded, abandoned runs executed and only on `dead` nodes, recovering jobs
 /// (`sleepy`) completed once, non-recovering ones (`sleepy-once`) ran once and either completed
 /// or were abandoned. Returns how many runs were abandoned.
-fn assert_burst_outcome(c: &Cluster, jobs: usize, dead: &[String]) -> usize {
+///
+/// One exception is inherent: a run's start is recorded just before its worker calls the job,
+/// so a kill in between (a thread's wake-up) leaves a run recorded as begun that the job never
+/// saw. At most `in_flight` such runs (the dead nodes' workers) are allowed, and reported.
+fn assert_burst_outcome(c: &Cluster, jobs: usize, dead: &[String], in_flight: usize) -> usize {
     let starts = starts_by_attempt(&c.record);
     let started_runs: std::collections::HashSet<&String> = starts.values().collect();
     let started_jobs: std::collections::HashSet<&String> = starts.keys().map(|(j, _)| j).collect();
@@ -169,20 +173,30 @@ fn assert_burst_outcome(c: &Cluster, jobs: usize, dead: &[String]) -> usize {
         runs.iter().find(|r| r.outcome == "claimed" || r.outcome == "running")
     );
     let mut by_job: HashMap<&str, Vec<&RunRec>> = HashMap::new();
+    let mut unseen: Vec<&RunRec> = Vec::new();
     for r in &runs {
         by_job.entry(r.job_id.as_str()).or_default().push(r);
+        if r.outcome == "abandoned" {
+            assert!(dead.contains(&r.node), "run {} of live node {} was abandoned", r.id, r.node);
+            if !started_runs.contains(&r.id) {
+                unseen.push(r);
+                continue;
+            }
+        }
         assert!(
             started_runs.contains(&r.id) == (r.outcome == "succeeded" || r.outcome == "abandoned"),
             "run {} ({}) and the plugin's record disagree",
             r.id,
             r.outcome
         );
-        if r.outcome == "abandoned" {
-            assert!(dead.contains(&r.node), "run {} of live node {} was abandoned", r.id, r.node);
-        }
     }
-    let never_started: Vec<&str> =
-        rows.iter().map(|j| j.id.as_str()).filter(|id| !started_jobs.contains(&id.to_string())).collect();
+    eprintln!("abandoned runs the job never saw (killed between recording the start and the call): {}", unseen.len());
+    assert!(unseen.len() <= in_flight, "{} abandoned runs never reached the job: {unseen:?}", unseen.len());
+    let never_started: Vec<&str> = rows
+        .iter()
+        .map(|j| j.id.as_str())
+        .filter(|id| !started_jobs.contains(&id.to_string()) && !unseen.iter().any(|r| r.job_id == *id))
+        .collect();
     assert!(
         never_started.is_empty(),
         "{} jobs never started: {:?}",
@@ -238,7 +252,8 @@ fn a_node_killed_mid_burst_loses_nothing_and_nothing_runs_twice() {
     assert!(c.unfinished() > 500, "the burst was over before the kill");
     wait_until("every job to be resolved", Duration::from_secs(180), || (c.unfinished() == 0).then_some(()));
 
-    let abandoned = assert_burst_outcome(&c, 3_000, std::slice::from_ref(&victim));
+    // The victim runs four workers.
+    let abandoned = assert_burst_outcome(&c, 3_000, std::slice::from_ref(&victim), 4);
     assert!(abandoned > 0, "the kill interrupted nothing");
     let resolved_after_ms = c.db.count(&format!(
         "SELECT (extract(epoch FROM max(r.finished_at) - n.heartbeat_at) * 1000)::bigint AS n
@@ -275,7 +290,12 @@ fn a_killed_nodes_claimed_runs_run_on_a_survivor_in_time() {
     let c = Cluster { db: db.clone(), nodes: survivors, record: record.clone(), _dir: dir };
     wait_until("every job to be resolved", Duration::from_secs(60), || (c.unfinished() == 0).then_some(()));
 
-    assert_eq!(assert_burst_outcome(&c, 17, std::slice::from_ref(&victim)), 1, "only the executing run is abandoned");
+    // Its one worker was executing the long job (well past its start) when it was killed.
+    assert_eq!(
+        assert_burst_outcome(&c, 17, std::slice::from_ref(&victim), 0),
+        1,
+        "only the executing run is abandoned"
+    );
     let runs = all_runs(&db, Some(&victim));
     let handed: Vec<&RunRec> = runs.iter().filter(|r| r.node != victim && r.job_group == "sleepy-once").collect();
     assert_eq!(handed.len(), 16, "each claimed run ran once, on a survivor: {runs:?}");
@@ -337,7 +357,7 @@ fn a_database_outage_abandons_nothing_and_every_job_runs_once() {
     for n in &c.nodes {
         n.wait_for_log("heartbeat restored", Duration::from_secs(20)).expect("every node reconnects");
     }
-    assert_eq!(assert_burst_outcome(&c, 3_000, &[]), 0, "no run was abandoned");
+    assert_eq!(assert_burst_outcome(&c, 3_000, &[], 0), 0, "no run was abandoned");
     for n in &c.nodes {
         assert!(!n.logs().contains("counted this node as dead"), "a live node was declared dead");
     }
@@ -358,7 +378,7 @@ fn a_database_that_hangs_abandons_nothing_and_every_job_runs_once() {
     std::thread::sleep(Duration::from_secs(6));
     pg.thaw();
     wait_until("every job to finish", Duration::from_secs(180), || (c.unfinished() == 0).then_some(()));
-    assert_eq!(assert_burst_outcome(&c, 3_000, &[]), 0, "no run was abandoned");
+    assert_eq!(assert_burst_outcome(&c, 3_000, &[], 0), 0, "no run was abandoned");
     for n in &c.nodes {
         assert!(!n.logs().contains("counted this node as dead"), "a live node was declared dead");
     }
@@ -473,7 +493,7 @@ fn a_node_without_a_plugin_never_claims_or_resolves_that_groups_jobs() {
         .to_owned();
     let path = format!("{SLEEPY}/{id}");
     wait_until("the run to start", Duration::from_secs(20), || {
-        (full.get(&path).body["status"] == "running").then_some(())
+        (db.count("SELECT count(*) AS n FROM runs WHERE outcome = 'running'") == 1).then_some(())
     });
     full.sigkill();
     full.wait_exit(Duration::from_secs(10));

@@ -57,7 +57,8 @@ fn a_killed_server_restarts_and_every_job_runs_once_with_interrupted_runs_resolv
     let recovers = create(&a, SLEEPY, json!({"when": instant_in(0), "sleepMs": 2_000}));
     let abandons = create(&a, SLEEPY_ONCE, json!({"when": instant_in(0), "sleepMs": 2_000}));
     wait_until("both sleepers to run", Duration::from_secs(20), || {
-        (status(&a, SLEEPY, &recovers) == "running" && status(&a, SLEEPY_ONCE, &abandons) == "running").then_some(())
+        let executing = |path: &str, id: &str| runs(&a, path, id).first().is_some_and(|r| r["outcome"] == "running");
+        (executing(SLEEPY, &recovers) && executing(SLEEPY_ONCE, &abandons)).then_some(())
     });
     a.sigkill();
     a.wait_exit(Duration::from_secs(10)).expect("killed");

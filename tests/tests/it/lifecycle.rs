@@ -13,7 +13,8 @@ fn start_sleeper(s: &Server, ms: u64) -> String {
     assert_eq!(r.status, 201, "{}", r.text);
     let id = r.get("id").as_str().unwrap().to_owned();
     wait_until("the job to start", Duration::from_secs(20), || {
-        (s.get(&format!("{SLEEPY}/{id}")).body["status"] == "running").then_some(())
+        let runs = s.get(&format!("{SLEEPY}/{id}/runs")).body;
+        (runs[0]["outcome"] == "running").then_some(())
     });
     id
 }

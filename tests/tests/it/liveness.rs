@@ -9,7 +9,7 @@ use std::time::Duration;
 use harness::pg::{migrated_store, PgTestStore};
 use scheduler_core::clock::{Clock, SystemClock};
 use scheduler_core::model::{GroupKey, JobId, JobSpec, RunOutcome};
-use scheduler_core::store::{ClaimDue, NewJob, NodeInfo, Rescue, RescueDead, RunStart, Store};
+use scheduler_core::store::{Begun, ClaimDue, NewJob, NodeInfo, Rescue, RescueDead, RunStart, Store};
 
 const DEAD_AFTER: Duration = Duration::from_secs(2);
 const GAP: Duration = Duration::from_secs(1);
@@ -52,7 +52,10 @@ fn victim_with_two_runs(s: &PgTestStore) -> (String, String) {
         .unwrap();
     assert_eq!(claim.runs.len(), 2);
     let started = &claim.runs[1];
-    s.runs_start(&[RunStart { token: started.token, run_id: started.run_id }], SystemClock.now()).unwrap();
+    let at = SystemClock.now();
+    let start = RunStart { token: started.token, run_id: started.run_id, node: started.node.clone() };
+    assert_eq!(s.runs_start(&[start], at).unwrap(), vec![Begun::Go]);
+    s.runs_started(&[(started.run_id, at)]).unwrap();
     s.db().execute("UPDATE nodes SET heartbeat_at = now() - interval '1 hour' WHERE id = 'victim'");
     (claim.runs[0].run_id.to_string(), started.run_id.to_string())
 }
@@ -152,8 +155,8 @@ fn a_node_counted_dead_can_neither_claim_nor_start() {
     let (claimed, _) = victim_with_two_runs(&s);
     s.db().execute("UPDATE nodes SET stopped_at = now() WHERE id = 'victim'");
     let run = scheduler_core::model::RunId(claimed.parse().unwrap());
-    let begun = s.runs_start(&[RunStart { token: 0, run_id: run }], SystemClock.now()).unwrap();
-    assert_eq!(begun, vec![scheduler_core::store::Begun::Lost], "a dead node's claim does not start");
+    let begun = s.runs_start(&[RunStart { token: 0, run_id: run, node: Arc::from("victim") }], SystemClock.now());
+    assert_eq!(begun.unwrap(), vec![Begun::Lost], "a dead node's claim does not start");
     let spec = JobSpec::once(SystemClock.now().plus_micros(-1_000_000));
     let state = spec.initial_state(&spec.compile().unwrap(), SystemClock.now());
     s.job_insert(NewJob {
@@ -177,4 +180,67 @@ fn a_node_counted_dead_can_neither_claim_nor_start() {
         })
         .unwrap();
     assert!(claim.runs.is_empty(), "a dead node claims nothing");
+    let stranger = s
+        .runs_claim_due(&ClaimDue {
+            now: SystemClock.now(),
+            limit: 5,
+            node: Arc::from("never-registered"),
+            groups: Arc::from([group()]),
+            max_running: Arc::from([]),
+        })
+        .unwrap();
+    assert!(stranger.runs.is_empty(), "a node the cluster does not know claims nothing");
+}
+
+#[test]
+fn a_live_nodes_runs_are_never_rescued_even_by_a_settled_judge() {
+    let s = migrated_store();
+    victim_with_two_runs(&s);
+    // The victim heartbeats: it is live, however long the judge has been connected.
+    s.db().execute("UPDATE nodes SET heartbeat_at = now() WHERE id = 'victim'");
+    register(&s, "judge");
+    s.db().execute("UPDATE nodes SET connected_since = now() - interval '1 hour' WHERE id = 'judge'");
+    assert!(rescue(&s).is_empty());
+    assert_eq!(outcomes(&s), vec!["claimed", "running"]);
+    assert!(s.node_heartbeat("victim", GAP).unwrap(), "still live");
+}
+
+#[test]
+fn a_run_begun_before_its_record_was_written_is_abandoned_not_given_back() {
+    // The node recorded the start (its `executing` list) and died before its recorder wrote the
+    // run's own record: the run reads `claimed`, but it began, so it is not given back.
+    let s = migrated_store();
+    register(&s, "victim");
+    let spec = JobSpec::once(SystemClock.now().plus_micros(-1_000_000));
+    let state = spec.initial_state(&spec.compile().unwrap(), SystemClock.now());
+    s.job_insert(NewJob {
+        id: JobId::new(),
+        group: group(),
+        spec: Arc::new(spec),
+        state,
+        payload: Arc::from("{}"),
+        paused: false,
+        now: SystemClock.now(),
+        idempotency: None,
+    })
+    .unwrap();
+    let claim = s
+        .runs_claim_due(&ClaimDue {
+            now: SystemClock.now(),
+            limit: 1,
+            node: Arc::from("victim"),
+            groups: Arc::from([group()]),
+            max_running: Arc::from([]),
+        })
+        .unwrap();
+    let run = &claim.runs[0];
+    let start = RunStart { token: run.token, run_id: run.run_id, node: run.node.clone() };
+    assert_eq!(s.runs_start(&[start], SystemClock.now()).unwrap(), vec![Begun::Go]);
+    assert_eq!(outcomes(&s), vec!["running"], "a begun run reads running before its record is written");
+    assert_eq!(s.db().count("SELECT count(*) AS n FROM runs WHERE outcome = 'claimed'"), 1);
+    s.db().execute("UPDATE nodes SET heartbeat_at = now() - interval '1 hour' WHERE id = 'victim'");
+    register(&s, "judge");
+    s.db().execute("UPDATE nodes SET connected_since = now() - interval '10 seconds' WHERE id = 'judge'");
+    assert_eq!(rescue(&s), vec![(run.run_id.to_string(), Rescue::Abandoned)]);
+    assert_eq!(outcomes(&s), vec!["abandoned"]);
 }

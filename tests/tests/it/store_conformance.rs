@@ -9,8 +9,8 @@ use std::sync::Arc;
 use scheduler_core::clock::{Clock, SystemClock, Ts};
 use scheduler_core::model::{GroupKey, Job, JobId, JobSpec, JobStatus, RunOutcome};
 use scheduler_core::store::{
-    Begun, Change, ClaimDue, Claimed, Inserted, JobListQuery, JobReschedule, ListCursor, NewJob, NodeInfo, RescueDead,
-    RunFinish, RunStart, Store,
+    Begun, Change, ClaimDue, Claimed, Inserted, JobListQuery, JobReschedule, ListCursor, NewJob, NodeInfo, RunFinish,
+    RunStart, Store,
 };
 
 /// Every case, by name. Adding a case here adds it for every store.
@@ -35,10 +35,9 @@ macro_rules! store_cases {
         $gen!(a_claim_takes_only_the_nodes_groups, $make);
         $gen!(a_group_limit_caps_its_runs_in_progress, $make);
         $gen!(a_keyed_job_is_found_by_prefix_and_replaced_whole, $make);
-        $gen!(a_live_nodes_runs_are_never_rescued, $make);
         $gen!(nodes_register_heartbeat_and_stop, $make);
         $gen!(a_claimed_run_waits_unstarted_until_a_worker_starts_it, $make);
-        $gen!(a_run_given_back_cannot_start_and_a_started_run_cannot_be_given_back, $make);
+        $gen!(a_run_given_back_leaves_no_record_and_a_started_run_is_never_given_back, $make);
         $gen!(a_cancel_asked_while_a_run_waits_is_seen_when_it_starts, $make);
     };
 }
@@ -141,8 +140,16 @@ const GROUPS: &[&str] = &[
     "precancel",
 ];
 
+/// Registers the claiming node (a node registers before it claims).
+fn register(s: &dyn Store) {
+    let node =
+        NodeInfo { id: Arc::from("node-a"), host: "test".into(), groups: GROUPS.iter().map(|g| group(g)).collect() };
+    s.node_register(&node).unwrap();
+}
+
 /// Claims due runs without starting them (they stay `claimed`).
 fn claim_unstarted(s: &dyn Store, groups: &[&str], limit: usize) -> Vec<Claimed> {
+    register(s);
     s.runs_claim_due(&ClaimDue {
         now: now(),
         limit,
@@ -154,22 +161,30 @@ fn claim_unstarted(s: &dyn Store, groups: &[&str], limit: usize) -> Vec<Claimed>
     .runs
 }
 
-/// Records the start of claimed runs, as workers do before calling the job.
+/// Records the start of claimed runs, as workers do before calling the job, and then their
+/// records, as the engine's recorder does.
 fn start(s: &dyn Store, runs: &[Claimed]) -> Vec<Begun> {
-    let starts: Vec<RunStart> = runs.iter().map(|c| RunStart { token: c.token, run_id: c.run_id }).collect();
-    s.runs_start(&starts, now()).unwrap()
+    let at = now();
+    let starts: Vec<RunStart> =
+        runs.iter().map(|c| RunStart { token: c.token, run_id: c.run_id, node: c.node.clone() }).collect();
+    let begun = s.runs_start(&starts, at).unwrap();
+    let records: Vec<_> =
+        runs.iter().zip(&begun).filter(|(_, b)| **b == Begun::Go).map(|(c, _)| (c.run_id, at)).collect();
+    s.runs_started(&records).unwrap();
+    begun
 }
 
 /// Claims due runs and starts them, as the engine does.
 fn claim_in(s: &dyn Store, groups: &[&str], limit: usize) -> Vec<Claimed> {
     let runs = claim_unstarted(s, groups, limit);
     for b in start(s, &runs) {
-        assert_eq!(b, Begun::Go { cancel_requested: false }, "a fresh claim starts");
+        assert_eq!(b, Begun::Go, "a fresh claim starts");
     }
     runs
 }
 
 fn claim_limited(s: &dyn Store, max: u32, limit: usize) -> scheduler_core::store::Claim {
+    register(s);
     let claim = s
         .runs_claim_due(&ClaimDue {
             now: now(),
@@ -527,26 +542,6 @@ fn a_keyed_job_is_found_by_prefix_and_replaced_whole(s: &dyn Store) {
     assert!(matches!(s.job_insert(keyed("schedules:a", "one")).unwrap(), Inserted::Conflict(j) if j.id == job.id));
 }
 
-fn a_live_nodes_runs_are_never_rescued(s: &dyn Store) {
-    let g = group("rescue");
-    let node = NodeInfo { id: Arc::from("node-a"), host: "test".into(), groups: vec![g.clone()] };
-    s.node_register(&node).unwrap();
-    let id = insert(s, new_job(&g, now().plus_micros(-1000))).id;
-    let c = claim_in(s, &["rescue"], 1);
-    assert_eq!(c.len(), 1);
-    assert!(s.node_heartbeat("node-a", std::time::Duration::from_secs(30)).unwrap());
-    let rescued = s
-        .runs_rescue(&RescueDead {
-            judge: Arc::from("node-a"),
-            dead_after: std::time::Duration::from_secs(30),
-            gap: std::time::Duration::from_secs(30),
-            groups: vec![(g.clone(), true)],
-        })
-        .unwrap();
-    assert!(rescued.is_empty(), "{rescued:?}");
-    assert_eq!(status(s, &g, id), JobStatus::Running);
-}
-
 fn nodes_register_heartbeat_and_stop(s: &dyn Store) {
     let node = NodeInfo { id: Arc::from("node-b"), host: "host-b".into(), groups: vec![group("read"), group("list")] };
     s.node_register(&node).unwrap();
@@ -575,12 +570,15 @@ fn a_claimed_run_waits_unstarted_until_a_worker_starts_it(s: &dyn Store) {
     assert_eq!((run.outcome, run.started_at), (RunOutcome::Claimed, None), "claimed, not started");
     assert_eq!(status(s, &g, id), JobStatus::Running, "a claimed run holds its job");
     assert!(claim_unstarted(s, &["claimed"], 1).is_empty());
-    let before = now();
-    assert_eq!(start(s, &c), vec![Begun::Go { cancel_requested: false }]);
+    let at = now();
+    let starts = [RunStart { token: c[0].token, run_id: c[0].run_id, node: c[0].node.clone() }];
+    assert_eq!(s.runs_start(&starts, at).unwrap(), vec![Begun::Go]);
     let run = &s.job_runs(&g, id, 10).unwrap().unwrap()[0];
-    assert_eq!(run.outcome, RunOutcome::Running);
-    assert!(run.started_at.is_some_and(|t| t >= before), "started when the worker began it");
-    assert_eq!(start(s, &c), vec![Begun::Lost], "a run starts once");
+    assert_eq!((run.outcome, run.started_at), (RunOutcome::Running, Some(at)), "begun: it reads running");
+    s.runs_started(&[(c[0].run_id, at)]).unwrap();
+    assert_eq!(s.runs_start(&starts, at).unwrap(), vec![Begun::Go], "a retry after a lost answer is answered alike");
+    let run = &s.job_runs(&g, id, 10).unwrap().unwrap()[0];
+    assert_eq!((run.outcome, run.started_at), (RunOutcome::Running, Some(at)), "and changes nothing");
     let history = s
         .runs_query(&scheduler_core::store::RunQuery {
             job: Some(id),
@@ -592,15 +590,14 @@ fn a_claimed_run_waits_unstarted_until_a_worker_starts_it(s: &dyn Store) {
     assert_eq!(history.len(), 1, "the history filters executing runs");
 }
 
-fn a_run_given_back_cannot_start_and_a_started_run_cannot_be_given_back(s: &dyn Store) {
+fn a_run_given_back_leaves_no_record_and_a_started_run_is_never_given_back(s: &dyn Store) {
     let g = group("giveback");
     let a = insert(s, new_job(&g, now().plus_micros(-2000))).id;
     let b = insert(s, new_job(&g, now().plus_micros(-1000))).id;
     let c = claim_unstarted(s, &["giveback"], 2);
     assert_eq!(c.iter().map(|c| c.job_id).collect::<Vec<_>>(), vec![a, b]);
-    assert_eq!(start(s, &c[1..]), vec![Begun::Go { cancel_requested: false }]);
+    assert_eq!(start(s, &c[1..]), vec![Begun::Go]);
     s.runs_release(&c).unwrap();
-    assert_eq!(start(s, &c[..1]), vec![Begun::Lost], "given back: a worker may not begin it");
     assert!(s.job_runs(&g, a, 10).unwrap().unwrap().is_empty(), "no record says it started");
     assert_eq!(status(s, &g, a), JobStatus::Scheduled);
     let runs_b = s.job_runs(&g, b, 10).unwrap().unwrap();
@@ -615,8 +612,10 @@ fn a_cancel_asked_while_a_run_waits_is_seen_when_it_starts(s: &dyn Store) {
     let id = insert(s, new_job(&g, now().plus_micros(-1000))).id;
     let c = claim_unstarted(s, &["precancel"], 1);
     assert_eq!(s.run_cancel(&g, c[0].run_id).unwrap(), Some(true));
-    assert!(s.runs_cancel_requested("node-a").unwrap().is_empty(), "nothing executes it yet");
-    assert_eq!(start(s, &c), vec![Begun::Go { cancel_requested: true }]);
+    assert_eq!(s.runs_cancel_requested("node-a").unwrap(), vec![c[0].run_id], "handed to its node");
+    assert!(s.runs_cancel_requested("node-a").unwrap().is_empty(), "once");
+    assert_eq!(s.run_cancel(&g, c[0].run_id).unwrap(), Some(true), "still a cancel in progress");
+    assert_eq!(start(s, &c), vec![Begun::Go]);
     let mut f = finish(&c[0], RunOutcome::Cancelled);
     f.error = Some("cancelled before it started".into());
     s.runs_finish(&[f]).unwrap();

@@ -329,10 +329,15 @@ impl Store for MemoryStore {
         Ok(runs.iter().map(|r| st.start_one(r, at)).collect())
     }
 
+    fn runs_started(&self, _runs: &[(RunId, crate::clock::Ts)]) -> Result<(), StoreError> {
+        Ok(()) // `runs_start` wrote the records already
+    }
+
     fn runs_release(&self, runs: &[Claimed]) -> Result<(), StoreError> {
+        let now = now();
         let mut st = self.state.lock();
         for c in runs {
-            st.release_one(c);
+            st.release_one(c, now);
         }
         Ok(())
     }
@@ -342,13 +347,13 @@ impl Store for MemoryStore {
 
     fn node_register(&self, node: &NodeInfo) -> Result<(), StoreError> {
         let now = now();
-        self.nodes.lock().push(NodeRecord {
-            info: node.clone(),
-            started_at: now,
-            heartbeat_at: now,
-            stopped_at: None,
-            live: true,
-        });
+        let record =
+            NodeRecord { info: node.clone(), started_at: now, heartbeat_at: now, stopped_at: None, live: true };
+        let mut nodes = self.nodes.lock();
+        match nodes.iter_mut().find(|n| n.info.id == node.id) {
+            Some(n) => *n = record,
+            None => nodes.push(record),
+        }
         Ok(())
     }
 

@@ -669,7 +669,7 @@ impl State {
             tracing::warn!(run = %f.run_id, "completion for an unknown run ignored");
             return None;
         };
-        if run.id != f.run_id.0 || run.outcome != RunOutcome::Running {
+        if run.id != f.run_id.0 || !run.outcome.in_progress() {
             tracing::warn!(run = %f.run_id, "completion for a run no longer held ignored");
             return None;
         }
@@ -737,16 +737,42 @@ impl State {
             Some(run) if run.id == start.run_id.0 && run.outcome == RunOutcome::Claimed => {
                 run.outcome = RunOutcome::Running;
                 run.started = at.0;
-                Begun::Go { cancel_requested: run.cancel != 0 }
+                Begun::Go
+            }
+            // A retry (the same start again) is answered alike and changes nothing.
+            Some(run) if run.id == start.run_id.0 && run.outcome == RunOutcome::Running && run.started == at.0 => {
+                Begun::Go
             }
             _ => Begun::Lost,
         }
     }
 
-    pub fn release_one(&mut self, c: &Claimed) {
+    /// Gives back a claimed run that never started (one asked to stop ends `cancelled`).
+    pub fn release_one(&mut self, c: &Claimed, now: Ts) {
         let run_slot = c.token as u32;
         let Some(run) = self.run(run_slot) else { return };
         if run.id != c.run_id.0 || run.outcome != RunOutcome::Claimed {
+            return;
+        }
+        if run.cancel != 0 {
+            let cancelled = RunFinish {
+                token: c.token,
+                limited: false,
+                run_id: c.run_id,
+                job_id: c.job_id,
+                started_at: now,
+                finished_at: now,
+                outcome: RunOutcome::Cancelled,
+                error: Some("cancelled before it started".to_owned()),
+                output: None,
+                listener_error: None,
+                requeue: false,
+                retry_at: None,
+            };
+            self.finish_one(&cancelled);
+            if let Some(r) = self.runs[run_slot as usize].as_mut() {
+                r.started = NO_TIME;
+            }
             return;
         }
         let (prev, run_group) = (run.prev_of_job, run.group as usize);
@@ -882,22 +908,18 @@ impl State {
         Some(true)
     }
 
-    /// Executing runs asked to stop and not yet handed to the node (a claimed one stays
-    /// pending until it starts, and learns it then).
+    /// Runs in progress (executing, or waiting for a worker) asked to stop and not yet handed
+    /// to the node.
     pub fn take_cancels(&mut self) -> Vec<RunId> {
         let mut out = Vec::new();
-        let mut waiting = Vec::new();
         for slot in std::mem::take(&mut self.pending_cancels) {
             if let Some(r) = self.runs.get_mut(slot as usize).and_then(Option::as_mut) {
-                if r.cancel == 1 && r.outcome == RunOutcome::Running {
+                if r.cancel == 1 && r.outcome.in_progress() {
                     r.cancel = 2;
                     out.push(RunId(r.id));
-                } else if r.cancel == 1 && r.outcome == RunOutcome::Claimed {
-                    waiting.push(slot);
                 }
             }
         }
-        self.pending_cancels = waiting;
         out
     }
 }

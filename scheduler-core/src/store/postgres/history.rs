@@ -12,7 +12,7 @@ use diesel::{QueryableByName, RunQueryDsl};
 
 use super::rows::RunRow;
 use super::{db, sql};
-use crate::model::{Run, RunId};
+use crate::model::{Run, RunId, RunOutcome};
 use crate::store::{RunCursor, RunOrder, RunQuery, StoreError};
 
 #[derive(QueryableByName)]
@@ -50,7 +50,16 @@ pub(super) fn query(conn: &mut PgConnection, q: &RunQuery) -> Result<Vec<(RunCur
         add("r.job_id = ?", Arg::Uuid(j.0));
     }
     if !q.outcomes.is_empty() {
-        add("r.outcome = ANY(?)", Arg::Texts(q.outcomes.iter().map(|o| o.as_str().to_owned()).collect()));
+        // A claimed run a worker has begun reads `running` (see `sql::RUN_COLUMNS`).
+        let mut also = Vec::new();
+        if q.outcomes.contains(&RunOutcome::Running) {
+            also.push(" OR (r.outcome = 'claimed' AND r.began_at IS NOT NULL)");
+        }
+        if q.outcomes.contains(&RunOutcome::Claimed) {
+            also.push(" OR (r.outcome = 'claimed' AND r.began_at IS NULL)");
+        }
+        let plain = q.outcomes.iter().filter(|o| **o != RunOutcome::Claimed).map(|o| o.as_str().to_owned()).collect();
+        add(&format!("(r.outcome = ANY(?){})", also.concat()), Arg::Texts(plain));
     }
     if let Some(n) = &q.node {
         add("r.node = ?", Arg::Text(n.clone()));

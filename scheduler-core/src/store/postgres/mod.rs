@@ -15,6 +15,8 @@ mod claim;
 mod history;
 mod insert_batch;
 mod migrate;
+mod own_conn;
+mod prepared;
 mod retention;
 mod rows;
 pub mod schema;
@@ -80,9 +82,13 @@ pub enum PgSetupError {
 /// The PostgreSQL job store.
 pub struct PgStore {
     pool: PgPool,
-    /// The node's own connection for liveness (heartbeat, rescue, cancel requests), so a
+    /// Heartbeats (and registering and stopping the node), on a connection of their own so a
     /// busy pool never delays a heartbeat and makes a live node look dead.
-    liveness: PgPool,
+    heartbeats: own_conn::OwnConn,
+    /// The rescue and cancel requests: the maintenance thread's connection.
+    maintenance: own_conn::OwnConn,
+    /// Run starts, committed without waiting for the WAL flush (see [`Store::runs_start`]).
+    starts: own_conn::OwnConn,
     inserts: batcher::Batcher<NewJob, Inserted>,
     /// Audit entries, written in batches.
     audits: batcher::Batcher<crate::audit::AuditEntry, ()>,
@@ -108,16 +114,19 @@ impl PgStore {
             .min_idle(Some(0))
             .connection_timeout(config.connect_timeout)
             .build_unchecked(ConnectionManager::new(config.url.clone()));
-        let liveness = Pool::builder()
-            .max_size(1)
-            .min_idle(Some(0))
-            .connection_timeout(config.connect_timeout)
-            .build_unchecked(ConnectionManager::new(config.url.clone()));
+        let own = |connect, setup: &str| own_conn::OwnConn::new(&config.url, connect, setup.to_owned());
         Ok(PgStore {
             inserts: insert_batch::start(pool.clone()),
             audits: audit::batcher(pool.clone()),
             pool,
-            liveness,
+            // A heartbeat is a one-row update: anything slower than this is a sick database.
+            heartbeats: own(Duration::from_secs(2), "SET statement_timeout = '1s'; SET lock_timeout = '500ms'"),
+            maintenance: own(config.connect_timeout, "SET statement_timeout = '10s'; SET lock_timeout = '1s'"),
+            // Only START_RUNS runs here: its one plan (by primary key) fits any batch.
+            starts: own(
+                config.connect_timeout,
+                "SET synchronous_commit = off; SET statement_timeout = '10s'; SET plan_cache_mode = force_generic_plan",
+            ),
             stats: true,
         })
     }
@@ -130,10 +139,6 @@ impl PgStore {
 
     fn conn(&self) -> Result<Conn, StoreError> {
         self.pool.get().map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
-    }
-
-    fn liveness_conn(&self) -> Result<Conn, StoreError> {
-        self.liveness.get().map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
     }
 
     /// Applies pending migrations (under an advisory lock, so nodes starting together do it
@@ -423,9 +428,8 @@ impl Store for PgStore {
     }
 
     fn runs_cancel_requested(&self, node: &str) -> Result<Vec<RunId>, StoreError> {
-        let mut conn = self.liveness_conn()?;
         let rows: Vec<IdRow> =
-            diesel::sql_query(sql::TAKE_CANCELS).bind::<Text, _>(node).load(&mut conn).map_err(db)?;
+            self.maintenance.with(|conn| diesel::sql_query(sql::TAKE_CANCELS).bind::<Text, _>(node).load(conn))?;
         Ok(rows.into_iter().map(|r| RunId(r.id)).collect())
     }
 
@@ -564,57 +568,77 @@ impl Store for PgStore {
         if runs.is_empty() {
             return Ok(Vec::new());
         }
-        let mut conn = self.conn()?;
-        let started: Vec<rows::StartedRow> = diesel::sql_query(sql::START_RUNS)
-            .bind::<Array<SqlUuid>, _>(runs.iter().map(|r| r.run_id.0).collect::<Vec<_>>())
-            .bind::<Timestamptz, _>(at.to_datetime())
-            .load(&mut conn)
-            .map_err(db)?;
+        // Committed without waiting for the WAL flush: a start is visible to every node at once,
+        // and only a crash of PostgreSQL itself can lose it (its finish then still counts: see
+        // FINISH_RUNS).
+        let started: Vec<IdRow> = self.starts.with(|conn| {
+            prepared::Prepared(
+                diesel::sql_query(sql::START_RUNS)
+                    .bind::<Array<SqlUuid>, _>(runs.iter().map(|r| r.run_id.0).collect::<Vec<_>>())
+                    .bind::<Timestamptz, _>(at.to_datetime()),
+            )
+            .load(conn)
+        })?;
         Ok(runs
             .iter()
-            .map(|r| match started.iter().find(|s| s.id == r.run_id.0) {
-                Some(s) => Begun::Go { cancel_requested: s.cancel != 0 },
-                None => Begun::Lost,
-            })
+            .map(|r| if started.iter().any(|s| s.id == r.run_id.0) { Begun::Go } else { Begun::Lost })
             .collect())
+    }
+
+    fn runs_started(&self, runs: &[(RunId, Ts)]) -> Result<(), StoreError> {
+        if runs.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn()?;
+        diesel::sql_query(sql::RUNS_STARTED)
+            .bind::<Array<SqlUuid>, _>(runs.iter().map(|(r, _)| r.0).collect::<Vec<_>>())
+            .bind::<Array<Timestamptz>, _>(runs.iter().map(|(_, t)| t.to_datetime()).collect::<Vec<_>>())
+            .execute(&mut conn)
+            .map_err(db)?;
+        Ok(())
     }
 
     fn runs_release(&self, runs: &[Claimed]) -> Result<(), StoreError> {
         if runs.is_empty() {
             return Ok(());
         }
+        static CANCEL: std::sync::LazyLock<String> = std::sync::LazyLock::new(sql::cancel_released_runs);
+        static RELEASE: std::sync::LazyLock<String> = std::sync::LazyLock::new(sql::release_runs);
+        let ids: Vec<uuid::Uuid> = runs.iter().map(|c| c.run_id.0).collect();
         let mut conn = self.conn()?;
-        diesel::sql_query(sql::release_runs())
-            .bind::<Array<SqlUuid>, _>(runs.iter().map(|c| c.run_id.0).collect::<Vec<_>>())
-            .execute(&mut conn)
-            .map_err(db)?;
+        conn.transaction(|conn| {
+            diesel::sql_query(CANCEL.as_str()).bind::<Array<SqlUuid>, _>(&ids).execute(conn)?;
+            diesel::sql_query(RELEASE.as_str()).bind::<Array<SqlUuid>, _>(&ids).execute(conn)
+        })
+        .map_err(db)?;
         Ok(())
     }
 
     fn node_register(&self, node: &NodeInfo) -> Result<(), StoreError> {
-        let mut conn = self.liveness_conn()?;
-        diesel::sql_query(sql::REGISTER_NODE)
-            .bind::<Text, _>(&*node.id)
-            .bind::<Text, _>(&node.host)
-            .bind::<Array<Text>, _>(group_names(&node.groups))
-            .execute(&mut conn)
-            .map_err(db)?;
+        self.heartbeats.with(|conn| {
+            diesel::sql_query(sql::REGISTER_NODE)
+                .bind::<Text, _>(&*node.id)
+                .bind::<Text, _>(&node.host)
+                .bind::<Array<Text>, _>(group_names(&node.groups))
+                .execute(conn)
+        })?;
         Ok(())
     }
 
     fn node_heartbeat(&self, node: &str, gap: Duration) -> Result<bool, StoreError> {
-        let mut conn = self.liveness_conn()?;
-        let rows: Vec<TextIdRow> = diesel::sql_query(sql::HEARTBEAT)
-            .bind::<Text, _>(node)
-            .bind::<BigInt, _>(i64::try_from(gap.as_micros()).unwrap_or(i64::MAX))
-            .load(&mut conn)
-            .map_err(db)?;
+        let rows: Vec<TextIdRow> = self.heartbeats.with(|conn| {
+            prepared::Prepared(
+                diesel::sql_query(sql::HEARTBEAT)
+                    .bind::<Text, _>(node)
+                    .bind::<BigInt, _>(i64::try_from(gap.as_micros()).unwrap_or(i64::MAX)),
+            )
+            .load(conn)
+        })?;
         Ok(!rows.is_empty())
     }
 
     fn node_stop(&self, node: &str) -> Result<(), StoreError> {
-        let mut conn = self.liveness_conn()?;
-        diesel::sql_query(sql::STOP_NODE).bind::<Text, _>(node).execute(&mut conn).map_err(db)?;
+        self.heartbeats.with(|conn| diesel::sql_query(sql::STOP_NODE).bind::<Text, _>(node).execute(conn))?;
         Ok(())
     }
 
@@ -629,36 +653,42 @@ impl Store for PgStore {
 
     fn runs_rescue(&self, r: &RescueDead) -> Result<Vec<RescuedRun>, StoreError> {
         static MARK_DEAD: std::sync::LazyLock<String> = std::sync::LazyLock::new(sql::mark_dead_nodes);
+        static CANCEL: std::sync::LazyLock<String> = std::sync::LazyLock::new(sql::cancel_dead_runs);
         static HAND_BACK: std::sync::LazyLock<String> = std::sync::LazyLock::new(sql::hand_back_dead_runs);
         static ABANDON: std::sync::LazyLock<String> = std::sync::LazyLock::new(sql::rescue_runs);
-        let mut conn = self.liveness_conn()?;
         let micros = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
         let (dead, gap) = (micros(r.dead_after), micros(r.gap));
         let groups: Vec<String> = r.groups.iter().map(|(g, _)| g.to_string()).collect();
+        let recover: Vec<bool> = r.groups.iter().map(|(_, recover)| *recover).collect();
         // Each statement checks on its own that this node may judge (see `sql::judge`), so a
         // statement that waited out an outage decides nothing.
-        diesel::sql_query(MARK_DEAD.as_str())
-            .bind::<BigInt, _>(dead)
-            .bind::<Text, _>(&*r.judge)
-            .bind::<BigInt, _>(gap)
-            .execute(&mut conn)
-            .map_err(db)?;
-        let mut rows: Vec<RescueRow> = diesel::sql_query(HAND_BACK.as_str())
-            .bind::<BigInt, _>(dead)
-            .bind::<Array<Text>, _>(&groups)
-            .bind::<Text, _>(&*r.judge)
-            .bind::<BigInt, _>(gap)
-            .load(&mut conn)
-            .map_err(db)?;
-        let abandoned: Vec<RescueRow> = diesel::sql_query(ABANDON.as_str())
-            .bind::<BigInt, _>(dead)
-            .bind::<Array<Text>, _>(&groups)
-            .bind::<Array<Bool>, _>(r.groups.iter().map(|(_, recover)| *recover).collect::<Vec<_>>())
-            .bind::<Text, _>(&*r.judge)
-            .bind::<BigInt, _>(gap)
-            .load(&mut conn)
-            .map_err(db)?;
-        rows.extend(abandoned);
+        let rows: Vec<RescueRow> = self.maintenance.with(|conn| {
+            diesel::sql_query(MARK_DEAD.as_str())
+                .bind::<BigInt, _>(dead)
+                .bind::<Text, _>(&*r.judge)
+                .bind::<BigInt, _>(gap)
+                .execute(conn)?;
+            let mut rows: Vec<RescueRow> = Vec::new();
+            for claimed in [CANCEL.as_str(), HAND_BACK.as_str()] {
+                rows.extend(
+                    diesel::sql_query(claimed)
+                        .bind::<BigInt, _>(dead)
+                        .bind::<Array<Text>, _>(&groups)
+                        .bind::<Text, _>(&*r.judge)
+                        .bind::<BigInt, _>(gap)
+                        .load::<RescueRow>(conn)?,
+                );
+            }
+            let abandoned: Vec<RescueRow> = diesel::sql_query(ABANDON.as_str())
+                .bind::<BigInt, _>(dead)
+                .bind::<Array<Text>, _>(&groups)
+                .bind::<Array<Bool>, _>(&recover)
+                .bind::<Text, _>(&*r.judge)
+                .bind::<BigInt, _>(gap)
+                .load(conn)?;
+            rows.extend(abandoned);
+            Ok(rows)
+        })?;
         Ok(rows.into_iter().map(RescueRow::into_rescued).collect())
     }
 }

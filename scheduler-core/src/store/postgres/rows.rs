@@ -311,7 +311,7 @@ pub struct RescueRow {
     job_id: Uuid,
     #[diesel(sql_type = Text)]
     node: String,
-    /// `handed_back`, `rerun` or `abandoned`.
+    /// `handed_back`, `rerun`, `abandoned` or `cancelled`.
     #[diesel(sql_type = Text)]
     result: String,
 }
@@ -321,19 +321,11 @@ impl RescueRow {
         let result = match self.result.as_str() {
             "handed_back" => Rescue::HandedBack,
             "rerun" => Rescue::Rerun,
+            "cancelled" => Rescue::Cancelled,
             _ => Rescue::Abandoned,
         };
         RescuedRun { run_id: RunId(self.run_id), job_id: JobId(self.job_id), node: self.node, result }
     }
-}
-
-/// A run whose start was recorded, and whether it was asked to stop while claimed.
-#[derive(QueryableByName)]
-pub struct StartedRow {
-    #[diesel(sql_type = SqlUuid)]
-    pub id: Uuid,
-    #[diesel(sql_type = SmallInt)]
-    pub cancel: i16,
 }
 
 /// Runs in progress in one group.

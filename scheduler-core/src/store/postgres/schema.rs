@@ -56,6 +56,7 @@ pub const TABLES: &[(&str, &[(&str, &str)])] = &[
             ("note", "text"),
             ("cancel", "smallint"),
             ("concurrent", "boolean"),
+            ("began_at", "timestamp with time zone"),
         ],
     ),
     (

@@ -7,10 +7,12 @@ pub const JOB_COLUMNS: &str = "j.id, j.product, j.job_group, j.when_at, j.payloa
      j.next_due, j.sort_due, j.running_run, j.final_status, j.version, j.created_at, j.updated_at, \
      j.spec::text AS spec, j.state::text AS state, j.attempt, j.fingerprint, j.idempotency_key";
 
-/// Columns of a run as [`super::rows::RunRow`] reads them.
+/// Columns of a run as [`super::rows::RunRow`] reads them. A claimed run a worker has begun
+/// reads `running`, with its start, before its record says so (see [`START_RUNS`]).
 pub const RUN_COLUMNS: &str = "r.id, r.job_id, r.product, r.job_group, r.attempt, r.scheduled_for, \
-     r.started_at, r.finished_at, r.node, r.outcome, r.error, r.output::text AS output, r.listener_error, r.trace_id, \
-     r.trigger, r.note";
+     COALESCE(r.started_at, r.began_at) AS started_at, r.finished_at, r.node, \
+     CASE WHEN r.outcome = 'claimed' AND r.began_at IS NOT NULL THEN 'running' ELSE r.outcome END AS outcome, \
+     r.error, r.output::text AS output, r.listener_error, r.trace_id, r.trigger, r.note";
 
 /// Microseconds since the epoch of a `timestamptz` (how `Ts` appears in stored JSON).
 const MICROS: &str = "(extract(epoch FROM {}) * 1000000)::bigint";
@@ -113,7 +115,7 @@ pub fn job_runs() -> String {
 }
 
 /// Locks up to `$1` due jobs of the groups in `$2` (skipping rows other nodes hold) for node
-/// `$3`, unless the cluster counts that node as stopped or dead: the claim.
+/// `$3`, which must be registered and not counted as stopped or dead: the claim.
 /// What each locked job does (run, skip, and its next fire) is decided in Rust and written by
 /// [`ADVANCE_JOBS`] and [`insert_runs`] in the same transaction.
 pub const LOCK_DUE: &str = "
@@ -122,7 +124,7 @@ pub const LOCK_DUE: &str = "
     FROM jobs j
     WHERE j.next_due <= now() AND j.next_due IS NOT NULL AND j.running_run IS NULL AND NOT j.paused
       AND j.product || '/' || j.job_group = ANY($2)
-      AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = $3 AND n.stopped_at IS NOT NULL)
+      AND EXISTS (SELECT 1 FROM nodes n WHERE n.id = $3 AND n.stopped_at IS NULL)
     ORDER BY j.next_due
     LIMIT $1
     FOR UPDATE SKIP LOCKED";
@@ -135,7 +137,7 @@ pub const LOCK_URGENT: &str = "
     FROM jobs j
     WHERE j.next_due <= now() AND j.next_due IS NOT NULL AND j.running_run IS NULL AND NOT j.paused
       AND j.product || '/' || j.job_group = ANY($2) AND j.priority > 0
-      AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = $3 AND n.stopped_at IS NOT NULL)
+      AND EXISTS (SELECT 1 FROM nodes n WHERE n.id = $3 AND n.stopped_at IS NULL)
     ORDER BY j.priority DESC, j.next_due
     LIMIT $1
     FOR UPDATE SKIP LOCKED";
@@ -282,8 +284,9 @@ pub fn stats_cte(source: &str) -> String {
     )
 }
 
-/// Records a batch of completions. A completion counts only while its run is still `running`
-/// and its job still holds it (the claim): anything else is a stale completion and changes
+/// Records a batch of completions. A completion counts only while its run is still in progress
+/// (`running`, or `claimed` when its start, committed asynchronously, was lost in a crash of
+/// PostgreSQL) and its job still holds it (the claim): anything else is a stale completion and changes
 /// nothing. The job then runs again (a retry, a requeue by a stopping node, a rescheduled or
 /// recurring fire) or finishes. Returns the earliest next fire among the jobs made claimable.
 pub fn finish_runs(stats: bool) -> String {
@@ -301,7 +304,7 @@ pub fn finish_runs(stats: bool) -> String {
             SET outcome = f.outcome, started_at = f.started_at, finished_at = f.finished_at, error = f.error,
                 output = f.output::jsonb, listener_error = f.listener_error
             FROM f
-            WHERE r.id = f.run_id AND r.outcome = 'running'
+            WHERE r.id = f.run_id AND r.outcome IN ('claimed', 'running')
             RETURNING r.id, r.job_id, r.trigger, r.concurrent, f.outcome, f.started_at, f.finished_at,
                       r.product, r.job_group, r.scheduled_for,
                       COALESCE(f.retry_at, CASE WHEN f.requeue THEN r.scheduled_for END) AS again_at,
@@ -331,7 +334,7 @@ fn hand_back(runs: &str) -> String {
     let extra = extra_assignments("g.scheduled_for", "g.attempt", "g.trigger");
     format!(
         "WITH gone AS (
-            DELETE FROM runs r WHERE r.id IN ({runs}) AND r.outcome = 'claimed'
+            DELETE FROM runs r WHERE r.id IN ({runs}) AND r.outcome = 'claimed' AND r.began_at IS NULL AND r.cancel = 0
             RETURNING r.id, r.job_id, r.node, r.scheduled_for, r.attempt, r.trigger, r.concurrent
         ), moved AS (
             UPDATE jobs j
@@ -345,19 +348,56 @@ fn hand_back(runs: &str) -> String {
     )
 }
 
+/// Ends claimed runs that were asked to stop before they started (instead of giving them
+/// back): `cancelled`, the job finished or scheduled on as after any cancelled run. `runs`
+/// yields the candidate run ids.
+fn cancel_unstarted(runs: &str) -> String {
+    let running = "(CASE WHEN d.concurrent THEN j.running_run END)";
+    let done = final_status_when_done("j.next_due", running, "d.id", "'cancelled'");
+    format!(
+        "WITH done AS (
+            UPDATE runs r SET outcome = 'cancelled', finished_at = now(), error = 'cancelled before it started'
+            WHERE r.id IN ({runs}) AND r.outcome = 'claimed' AND r.began_at IS NULL AND r.cancel <> 0
+            RETURNING r.id, r.job_id, r.node, r.concurrent
+        ), moved AS (
+            UPDATE jobs j
+            SET running_run = {running}, final_status = {done}, version = j.version + 1, updated_at = now()
+            FROM done d
+            WHERE j.id = d.job_id AND (j.running_run = d.id OR d.concurrent)
+            RETURNING j.id
+        )
+        SELECT d.id AS run_id, d.job_id, d.node, 'cancelled' AS result FROM done d"
+    )
+}
+
 /// Gives back the claimed runs `$1` of a node that stops (or could not start them).
 pub fn release_runs() -> String {
     hand_back("SELECT unnest($1::uuid[])")
 }
 
+/// Ends those of the claimed runs `$1` that were asked to stop (before `release_runs`).
+pub fn cancel_released_runs() -> String {
+    cancel_unstarted("SELECT unnest($1::uuid[])")
+}
+
 /// Records that workers begin the claimed runs `$1` at `$2`, unless their claim is gone (given
-/// back) or their node is counted as stopped or dead. Returns the runs that may begin, with
-/// their cancel flag (a cancel asked for while the run waited).
+/// back) or their node is counted as stopped or dead; returns the runs that may begin. Only the
+/// unindexed `began_at` changes, so the update stays on the run's page (no index is touched):
+/// the cheapest write that a rescue can read. Idempotent: a retry after a lost answer (same
+/// runs, same `$2`) finds them begun and returns them again.
 pub const START_RUNS: &str = "
-    UPDATE runs r SET outcome = 'running', started_at = $2
-    WHERE r.id = ANY($1) AND r.outcome = 'claimed'
-      AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = r.node AND n.stopped_at IS NOT NULL)
-    RETURNING r.id, r.cancel";
+    UPDATE runs r SET began_at = $2
+    WHERE r.id = ANY($1)
+      AND ((r.outcome = 'claimed' AND (r.began_at IS NULL OR r.began_at = $2))
+           OR (r.outcome = 'running' AND r.began_at = $2))
+      AND EXISTS (SELECT 1 FROM nodes n WHERE n.id = r.node AND n.stopped_at IS NULL)
+    RETURNING r.id";
+
+/// Writes begun runs' records (`$1` ids, `$2` start instants) that still read `claimed`.
+pub const RUNS_STARTED: &str = "
+    UPDATE runs r SET outcome = 'running', started_at = COALESCE(r.began_at, t.at)
+    FROM unnest($1::uuid[], $2::timestamptz[]) AS t(id, at)
+    WHERE r.id = t.id AND r.outcome = 'claimed'";
 
 /// Marks a claimed or running run as asked to stop (a claimed one learns it as it starts).
 pub const CANCEL_RUN: &str = "
@@ -368,9 +408,9 @@ pub const CANCEL_RUN: &str = "
 /// A run's outcome, if it exists in the group.
 pub const RUN_OUTCOME: &str = "SELECT outcome AS id FROM runs WHERE id = $1 AND product = $2 AND job_group = $3";
 
-/// Takes this node's pending cancel requests.
+/// Takes this node's pending cancel requests (of runs executing or waiting for a worker).
 pub const TAKE_CANCELS: &str = "
-    UPDATE runs SET cancel = 2 WHERE node = $1 AND cancel = 1 AND outcome = 'running' RETURNING id";
+    UPDATE runs SET cancel = 2 WHERE node = $1 AND cancel = 1 AND outcome IN ('claimed', 'running') RETURNING id";
 
 pub const REGISTER_NODE: &str = "
     INSERT INTO nodes (id, host, groups) VALUES ($1, $2, $3)
@@ -434,19 +474,33 @@ pub fn mark_dead_nodes() -> String {
     )
 }
 
-/// Gives back the claimed runs of dead nodes (`$1`: dead after, microseconds) in the groups
-/// `$2`, when the judging node `$3` may judge (`$4`: its longest heartbeat gap).
-pub fn hand_back_dead_runs() -> String {
+/// The claimed runs of dead nodes that their node had not begun (`$1`: dead after,
+/// microseconds) in the groups `$2`, when the judging node `$3` may judge (`$4`: its longest
+/// heartbeat gap).
+fn dead_claimed() -> String {
     let judge = judge("$3", "$4", "$1");
     let dead = node_dead("$1");
-    hand_back(&format!(
+    format!(
         "SELECT x.id FROM runs x LEFT JOIN nodes n ON n.id = x.node
-         WHERE x.outcome = 'claimed' AND x.product || '/' || x.job_group = ANY($2) AND {dead} AND {judge}
+         WHERE x.outcome = 'claimed' AND x.began_at IS NULL
+           AND x.product || '/' || x.job_group = ANY($2) AND {dead} AND {judge}
          FOR UPDATE OF x SKIP LOCKED"
-    ))
+    )
 }
 
-/// Resolves executing runs held by nodes that are stopped, unknown, or silent for more than $1
+/// Gives back the claimed runs of dead nodes (parameters as [`dead_claimed`]).
+pub fn hand_back_dead_runs() -> String {
+    hand_back(&dead_claimed())
+}
+
+/// Ends the claimed runs of dead nodes that were asked to stop (parameters as
+/// [`dead_claimed`]).
+pub fn cancel_dead_runs() -> String {
+    cancel_unstarted(&dead_claimed())
+}
+
+/// Resolves begun runs (`running`, or `claimed` with `began_at`) held by
+/// nodes that are stopped, unknown, or silent for more than $1
 /// microseconds, for the groups in $2 (with their recovery flags in $3), when the judging node
 /// `$4` may judge (`$5`: its longest heartbeat gap). Each run becomes `abandoned`; the fire
 /// runs again (next attempt) when its type requests recovery; a job with nothing more to fire
@@ -467,11 +521,12 @@ pub fn rescue_runs() -> String {
             FROM runs r
             JOIN g ON g.grp = r.product || '/' || r.job_group
             LEFT JOIN nodes n ON n.id = r.node
-            WHERE r.outcome = 'running' AND {dead} AND {judge}
+            WHERE (r.outcome = 'running' OR (r.outcome = 'claimed' AND r.began_at IS NOT NULL))
+              AND {dead} AND {judge}
             FOR UPDATE OF r SKIP LOCKED
         ), abandoned AS (
             UPDATE runs r
-            SET outcome = 'abandoned', finished_at = now(),
+            SET outcome = 'abandoned', started_at = COALESCE(r.started_at, r.began_at), finished_at = now(),
                 error = 'its node ' || r.node || ' stopped heartbeating'
                         || CASE WHEN d.recover THEN '; the job runs again (its type requests recovery)' ELSE '' END
             FROM dead d
