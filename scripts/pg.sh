@@ -12,6 +12,8 @@
 # user, because PostgreSQL refuses to run as root. Tests use fsync=off for speed; set
 # PGTEST_DURABLE=1 (benchmarks) to keep PostgreSQL's durable defaults.
 set -euo pipefail
+# runuser and useradd live in the sbin directories, which a user's PATH may leave out.
+export PATH="$PATH:/usr/sbin:/sbin"
 cd "$(dirname "$0")/.."
 dir="${PGTEST_DIR:-$PWD/target/pgtest}"
 

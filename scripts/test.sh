@@ -39,7 +39,8 @@ cargo build --workspace --all-targets --locked
 echo "== PostgreSQL"
 if [ -z "${TEST_DATABASE_URL:-}" ]; then
     # A throwaway cluster, installed first if PostgreSQL is missing, removed at exit.
-    eval "$(scripts/pg.sh start)"
+    pg_env=$(scripts/pg.sh start) || { echo "starting the throwaway PostgreSQL failed (above: why)" >&2; exit 1; }
+    eval "$pg_env"
     trap 'scripts/pg.sh stop' EXIT
 fi
 export TEST_DATABASE_URL
