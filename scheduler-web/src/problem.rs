@@ -80,6 +80,9 @@ impl ResponseError for Problem {
         if let Some(s) = self.retry_after {
             resp.insert_header((header::RETRY_AFTER, s.max(1)));
         }
+        if self.status == 401 {
+            resp.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"scheduler\""));
+        }
         resp.body(body)
     }
 }

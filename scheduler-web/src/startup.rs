@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{from_fn, NormalizePath, TrailingSlash};
+use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpServer};
 use anyhow::{bail, Context};
 use scheduler_core::cluster::ClusterConfig;
@@ -18,7 +18,7 @@ use scheduler_core::store::Retention;
 use scheduler_core::store::Store;
 use scheduler_core::{Scheduler, SchedulerConfig, SystemClock};
 
-use crate::auth::{self, Auth, RateLimit, TokensFile};
+use crate::auth::{AcrossProducts, Admin, AnyCaller, Auth, Metrics, Open, RateLimit, TokensFile};
 use crate::config::{DbArgs, JobStoreKind, ServeConfig};
 use crate::routes::{self, PREFIXES};
 use crate::state::AppState;
@@ -140,19 +140,18 @@ impl Application {
             let mut app = App::new()
                 .app_data(state.clone())
                 .app_data(auth.clone())
-                .wrap(from_fn(auth::guard))
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
-                .service(routes::get_only("/api/openapi.json", openapi::document))
-                .service(routes::get_only("/swagger.json", openapi::document))
-                .service(routes::get_only("/health", routes::health::health))
-                .service(routes::get_only("/live", routes::health::live))
-                .service(routes::get_only("/ready", routes::health::ready))
-                .service(routes::get_only("/metrics", routes::metrics::metrics))
-                .service(routes::get_only("/api/runs", routes::history::list))
-                .service(routes::get_only("/api/runs/{runId}", routes::history::get))
-                .service(routes::get_only("/api/stats", routes::stats::window))
-                .service(routes::get_only("/api/stats/daily", routes::stats::daily))
-                .service(routes::get_only("/api/audit", routes::audit::list));
+                .service(routes::get_only::<Open, _, _>("/api/openapi.json", openapi::document))
+                .service(routes::get_only::<Open, _, _>("/swagger.json", openapi::document))
+                .service(routes::get_only::<Open, _, _>("/health", routes::health::health))
+                .service(routes::get_only::<Open, _, _>("/live", routes::health::live))
+                .service(routes::get_only::<Open, _, _>("/ready", routes::health::ready))
+                .service(routes::get_only::<Metrics, _, _>("/metrics", routes::metrics::metrics))
+                .service(routes::get_only::<AcrossProducts, _, _>("/api/runs", routes::history::list))
+                .service(routes::get_only::<AnyCaller, _, _>("/api/runs/{runId}", routes::history::get))
+                .service(routes::get_only::<AcrossProducts, _, _>("/api/stats", routes::stats::window))
+                .service(routes::get_only::<AcrossProducts, _, _>("/api/stats/daily", routes::stats::daily))
+                .service(routes::get_only::<Admin, _, _>("/api/audit", routes::audit::list));
             for prefix in PREFIXES {
                 app = app.service(web::scope(prefix).configure(routes::scheduler_routes));
             }

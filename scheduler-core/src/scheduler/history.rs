@@ -52,9 +52,8 @@ impl Scheduler {
 
 impl Scheduler {
     /// Records a change made through the API, stamped now.
-    pub fn audit_record(&self, mut entry: crate::audit::AuditEntry) -> Result<(), CoreError> {
-        entry.at = self.shared.clock.now();
-        Ok(self.shared.store.audit_append(&entry)?)
+    pub fn audit_record(&self, change: crate::audit::Change) -> Result<(), CoreError> {
+        Ok(self.shared.store.audit_append(self.shared.clock.now(), change)?)
     }
 
     /// A page of the audit trail, newest first.

@@ -564,9 +564,9 @@ pub trait Store: Send + Sync + 'static {
     /// outcome, measure and bucket.
     fn stats(&self, query: &crate::stats::StatsQuery) -> Result<Vec<crate::stats::StatRow>, StoreError>;
 
-    /// Appends a change to the audit trail (its `seq` is assigned here). Called on HTTP
-    /// threads, so it must not wait on I/O: a store that writes remotely queues the entry.
-    fn audit_append(&self, entry: &crate::audit::AuditEntry) -> Result<(), StoreError>;
+    /// Appends a change made at `at` to the audit trail (its `seq` is assigned here). Called on
+    /// HTTP threads, so it must not wait on I/O: a store that writes remotely queues the entry.
+    fn audit_append(&self, at: Ts, change: crate::audit::Change) -> Result<(), StoreError>;
 
     /// A page of the audit trail, newest first.
     fn audit_list(&self, query: &crate::audit::AuditQuery) -> Result<Vec<crate::audit::AuditEntry>, StoreError>;

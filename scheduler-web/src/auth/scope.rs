@@ -152,37 +152,9 @@ impl fmt::Display for Need {
     }
 }
 
-/// What `method path` needs. Scheduler routes answer under every prefix in `prefixes`.
-pub fn classify(method: &str, path: &str, prefixes: &[&str]) -> Need {
-    match path {
-        "/health" | "/live" | "/ready" | "/api/openapi.json" | "/swagger.json" => return Need::Open,
-        "/metrics" => return Need::Metrics,
-        "/api/audit" => return Need::Admin,
-        _ => {}
-    }
-    if path == "/api/runs" || path == "/api/stats" || path.starts_with("/api/stats/") {
-        return Need::AcrossProducts;
-    }
-    if path.starts_with("/api/runs/") {
-        // One run: the route checks the run's product (and answers 404 when it is not readable).
-        return Need::Authenticated;
-    }
-    let reads = matches!(method, "GET" | "HEAD");
-    match crate::routes::scheduler_segments(path, prefixes).as_deref() {
-        Some([]) if reads => Need::Authenticated,
-        Some([]) => Need::Admin,
-        Some(["nodes"]) => Need::Authenticated,
-        Some([product, ..]) if reads => Need::Read((*product).to_owned()),
-        Some([product, ..]) => Need::Write((*product).to_owned()),
-        None => Need::Authenticated,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const P: [&str; 2] = ["/api/scheduler", "/scheduler"];
 
     #[test]
     fn scopes_parse_and_print() {
@@ -192,25 +164,6 @@ mod tests {
         for bad in ["", "root", "product:vps4", "product::read", "product:vps4:delete", "product:a b:read"] {
             assert!(Scope::parse(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn routes_need_what_they_touch() {
-        assert_eq!(classify("GET", "/ready", &P), Need::Open);
-        assert_eq!(classify("GET", "/metrics", &P), Need::Metrics);
-        assert_eq!(classify("GET", "/api/scheduler", &P), Need::Authenticated);
-        assert_eq!(classify("PUT", "/api/scheduler", &P), Need::Admin);
-        assert_eq!(classify("GET", "/api/scheduler/nodes", &P), Need::Authenticated);
-        assert_eq!(classify("GET", "/scheduler/vps4/backups/jobs", &P), Need::Read("vps4".into()));
-        assert_eq!(classify("POST", "/api/scheduler/vps4/backups/jobs", &P), Need::Write("vps4".into()));
-        assert_eq!(classify("DELETE", "/api/scheduler/vps4/b/jobs/x", &P), Need::Write("vps4".into()));
-        assert_eq!(classify("POST", "/api/scheduler/vps4/b/runs/r/cancel", &P), Need::Write("vps4".into()));
-        assert_eq!(classify("GET", "/api/runs", &P), Need::AcrossProducts);
-        assert_eq!(classify("GET", "/api/runs/abc", &P), Need::Authenticated);
-        assert_eq!(classify("GET", "/api/stats/daily", &P), Need::AcrossProducts);
-        assert_eq!(classify("GET", "/api/audit", &P), Need::Admin);
-        // A prefix only matches whole segments.
-        assert_eq!(classify("GET", "/api/schedulerx/vps4", &P), Need::Authenticated);
     }
 
     #[test]

@@ -1,5 +1,4 @@
-//! `GET /api/audit` (admin): the changes made through the API, newest first; and how the
-//! authentication middleware describes a change for the trail.
+//! `GET /api/audit` (admin): the changes made through the API, newest first.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use scheduler_core::audit::{AuditEntry, AuditQuery};
@@ -8,6 +7,7 @@ use utoipa::ToSchema;
 
 use super::history::{query_pairs, text};
 use super::jobs::parse_limit;
+use crate::auth::{Admin, Allowed};
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -22,7 +22,7 @@ pub struct AuditDto {
     /// The token's or certificate subject's name.
     pub who: String,
     /// create, reschedule, delete, run, pause, resume, cancel or reload.
-    pub action: String,
+    pub action: &'static str,
     /// The request's method.
     pub method: String,
     /// The request's path.
@@ -39,17 +39,18 @@ pub struct AuditDto {
 
 impl From<&AuditEntry> for AuditDto {
     fn from(e: &AuditEntry) -> Self {
+        let c = &e.change;
         AuditDto {
             seq: e.seq,
             at: e.at.to_rfc3339(),
-            who: e.who.clone(),
-            action: e.action.clone(),
-            method: e.method.clone(),
-            path: e.path.clone(),
-            status: e.status,
-            product: e.product.clone(),
-            job_group: e.job_group.clone(),
-            target: e.target.clone(),
+            who: c.who.clone(),
+            action: c.action.as_str(),
+            method: c.method.clone(),
+            path: c.path.clone(),
+            status: c.status,
+            product: c.product.clone(),
+            job_group: c.job_group.clone(),
+            target: c.target.clone(),
         }
     }
 }
@@ -68,7 +69,7 @@ impl From<&AuditEntry> for AuditDto {
         (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token is not admin", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, Problem> {
+pub async fn list(_: Allowed<Admin>, state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, Problem> {
     let mut q = AuditQuery { limit: parse_limit(None)?, ..AuditQuery::default() };
     for (k, v) in query_pairs(&req, &["limit", "before", "who", "product"])? {
         match k.as_str() {
@@ -84,49 +85,4 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     }
     let entries = state.call(move |s| s.audit_list(&q)).await?;
     Ok(HttpResponse::Ok().json(entries.iter().map(AuditDto::from).collect::<Vec<_>>()))
-}
-
-/// A change's action, product, job group and target.
-pub type Change = (&'static str, Option<String>, Option<String>, Option<String>);
-
-/// What a change request did, for the trail: the action, product, group and target, from its
-/// method and path (`prefixes` are the scheduler routes' prefixes). None for reads.
-pub fn describe(method: &str, path: &str, prefixes: &[&str]) -> Option<Change> {
-    if matches!(method, "GET" | "HEAD" | "OPTIONS") {
-        return None;
-    }
-    let seg = super::scheduler_segments(path, prefixes)?;
-    let own = |i: usize| seg.get(i).map(|s| (*s).to_owned());
-    let action = match (method, seg.as_slice()) {
-        ("PUT", []) => return Some(("reload", None, None, None)),
-        ("POST", [_, _, "jobs"]) => "create",
-        ("PATCH", [_, _, "jobs", _]) => "reschedule",
-        ("DELETE", [_, _, "jobs", _]) => "delete",
-        ("POST", [_, _, "jobs", _, "run"]) => "run",
-        ("POST", [_, _, "jobs", _, "pause"]) => "pause",
-        ("POST", [_, _, "jobs", _, "resume"]) => "resume",
-        ("POST", [_, _, "runs", _, "cancel"]) => "cancel",
-        _ => return None,
-    };
-    Some((action, own(0), own(1), own(3)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::describe;
-
-    #[test]
-    fn changes_are_named_and_reads_are_not() {
-        let p = ["/api/scheduler"];
-        let d = |m: &str, path: &str| describe(m, path, &p);
-        assert_eq!(d("GET", "/api/scheduler/vps4/b/jobs"), None);
-        assert_eq!(
-            d("POST", "/api/scheduler/vps4/b/jobs"),
-            Some(("create", Some("vps4".into()), Some("b".into()), None))
-        );
-        assert_eq!(d("DELETE", "/api/scheduler/vps4/b/jobs/j1").unwrap().3.as_deref(), Some("j1"));
-        assert_eq!(d("POST", "/api/scheduler/vps4/b/runs/r1/cancel").unwrap().0, "cancel");
-        assert_eq!(d("PUT", "/api/scheduler").unwrap().0, "reload");
-        assert_eq!(d("POST", "/api/scheduler/vps4/b/nothing"), None);
-    }
 }

@@ -1,21 +1,31 @@
 //! Run control: run a job now, pause and resume it, cancel a run, preview the next fires.
 
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use scheduler_core::audit::Action;
 use scheduler_core::store::Control;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::auth::{Allowed, ReadProduct, WriteProduct};
 use crate::dto::JobDto;
 use crate::problem::Problem;
 use crate::state::AppState;
 
 async fn control(
+    allowed: Allowed<WriteProduct>,
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
     c: Control,
 ) -> Result<HttpResponse, Problem> {
     let (product, group, id) = path.into_inner();
     let job = state.call(move |s| s.job_control(&product, &group, &id, c)).await?;
+    let action = match c {
+        Control::RunNow => Action::Run,
+        Control::Pause => Action::Pause,
+        Control::Resume => Action::Resume,
+    };
+    allowed.audit(&state, action, StatusCode::OK, Some(job.id.to_string()));
     Ok(HttpResponse::Ok().json(JobDto::from(&job)))
 }
 
@@ -29,10 +39,11 @@ async fn control(
         (status = 409, description = "The job is paused", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn run_now(
+    allowed: Allowed<WriteProduct>,
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, Problem> {
-    control(state, path, Control::RunNow).await
+    control(allowed, state, path, Control::RunNow).await
 }
 
 /// Pauses a job: it fires no more until resumed (a run in progress goes on).
@@ -44,10 +55,11 @@ pub async fn run_now(
         (status = 409, description = "The job has finished", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn pause(
+    allowed: Allowed<WriteProduct>,
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, Problem> {
-    control(state, path, Control::Pause).await
+    control(allowed, state, path, Control::Pause).await
 }
 
 /// Resumes a paused job; fires missed while paused follow its misfire policy.
@@ -59,10 +71,11 @@ pub async fn pause(
         (status = 409, description = "The job has finished", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn resume(
+    allowed: Allowed<WriteProduct>,
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, Problem> {
-    control(state, path, Control::Resume).await
+    control(allowed, state, path, Control::Resume).await
 }
 
 /// Asks a running run to stop. The node running it delivers the cancellation to the job (which
@@ -75,12 +88,14 @@ pub async fn resume(
         (status = 409, description = "The run is not running", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn cancel(
+    allowed: Allowed<WriteProduct>,
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, Problem> {
     let (product, group, run) = path.into_inner();
     let shown = run.clone();
     state.call(move |s| s.run_cancel(&product, &group, &run)).await?;
+    allowed.audit(&state, Action::Cancel, StatusCode::ACCEPTED, Some(shown.clone()));
     Ok(HttpResponse::Accepted().json(json!({ "runId": shown, "status": "cancelling" })))
 }
 
@@ -104,6 +119,7 @@ struct NextQuery {
         (status = 404, description = "No such product/group or job", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn next(
+    _: Allowed<ReadProduct>,
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
     req: HttpRequest,

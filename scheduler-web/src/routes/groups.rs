@@ -4,6 +4,9 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use scheduler_plugin_api::ABI_VERSION;
 
+use scheduler_core::audit::Action;
+
+use crate::auth::{Admin, Allowed, AnyCaller};
 use crate::dto::{ApplyReportDto, GroupDto, PluginDto, RefusalDto, SchedulerDto};
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -11,7 +14,7 @@ use crate::state::AppState;
 /// The registered product/job groups with their plugin and listeners.
 #[utoipa::path(get, path = "/api/scheduler", tag = "scheduler",
     responses((status = 200, description = "What this node hosts", body = SchedulerDto)))]
-pub async fn list(state: web::Data<AppState>) -> HttpResponse {
+pub async fn list(_: Allowed<AnyCaller>, state: web::Data<AppState>) -> HttpResponse {
     let registry = state.scheduler.registry();
     HttpResponse::Ok().json(SchedulerDto {
         groups: registry.job_types().iter().map(|e| GroupDto::from(&**e)).collect(),
@@ -32,7 +35,7 @@ pub async fn list(state: web::Data<AppState>) -> HttpResponse {
         (status = 409, description = "The service was started without a schedules file", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The file is unreadable or invalid; nothing was applied", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn reload(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+pub async fn reload(allowed: Allowed<Admin>, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     let Some(path) = state.schedules.clone() else {
         return Err(Problem::new(
             StatusCode::CONFLICT,
@@ -42,5 +45,6 @@ pub async fn reload(state: web::Data<AppState>) -> Result<HttpResponse, Problem>
         ));
     };
     let report = state.call(move |s| s.apply_schedules_file(&path)).await?;
+    allowed.audit(&state, Action::Reload, StatusCode::OK, None);
     Ok(HttpResponse::Ok().json(report))
 }

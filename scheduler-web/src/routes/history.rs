@@ -2,7 +2,7 @@
 //! job's runs.
 
 use actix_web::http::header;
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use scheduler_core::model::{JobId, RunOutcome};
 use scheduler_core::request::parse_instant;
 use scheduler_core::store::{RunCursor, RunQuery};
@@ -10,7 +10,7 @@ use scheduler_core::Ts;
 use serde_json::Value;
 
 use super::jobs::parse_limit;
-use crate::auth::Caller;
+use crate::auth::{AcrossProducts, Allowed, AnyCaller};
 use crate::dto::RunDto;
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -177,7 +177,11 @@ async fn page(state: &AppState, req: &HttpRequest, q: RunQuery) -> Result<HttpRe
         (status = 200, description = "Runs, newest first", body = [RunDto]),
         (status = 400, description = "A bad filter, limit or cursor, or an unknown parameter", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, Problem> {
+pub async fn list(
+    _: Allowed<AcrossProducts>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, Problem> {
     let q = run_query(&query_pairs(&req, &KEYS)?)?;
     page(&state, &req, q).await
 }
@@ -190,15 +194,14 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get(
+    allowed: Allowed<AnyCaller>,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    req: HttpRequest,
 ) -> Result<HttpResponse, Problem> {
     let id = path.into_inner();
     // A caller scoped to other products learns nothing, not even that the run exists.
-    let caller = req.extensions().get::<Caller>().cloned();
-    let run =
-        state.call(move |s| s.run_get(&id, |product| caller.as_ref().is_none_or(|c| c.can_read(product)))).await?;
+    let caller = allowed.caller().clone();
+    let run = state.call(move |s| s.run_get(&id, |product| caller.can_read(product))).await?;
     Ok(HttpResponse::Ok().json(RunDto::from(&run)))
 }
 

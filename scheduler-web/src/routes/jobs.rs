@@ -10,8 +10,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use scheduler_core::audit::Action;
 use scheduler_core::Created;
 
+use crate::auth::{Allowed, ReadProduct, WriteProduct};
 use crate::dto::{JobDto, RunDto};
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -220,6 +222,7 @@ pub(crate) async fn read_json(state: &AppState, payload: web::Payload) -> Result
         (status = 404, description = "No plugin registers this product and group", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
+    _: Allowed<ReadProduct>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     req: HttpRequest,
@@ -262,6 +265,7 @@ pub async fn list(
             headers(("Retry-After" = u32, description = "Seconds to wait"))),
     ))]
 pub async fn create(
+    allowed: Allowed<WriteProduct>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     req: HttpRequest,
@@ -279,12 +283,13 @@ pub async fn create(
     let body = read_json(&state, payload).await?;
     let created = state.call(move |s| s.job_create(&product, &group, &body, key.as_deref())).await?;
     let location = format!("{}/{}", req.path().trim_end_matches('/'), created.job().id);
-    let mut resp = match created {
-        Created::New(_) => HttpResponse::Created(),
+    let status = match created {
+        Created::New(_) => StatusCode::CREATED,
         // The same key with the same request: the job it created, unchanged.
-        Created::Existing(_) => HttpResponse::Ok(),
+        Created::Existing(_) => StatusCode::OK,
     };
-    Ok(resp.insert_header((header::LOCATION, location)).json(JobDto::from(created.job())))
+    allowed.audit(&state, Action::Create, status, Some(created.job().id.to_string()));
+    Ok(HttpResponse::build(status).insert_header((header::LOCATION, location)).json(JobDto::from(created.job())))
 }
 
 /// Reads one job.
@@ -299,6 +304,7 @@ pub async fn create(
         (status = 404, description = "No such product/group, or no such job in it", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get(
+    _: Allowed<ReadProduct>,
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, Problem> {
@@ -331,6 +337,7 @@ pub async fn get(
         (status = 413, description = "Body over the size limit", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn reschedule(
+    allowed: Allowed<WriteProduct>,
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
     payload: web::Payload,
@@ -341,6 +348,7 @@ pub async fn reschedule(
     state.call(move |s| s.job_get(&p, &g, &i)).await?;
     let body = read_json(&state, payload).await?;
     let job = state.call(move |s| s.job_reschedule(&product, &group, &id, &body)).await?;
+    allowed.audit(&state, Action::Reschedule, StatusCode::OK, Some(job.id.to_string()));
     Ok(HttpResponse::Ok().json(JobDto::from(&job)))
 }
 
@@ -357,11 +365,14 @@ pub async fn reschedule(
         (status = 409, description = "The job has already finished", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete(
+    allowed: Allowed<WriteProduct>,
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, Problem> {
     let (product, group, id) = path.into_inner();
+    let target = id.clone();
     state.call(move |s| s.job_delete(&product, &group, &id)).await?;
+    allowed.audit(&state, Action::Delete, StatusCode::NO_CONTENT, Some(target));
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -382,6 +393,7 @@ pub async fn delete(
         (status = 404, description = "No such product/group, or no such job in it", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn runs(
+    _: Allowed<ReadProduct>,
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
     req: HttpRequest,

@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 
+use crate::auth::{Allowed, Metrics};
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -12,7 +13,7 @@ use crate::state::AppState;
         (status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain"),
         (status = 404, description = "Metrics are switched off (--no-metrics)", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+pub async fn metrics(_: Allowed<Metrics>, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     let s = state.scheduler.clone();
     let text = web::block(move || s.metrics_text())
         .await

@@ -2,6 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 
+use crate::auth::{Allowed, AnyCaller};
 use crate::dto::NodeDto;
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -12,7 +13,7 @@ use crate::state::AppState;
         (status = 200, description = "The nodes", body = [NodeDto]),
         (status = 503, description = "The job store is unreachable", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+pub async fn list(_: Allowed<AnyCaller>, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     let nodes = state.call(|s| s.nodes()).await?;
     Ok(HttpResponse::Ok().json(nodes.iter().map(NodeDto::from).collect::<Vec<_>>()))
 }

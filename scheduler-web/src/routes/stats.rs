@@ -7,6 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::history::{instant, query_pairs, text};
+use crate::auth::{AcrossProducts, Allowed, ReadProduct};
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -80,7 +81,11 @@ fn now() -> Ts {
         (status = 200, description = "One entry per product/group with runs in the window", body = [StatsDto]),
         (status = 400, description = "A bad parameter", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn window(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, Problem> {
+pub async fn window(
+    _: Allowed<AcrossProducts>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, Problem> {
     let mut q = StatsQuery { from: Ts(now().0 - DAY), to: None, product: None, job_group: None, by_day: false };
     for (k, v) in query_pairs(&req, &["since", "product", "jobGroup"])? {
         match k.as_str() {
@@ -104,7 +109,11 @@ pub async fn window(state: web::Data<AppState>, req: HttpRequest) -> Result<Http
         (status = 200, description = "One entry per day and product/group with runs", body = [StatsDto]),
         (status = 400, description = "A bad parameter", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn daily(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, Problem> {
+pub async fn daily(
+    _: Allowed<AcrossProducts>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, Problem> {
     let mut q = StatsQuery { from: Ts(now().0 - 7 * DAY), to: None, product: None, job_group: None, by_day: true };
     for (k, v) in query_pairs(&req, &["from", "to", "product", "jobGroup"])? {
         match k.as_str() {
@@ -133,6 +142,7 @@ pub async fn daily(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpR
         (status = 404, description = "No such product/group or job", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn of_job(
+    _: Allowed<ReadProduct>,
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
     req: HttpRequest,

@@ -246,10 +246,10 @@ impl Store for MemoryStore {
         Ok(st.find_run(id.0).and_then(|s| st.run(s)).map(|r| st.to_run(r)))
     }
 
-    fn audit_append(&self, entry: &crate::audit::AuditEntry) -> Result<(), StoreError> {
+    fn audit_append(&self, at: crate::clock::Ts, change: crate::audit::Change) -> Result<(), StoreError> {
         let mut trail = self.audit.lock();
         let seq = trail.last().map_or(1, |e| e.seq + 1);
-        trail.push(crate::audit::AuditEntry { seq, ..entry.clone() });
+        trail.push(crate::audit::AuditEntry { seq, at, change });
         Ok(())
     }
 

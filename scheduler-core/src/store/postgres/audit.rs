@@ -8,7 +8,8 @@ use diesel::{QueryableByName, RunQueryDsl};
 use super::batcher::Batcher;
 use super::rows::ts;
 use super::{db, PgPool};
-use crate::audit::{AuditEntry, AuditQuery};
+use crate::audit::{Action, AuditEntry, AuditQuery, Change};
+use crate::clock::Ts;
 use crate::store::StoreError;
 
 // Entries arriving together are written with one statement, in arrival order (`seq`).
@@ -54,20 +55,20 @@ struct Row {
 }
 
 /// The audit batcher: appends are committed with whatever others arrive at the same moment.
-pub(super) fn batcher(pool: PgPool) -> Batcher<AuditEntry, ()> {
+pub(super) fn batcher(pool: PgPool) -> Batcher<(Ts, Change), ()> {
     Batcher::start("pg-audit", MAX_BATCH, pool, append)
 }
 
-fn append(conn: &mut PgConnection, entries: &[&AuditEntry]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-    let text = |f: fn(&AuditEntry) -> &str| entries.iter().map(|e| f(e).to_owned()).collect::<Vec<_>>();
-    let opt = |f: fn(&AuditEntry) -> Option<&str>| entries.iter().map(|e| f(e).map(str::to_owned)).collect::<Vec<_>>();
+fn append(conn: &mut PgConnection, entries: &[&(Ts, Change)]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    let text = |f: fn(&Change) -> &str| entries.iter().map(|(_, e)| f(e).to_owned()).collect::<Vec<_>>();
+    let opt = |f: fn(&Change) -> Option<&str>| entries.iter().map(|(_, e)| f(e).map(str::to_owned)).collect::<Vec<_>>();
     diesel::sql_query(APPEND)
-        .bind::<Array<Timestamptz>, _>(entries.iter().map(|e| e.at.to_datetime()).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(entries.iter().map(|(at, _)| at.to_datetime()).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(text(|e| &e.who))
-        .bind::<Array<Text>, _>(text(|e| &e.action))
+        .bind::<Array<Text>, _>(text(|e| e.action.as_str()))
         .bind::<Array<Text>, _>(text(|e| &e.method))
         .bind::<Array<Text>, _>(text(|e| &e.path))
-        .bind::<Array<Integer>, _>(entries.iter().map(|e| i32::from(e.status)).collect::<Vec<_>>())
+        .bind::<Array<Integer>, _>(entries.iter().map(|(_, e)| i32::from(e.status)).collect::<Vec<_>>())
         .bind::<Array<Nullable<Text>>, _>(opt(|e| e.product.as_deref()))
         .bind::<Array<Nullable<Text>>, _>(opt(|e| e.job_group.as_deref()))
         .bind::<Array<Nullable<Text>>, _>(opt(|e| e.target.as_deref()))
@@ -84,19 +85,24 @@ pub(super) fn list(conn: &mut PgConnection, q: &AuditQuery) -> Result<Vec<AuditE
         .bind::<BigInt, _>(i64::try_from(q.limit).unwrap_or(i64::MAX))
         .load(conn)
         .map_err(db)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| AuditEntry {
-            seq: r.seq,
-            at: ts(r.at),
-            who: r.who,
-            action: r.action,
-            method: r.method,
-            path: r.path,
-            status: u16::try_from(r.status).unwrap_or(0),
-            product: r.product,
-            job_group: r.job_group,
-            target: r.target,
+    rows.into_iter()
+        .map(|r| {
+            let action = Action::parse(&r.action)
+                .ok_or_else(|| StoreError::Internal(format!("unknown audit action `{}`", r.action)))?;
+            Ok(AuditEntry {
+                seq: r.seq,
+                at: ts(r.at),
+                change: Change {
+                    who: r.who,
+                    action,
+                    method: r.method,
+                    path: r.path,
+                    status: u16::try_from(r.status).unwrap_or(0),
+                    product: r.product,
+                    job_group: r.job_group,
+                    target: r.target,
+                },
+            })
         })
-        .collect())
+        .collect()
 }

@@ -91,7 +91,7 @@ pub struct PgStore {
     starts: own_conn::OwnConn,
     inserts: batcher::Batcher<NewJob, Inserted>,
     /// Audit entries, written in batches.
-    audits: batcher::Batcher<crate::audit::AuditEntry, ()>,
+    audits: batcher::Batcher<(Ts, crate::audit::Change), ()>,
     /// Keep run statistics (`run_stats`) as runs finish.
     stats: bool,
 }
@@ -474,9 +474,9 @@ impl Store for PgStore {
         self.audits.flush();
     }
 
-    fn audit_append(&self, entry: &crate::audit::AuditEntry) -> Result<(), StoreError> {
+    fn audit_append(&self, at: Ts, change: crate::audit::Change) -> Result<(), StoreError> {
         // Not waited for: written with the next batch, a failure logged by the writer.
-        self.audits.send(entry.clone())
+        self.audits.send((at, change))
     }
 
     fn audit_list(&self, q: &crate::audit::AuditQuery) -> Result<Vec<crate::audit::AuditEntry>, StoreError> {
