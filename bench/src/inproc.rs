@@ -110,7 +110,7 @@ fn starts(rig: &Rig, ids: &[JobId]) -> anyhow::Result<Vec<(Ts, Ts)>> {
     }
     ids.iter()
         .map(|id| {
-            let runs = rig.s.job_runs("bench", "noop", &id.to_string(), 2)?;
+            let runs = rig.s.job_runs("bench", "noop", *id, 2)?;
             anyhow::ensure!(runs.len() == 1, "job {id} ran {} times", runs.len());
             Ok((runs[0].scheduled_for, runs[0].started_at.context("no start")?))
         })

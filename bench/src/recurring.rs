@@ -51,7 +51,7 @@ fn runs_between(
         None => {
             let mut out = Vec::with_capacity(ids.len() * per_job);
             for id in ids {
-                for r in rig.s.job_runs("bench", group, &id.to_string(), per_job + 10)? {
+                for r in rig.s.job_runs("bench", group, *id, per_job + 10)? {
                     out.push((r.scheduled_for.0, r.started_at.map(|t| t.0), r.outcome == RunOutcome::Skipped));
                 }
             }

@@ -4,11 +4,11 @@
 use abi_stable::sabi_trait::TD_Opaque;
 use scheduler_plugin_api::abi::{outcome, verdict, RunContext_TO};
 
+use crate::clock::Ts;
 use crate::engine::cancel::CancelFlag;
-use crate::model::RunOutcome;
 use crate::plugin::context::{FollowUp, HostRunContext};
 use crate::scheduler::Shared;
-use crate::store::{Claimed, RunFinish};
+use crate::store::{Claimed, Ending, RunFinish};
 
 /// The span every log record of a run is emitted in.
 fn run_span(run: &Claimed) -> tracing::Span {
@@ -26,55 +26,54 @@ fn run_span(run: &Claimed) -> tracing::Span {
     span
 }
 
-/// A completion that has not happened yet: failed, started and finished at `started_at`.
-fn finish_of(shared: &Shared, run: &Claimed, started_at: crate::clock::Ts) -> RunFinish {
+/// The completion of `run`, started at `started_at`, ending now as `ending`.
+fn finish_of(
+    shared: &Shared,
+    run: &Claimed,
+    started_at: Ts,
+    ending: Ending,
+    listener_error: Option<String>,
+) -> RunFinish {
+    // Text the store keeps: without NUL characters (which PostgreSQL text cannot hold).
+    let ending = match ending {
+        Ending::Succeeded { output } => Ending::Succeeded { output },
+        Ending::Failed { error, retry_at } => Ending::Failed { error: no_nul(error), retry_at },
+        Ending::Vetoed { reason } => Ending::Vetoed { reason: no_nul(reason) },
+        Ending::Cancelled { reason, requeue } => Ending::Cancelled { reason: no_nul(reason), requeue },
+    };
     RunFinish {
         token: run.token,
         limited: !shared.max_running.is_empty() && shared.max_running.iter().any(|(g, _)| *g == run.group),
         run_id: run.run_id,
         job_id: run.job_id,
         started_at,
-        finished_at: started_at,
-        outcome: RunOutcome::Failed,
-        error: None,
-        output: None,
-        listener_error: None,
-        requeue: false,
-        retry_at: None,
+        finished_at: shared.clock.now(),
+        ending,
+        listener_error: listener_error.map(no_nul),
     }
 }
 
 /// A run asked to stop while it waited for a worker: it ends `cancelled` without calling the
 /// job or its listeners. Stopped by this node's shutdown (`requeue`), its job runs again.
-pub(crate) fn cancelled_before_start(
-    shared: &Shared,
-    run: &Claimed,
-    started_at: crate::clock::Ts,
-    requeue: bool,
-) -> RunFinish {
+pub(crate) fn cancelled_before_start(shared: &Shared, run: &Claimed, started_at: Ts, requeue: bool) -> RunFinish {
     let span = run_span(run);
     let _entered = span.enter();
-    let mut finish = finish_of(shared, run, started_at);
-    finish.outcome = RunOutcome::Cancelled;
-    finish.error = Some("cancelled before it started".to_owned());
-    finish.requeue = requeue;
     tracing::info!(requeue, "run cancelled before it started");
-    finish
+    let ending = Ending::Cancelled { reason: "cancelled before it started".to_owned(), requeue };
+    finish_of(shared, run, started_at, ending, None)
 }
 
 /// Executes one claimed run whose start is recorded (at `started_at`) and describes how it
 /// ended. Never panics into the worker: plugin code catches its own panics (the export macro),
 /// and a missing job type is a failed run.
-pub(crate) fn execute(shared: &Shared, run: &Claimed, started_at: crate::clock::Ts, cancel: &CancelFlag) -> RunFinish {
+pub(crate) fn execute(shared: &Shared, run: &Claimed, started_at: Ts, cancel: &CancelFlag) -> RunFinish {
     let span = run_span(run);
     let _entered = span.enter();
-    let mut finish = finish_of(shared, run, started_at);
 
     let Some(entry) = shared.registry.get(&run.group) else {
-        finish.error = Some(format!("no plugin on node {} registers {}", run.node, run.group));
-        finish.finished_at = shared.clock.now();
-        tracing::error!(error = finish.error.as_deref(), "run failed");
-        return finish;
+        let error = format!("no plugin on node {} registers {}", run.node, run.group);
+        tracing::error!(error = %error, "run failed");
+        return finish_of(shared, run, started_at, Ending::Failed { error, retry_at: None }, None);
     };
 
     let follow_up = FollowUpFor { shared, run };
@@ -95,12 +94,9 @@ pub(crate) fn execute(shared: &Shared, run: &Claimed, started_at: crate::clock::
         match v.code {
             verdict::ALLOW => {}
             verdict::VETO => {
-                finish.outcome = RunOutcome::Vetoed;
-                finish.error = Some(format!("vetoed by {}: {}", l.name, v.reason));
-                finish.listener_error = join(listener_errors);
-                finish.finished_at = shared.clock.now();
                 tracing::info!(listener = %l.name, reason = %v.reason, "run vetoed");
-                return finish;
+                let reason = format!("vetoed by {}: {}", l.name, v.reason);
+                return finish_of(shared, run, started_at, Ending::Vetoed { reason }, join(listener_errors));
             }
             _ => {
                 tracing::warn!(listener = %l.name, error = %v.reason, "veto listener failed; the run goes ahead");
@@ -108,54 +104,61 @@ pub(crate) fn execute(shared: &Shared, run: &Claimed, started_at: crate::clock::
             }
         }
     }
-    finish.listener_error = join(listener_errors);
 
     let out = entry.plugin.instance.run(entry.index, RunContext_TO::from_ptr(&ctx, TD_Opaque));
-    finish.finished_at = shared.clock.now();
-    match out.code {
+    let ending = match out.code {
         outcome::SUCCEEDED => {
-            finish.outcome = RunOutcome::Succeeded;
-            finish.output = out.output_json.into_option().and_then(|s| storable_output(s.into_string()));
             tracing::debug!("run succeeded");
+            Ending::Succeeded { output: out.output_json.into_option().and_then(|s| storable_output(s.into_string())) }
         }
         outcome::CANCELLED => {
-            finish.outcome = RunOutcome::Cancelled;
-            finish.error = Some(non_empty(out.message.into_string(), "cancelled"));
             // Cancelled by this node's shutdown, not by a client: the job runs again elsewhere.
-            finish.requeue = cancel.is_set() && shared.is_stopping();
-            tracing::info!(requeue = finish.requeue, "run cancelled");
+            let requeue = cancel.is_set() && shared.is_stopping();
+            tracing::info!(requeue, "run cancelled");
+            Ending::Cancelled { reason: non_empty(out.message.into_string(), "cancelled"), requeue }
         }
         code => {
-            finish.outcome = RunOutcome::Failed;
-            let retry_after = out.retry_after_ms.into_option();
-            // Errors the job says may pass, and panics, are retried while attempts remain.
-            if matches!(code, outcome::RETRYABLE | outcome::PANICKED) && !cancel.is_set() {
-                let policy = run.retry.clone().or_else(|| Shared::default_retry(entry));
-                if let Some(p) = policy.filter(|p| run.attempt < p.attempts) {
-                    let wait = match retry_after {
-                        Some(ms) => std::time::Duration::from_millis(ms),
-                        None => p.backoff.delay(run.attempt, fastrand::f64()),
-                    };
-                    let at = finish.finished_at.plus_micros(i64::try_from(wait.as_micros()).unwrap_or(i64::MAX));
-                    finish.retry_at = Some(at);
-                    tracing::info!(retry_at = %at, attempts = p.attempts, "the run failed; it will be retried");
-                }
-            }
+            let retry_at = if matches!(code, outcome::RETRYABLE | outcome::PANICKED) && !cancel.is_set() {
+                // Errors the job says may pass, and panics, are retried while attempts remain.
+                retry_instant(shared, entry, run, out.retry_after_ms.into_option())
+            } else {
+                None
+            };
             let message = out.message.into_string();
-            finish.error = Some(match code {
+            let error = match code {
                 outcome::PANICKED => format!("the job panicked: {message}"),
-                outcome::INVALID_REQUEST => {
-                    format!("the stored request does not fit the job type: {message}")
-                }
+                outcome::INVALID_REQUEST => format!("the stored request does not fit the job type: {message}"),
                 outcome::RETRYABLE | outcome::PERMANENT => non_empty(message, "the job failed"),
                 other => format!("the job returned an unknown outcome code {other}: {message}"),
-            });
-            tracing::warn!(error = finish.error.as_deref(), "run failed");
+            };
+            tracing::warn!(error = %error, "run failed");
+            Ending::Failed { error, retry_at }
         }
+    };
+    finish_of(shared, run, started_at, ending, join(listener_errors))
+}
+
+/// When a failed run's next attempt is due, if its retry policy allows one: after the wait the
+/// job asked for, else the policy's backoff.
+fn retry_instant(
+    shared: &Shared,
+    entry: &crate::plugin::JobTypeEntry,
+    run: &Claimed,
+    asked_ms: Option<u64>,
+) -> Option<Ts> {
+    let policy = run.retry.clone().or_else(|| Shared::default_retry(entry))?;
+    // No number of attempts of its own: the job type's, as this node knows it.
+    let attempts = policy.attempts.map_or(entry.options.max_attempts.unwrap_or(1), std::num::NonZeroU32::get);
+    if run.attempt >= attempts {
+        return None;
     }
-    finish.error = finish.error.map(no_nul);
-    finish.listener_error = finish.listener_error.map(no_nul);
-    finish
+    let wait = match asked_ms {
+        Some(ms) => std::time::Duration::from_millis(ms),
+        None => policy.backoff.delay(run.attempt, fastrand::f64()),
+    };
+    let at = shared.clock.now().plus_micros(i64::try_from(wait.as_micros()).unwrap_or(i64::MAX));
+    tracing::info!(retry_at = %at, attempts, "the run failed; it will be retried");
+    Some(at)
 }
 
 /// A job's output as the store keeps it: a JSON document without NUL characters, else nothing

@@ -250,10 +250,10 @@ impl LocalRecorder<'_> {
             }
         };
         g.started.inc();
-        g.finished[finish.outcome.index()].inc();
+        g.finished[finish.ending.outcome().index()].inc();
         g.lateness.observe(finish.started_at.micros_since(run.scheduled_for).max(0) as f64 / 1e6);
         g.duration.observe(finish.finished_at.micros_since(finish.started_at).max(0) as f64 / 1e6);
-        if finish.retry_at.is_some() {
+        if finish.ending.retry_at().is_some() {
             g.retries.inc();
         }
         self.pending += 1;

@@ -453,8 +453,8 @@ fn parse_retry(map: &Map<String, Value>) -> Result<Option<RetryPolicy>, CoreErro
         return Ok(None);
     }
     let attempts = match attempts {
-        Some(a) => positive_int("attempts", a, 100)? as u32,
-        None => 0, // the job type's default, filled in when the job is created
+        Some(a) => std::num::NonZeroU32::new(positive_int("attempts", a, 100)? as u32),
+        None => None, // the job type's default, as the node running the fire knows it
     };
     let mut b = Backoff::default();
     if let Some(v) = backoff {

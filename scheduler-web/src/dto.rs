@@ -61,8 +61,9 @@ pub struct TriggerDto {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RetryDto {
-    /// Attempts per fire, the first included.
-    pub attempts: u32,
+    /// Attempts per fire, the first included; null: the job type's default.
+    #[schema(nullable)]
+    pub attempts: Option<u32>,
     /// `fixed` or `exponential`.
     pub backoff: &'static str,
     /// The first wait in milliseconds.
@@ -154,7 +155,7 @@ impl From<&Job> for JobDto {
             },
             priority: j.spec.priority,
             retry: j.spec.retry.as_ref().map(|r| RetryDto {
-                attempts: r.attempts,
+                attempts: r.attempts.map(std::num::NonZeroU32::get),
                 backoff: match r.backoff.kind {
                     BackoffKind::Fixed => "fixed",
                     BackoffKind::Exponential => "exponential",

@@ -87,7 +87,10 @@ fn several_triggers_each_keep_their_own_data_and_flag() {
     assert_eq!(r.spec.overlap, OverlapPolicy::Queue);
     assert_eq!(r.spec.priority, 10);
     let retry = r.spec.retry.unwrap();
-    assert_eq!((retry.attempts, retry.backoff.kind, retry.backoff.base_ms), (3, BackoffKind::Fixed, 500));
+    assert_eq!(
+        (retry.attempts.map(std::num::NonZeroU32::get), retry.backoff.kind, retry.backoff.base_ms),
+        (Some(3), BackoffKind::Fixed, 500)
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use super::Scheduler;
 use crate::clock::Ts;
 use crate::error::CoreError;
-use crate::model::{Run, RunId};
+use crate::model::{JobId, Run, RunId};
 use crate::stats::{self, StatsQuery, Summary};
 use crate::store::{RunCursor, RunQuery};
 
@@ -18,9 +18,8 @@ impl Scheduler {
 
     /// One run by id, of a product `visible` accepts: a run of any other product is not found,
     /// as if it did not exist.
-    pub fn run_get(&self, id: &str, visible: impl Fn(&str) -> bool) -> Result<Run, CoreError> {
-        let not_found = || CoreError::RunNotFound { id: id.chars().take(64).collect(), group: "any group".into() };
-        let run_id = id.parse::<RunId>().map_err(|_| not_found())?;
+    pub fn run_get(&self, run_id: RunId, visible: impl Fn(&str) -> bool) -> Result<Run, CoreError> {
+        let not_found = || CoreError::RunNotFound { id: run_id.to_string(), group: "any group".into() };
         self.shared.store.run_get(run_id)?.filter(|r| visible(r.group.product())).ok_or_else(not_found)
     }
 
@@ -30,7 +29,7 @@ impl Scheduler {
     }
 
     /// One job's statistics since an instant, from its runs (exact percentiles).
-    pub fn job_stats(&self, product: &str, job_group: &str, id: &str, since: Ts) -> Result<Summary, CoreError> {
+    pub fn job_stats(&self, product: &str, job_group: &str, id: JobId, since: Ts) -> Result<Summary, CoreError> {
         let job = self.job_get(product, job_group, id)?;
         let mut runs = Vec::new();
         let mut before = None;

@@ -19,11 +19,6 @@ use crate::trigger::JobSpec;
 pub const MAX_PREVIEW: usize = 1_000;
 
 impl Scheduler {
-    fn job_id(entry: &JobTypeEntry, id: &str) -> Result<JobId, CoreError> {
-        id.parse::<JobId>()
-            .map_err(|_| CoreError::JobNotFound { id: id.chars().take(64).collect(), group: entry.group.to_string() })
-    }
-
     fn not_found(entry: &JobTypeEntry, id: JobId) -> CoreError {
         CoreError::JobNotFound { id: id.to_string(), group: entry.group.to_string() }
     }
@@ -73,9 +68,8 @@ impl Scheduler {
     }
 
     /// One job.
-    pub fn job_get(&self, product: &str, job_group: &str, id: &str) -> Result<Job, CoreError> {
+    pub fn job_get(&self, product: &str, job_group: &str, id: JobId) -> Result<Job, CoreError> {
         let entry = self.entry(product, job_group)?;
-        let id = Self::job_id(entry, id)?;
         self.shared.store.job_get(&entry.group, id)?.ok_or_else(|| Self::not_found(entry, id))
     }
 
@@ -93,9 +87,8 @@ impl Scheduler {
 
     /// Gives a job new triggers from a PATCH body (any schedule form), keeping its payload,
     /// pause state and policies.
-    pub fn job_reschedule(&self, product: &str, job_group: &str, id: &str, body: &Value) -> Result<Job, CoreError> {
+    pub fn job_reschedule(&self, product: &str, job_group: &str, id: JobId, body: &Value) -> Result<Job, CoreError> {
         let entry = self.entry(product, job_group)?;
-        let id = Self::job_id(entry, id)?;
         crate::limits::check_body(body, self.shared.limits.payload_depth)?;
         for _ in 0..8 {
             let job = self.shared.store.job_get(&entry.group, id)?.ok_or_else(|| Self::not_found(entry, id))?;
@@ -133,9 +126,8 @@ impl Scheduler {
     }
 
     /// Pauses, resumes or runs a job now (run-now also re-queues a finished job).
-    pub fn job_control(&self, product: &str, job_group: &str, id: &str, control: Control) -> Result<Job, CoreError> {
+    pub fn job_control(&self, product: &str, job_group: &str, id: JobId, control: Control) -> Result<Job, CoreError> {
         let entry = self.entry(product, job_group)?;
-        let id = Self::job_id(entry, id)?;
         if control == Control::RunNow {
             let job = self.shared.store.job_get(&entry.group, id)?.ok_or_else(|| Self::not_found(entry, id))?;
             if job.paused {
@@ -155,11 +147,9 @@ impl Scheduler {
     }
 
     /// Asks a running run to stop; the node running it delivers the cancellation to the job.
-    pub fn run_cancel(&self, product: &str, job_group: &str, run: &str) -> Result<(), CoreError> {
+    pub fn run_cancel(&self, product: &str, job_group: &str, run_id: RunId) -> Result<(), CoreError> {
         let entry = self.entry(product, job_group)?;
-        let not_found =
-            || CoreError::RunNotFound { id: run.chars().take(64).collect(), group: entry.group.to_string() };
-        let run_id = run.parse::<RunId>().map_err(|_| not_found())?;
+        let not_found = || CoreError::RunNotFound { id: run_id.to_string(), group: entry.group.to_string() };
         match self.shared.store.run_cancel(&entry.group, run_id)? {
             None => Err(not_found()),
             Some(false) => Err(CoreError::Conflict { reason: format!("run `{run_id}` is not running") }),
@@ -179,7 +169,7 @@ impl Scheduler {
         &self,
         product: &str,
         job_group: &str,
-        id: &str,
+        id: JobId,
         count: usize,
         after: Option<Ts>,
     ) -> Result<Vec<Ts>, CoreError> {
@@ -214,16 +204,14 @@ impl Scheduler {
     }
 
     /// Deletes a job that has not finished.
-    pub fn job_delete(&self, product: &str, job_group: &str, id: &str) -> Result<(), CoreError> {
+    pub fn job_delete(&self, product: &str, job_group: &str, id: JobId) -> Result<(), CoreError> {
         let entry = self.entry(product, job_group)?;
-        let id = Self::job_id(entry, id)?;
         Self::changed(entry, id, self.shared.store.job_delete(&entry.group, id)?)
     }
 
     /// A job's runs, newest first.
-    pub fn job_runs(&self, product: &str, job_group: &str, id: &str, limit: usize) -> Result<Vec<Run>, CoreError> {
+    pub fn job_runs(&self, product: &str, job_group: &str, id: JobId, limit: usize) -> Result<Vec<Run>, CoreError> {
         let entry = self.entry(product, job_group)?;
-        let id = Self::job_id(entry, id)?;
         self.shared.store.job_runs(&entry.group, id, limit)?.ok_or_else(|| Self::not_found(entry, id))
     }
 }

@@ -168,7 +168,7 @@ impl Shared {
     pub(crate) fn default_retry(entry: &JobTypeEntry) -> Option<RetryPolicy> {
         let attempts = entry.options.max_attempts.unwrap_or(1);
         (attempts > 1).then(|| RetryPolicy {
-            attempts,
+            attempts: std::num::NonZeroU32::new(attempts),
             backoff: crate::trigger::Backoff {
                 base_ms: entry.options.retry_base_ms.unwrap_or(1_000),
                 ..crate::trigger::Backoff::default()
@@ -177,7 +177,7 @@ impl Shared {
     }
 
     /// Validates a create request against its job type and computes the job's first state.
-    pub(crate) fn prepare(&self, entry: &JobTypeEntry, mut req: CreateRequest) -> Result<Prepared, CoreError> {
+    pub(crate) fn prepare(&self, entry: &JobTypeEntry, req: CreateRequest) -> Result<Prepared, CoreError> {
         crate::limits::check_payload_size(&req.payload, &req.spec.triggers, self.limits.payload_bytes)?;
         Self::validate(entry, &req.payload)?;
         if req.spec.overlap == crate::trigger::OverlapPolicy::Allow && !entry.options.allow_concurrent {
@@ -185,11 +185,6 @@ impl Shared {
                 field: "overlap".into(),
                 reason: format!("\"allow\" needs a job type that allows concurrent runs, and {} does not", entry.name),
             });
-        }
-        if let Some(r) = req.spec.retry.as_mut() {
-            if r.attempts == 0 {
-                r.attempts = entry.options.max_attempts.unwrap_or(1).max(1);
-            }
         }
         let now = self.clock.now();
         let compiled = req.spec.compile()?;

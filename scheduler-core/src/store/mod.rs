@@ -459,6 +459,79 @@ pub struct Claimed {
     pub retry: Option<RetryPolicy>,
 }
 
+/// How a run ended, with exactly what each ending carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ending {
+    /// The job did its work; its output (JSON), if it returned one.
+    Succeeded {
+        /// The output.
+        output: Option<String>,
+    },
+    /// The job failed (an error, a panic, a request it refused); the fire runs again, as the
+    /// next attempt, at `retry_at` when its retry policy allows.
+    Failed {
+        /// What failed.
+        error: String,
+        /// When the next attempt is due, if there is one.
+        retry_at: Option<Ts>,
+    },
+    /// A veto listener stopped it.
+    Vetoed {
+        /// The listener and its reason.
+        reason: String,
+    },
+    /// It stopped because it was asked to. `requeue` when this node's shutdown asked (not a
+    /// client): the fire is due again, as the same attempt.
+    Cancelled {
+        /// What the job (or the host) said.
+        reason: String,
+        /// Run the fire again.
+        requeue: bool,
+    },
+}
+
+impl Ending {
+    /// The outcome recorded for the run.
+    pub fn outcome(&self) -> RunOutcome {
+        match self {
+            Ending::Succeeded { .. } => RunOutcome::Succeeded,
+            Ending::Failed { .. } => RunOutcome::Failed,
+            Ending::Vetoed { .. } => RunOutcome::Vetoed,
+            Ending::Cancelled { .. } => RunOutcome::Cancelled,
+        }
+    }
+
+    /// The error, veto reason or cancellation message.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            Ending::Succeeded { .. } => None,
+            Ending::Failed { error, .. } => Some(error),
+            Ending::Vetoed { reason } | Ending::Cancelled { reason, .. } => Some(reason),
+        }
+    }
+
+    /// A successful run's output.
+    pub fn output(&self) -> Option<&str> {
+        match self {
+            Ending::Succeeded { output } => output.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// When the fire's next attempt is due, for a failed run that may be retried.
+    pub fn retry_at(&self) -> Option<Ts> {
+        match self {
+            Ending::Failed { retry_at, .. } => *retry_at,
+            _ => None,
+        }
+    }
+
+    /// True when the fire is due again as the same attempt (cancelled by a stopping node).
+    pub fn requeue(&self) -> bool {
+        matches!(self, Ending::Cancelled { requeue: true, .. })
+    }
+}
+
 /// A finished run, as the worker reports it.
 #[derive(Debug, Clone)]
 pub struct RunFinish {
@@ -475,18 +548,9 @@ pub struct RunFinish {
     /// When it ended.
     pub finished_at: Ts,
     /// How it ended.
-    pub outcome: RunOutcome,
-    /// The error or veto reason.
-    pub error: Option<String>,
-    /// A successful run's output (JSON).
-    pub output: Option<String>,
-    /// Listeners that failed while asked about this run.
+    pub ending: Ending,
+    /// Listeners that failed while asked about this run (they count as allowing it).
     pub listener_error: Option<String>,
-    /// Put the job back to run again at its scheduled instant (the run was interrupted by
-    /// this node's shutdown, not by the job).
-    pub requeue: bool,
-    /// Run the fire again (next attempt) at this instant: the run failed and may be retried.
-    pub retry_at: Option<Ts>,
 }
 
 /// A store of jobs and runs. Calls are synchronous; [`Store::blocking`] says whether they

@@ -28,7 +28,9 @@ use serde_json::{Map, Value};
 pub use cron::parse_cron;
 pub use interval::{check_range, parse_delay, parse_interval};
 pub use policy::{Backoff, BackoffKind, MisfirePolicy, OverlapPolicy, RetryPolicy};
-pub use spec::{plan, ExtraFire, FireEvent, JobSpec, JobState, LastRun, Plan, PlannedRun, MISFIRE_THRESHOLD_MICROS};
+pub use spec::{
+    plan, ExtraFire, Fire, FireEvent, JobSpec, JobState, LastRun, Plan, PlannedRun, MISFIRE_THRESHOLD_MICROS,
+};
 
 use crate::clock::Ts;
 

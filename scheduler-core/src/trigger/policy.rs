@@ -38,8 +38,10 @@ pub enum OverlapPolicy {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RetryPolicy {
-    /// Attempts per fire, the first included (1 = no retries).
-    pub attempts: u32,
+    /// Attempts per fire, the first included (1 = no retries); none: the job type's default,
+    /// as the node running the fire knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<std::num::NonZeroU32>,
     /// The wait before each retry.
     pub backoff: Backoff,
 }

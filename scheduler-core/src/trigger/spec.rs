@@ -116,12 +116,48 @@ impl JobState {
 /// What a due fire does.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
-    /// A run to start, if the fire runs.
-    pub run: Option<PlannedRun>,
-    /// A fire recorded as skipped instead, with the reason.
-    pub skipped: Option<(Ts, String)>,
+    /// Run, skip, or nothing (no trigger left to fire).
+    pub fire: Fire,
     /// What a policy did to this fire, if anything (for metrics).
     pub event: Option<FireEvent>,
+}
+
+/// What a due fire does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fire {
+    /// A run starts.
+    Run(PlannedRun),
+    /// The fire due at `at` is recorded as skipped, with the reason.
+    Skip {
+        /// When the (first) skipped fire was due.
+        at: Ts,
+        /// Why, for the skipped run's note.
+        reason: String,
+    },
+    /// Nothing is due: every trigger has ended or is disabled.
+    Nothing,
+}
+
+impl Plan {
+    /// The run the fire starts, if it runs.
+    pub fn run(&self) -> Option<&PlannedRun> {
+        match &self.fire {
+            Fire::Run(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The skipped fire's instant and reason, if it is skipped.
+    pub fn skipped(&self) -> Option<(Ts, &str)> {
+        match &self.fire {
+            Fire::Skip { at, reason } => Some((*at, reason)),
+            _ => None,
+        }
+    }
+
+    fn skip(at: Ts, reason: String, event: FireEvent) -> Plan {
+        Plan { fire: Fire::Skip { at, reason }, event: Some(event) }
+    }
 }
 
 /// What a misfire or overlap policy did to a fire.
@@ -171,27 +207,23 @@ pub fn plan(spec: &JobSpec, compiled: &[Compiled], state: &mut JobState, now: Ts
         if sched.is_none_or(|(n, _)| extra.at <= n) {
             state.extra = None;
             return Plan {
-                run: Some(PlannedRun {
+                fire: Fire::Run(PlannedRun {
                     scheduled_for: extra.at,
                     attempt: extra.attempt,
                     trigger: extra.trigger,
                     note: extra.manual.then(|| "run now, requested through the API".to_owned()),
                 }),
-                skipped: None,
                 event: None,
             };
         }
     }
     let Some((due, i)) = sched else {
-        return Plan { run: None, skipped: None, event: None };
+        return Plan { fire: Fire::Nothing, event: None };
     };
     let (c, st) = (&compiled[i], &mut state.triggers[i]);
     let trigger = Some(i as u32);
-    let run = |note, event| Plan {
-        run: Some(PlannedRun { scheduled_for: due, attempt: 1, trigger, note }),
-        skipped: None,
-        event,
-    };
+    let run =
+        |note, event| Plan { fire: Fire::Run(PlannedRun { scheduled_for: due, attempt: 1, trigger, note }), event };
     if !c.trigger().is_recurring() {
         st.fired += 1;
         st.next = None;
@@ -204,14 +236,13 @@ pub fn plan(spec: &JobSpec, compiled: &[Compiled], state: &mut JobState, now: Ts
             let n = 1 + c.count_between(due, lf, COUNT_CAP);
             st.fired += n;
             st.next = c.next_after(lf, st.fired);
-            return Plan {
-                run: None,
-                skipped: Some((
-                    due,
-                    format!("{n} fire(s) from {due} came due while the previous run was still running (overlap policy skip)"),
-                )),
-                event: Some(FireEvent::OverlapSkipped),
-            };
+            return Plan::skip(
+                due,
+                format!(
+                    "{n} fire(s) from {due} came due while the previous run was still running (overlap policy skip)"
+                ),
+                FireEvent::OverlapSkipped,
+            );
         }
     }
     if now.micros_since(due) <= MISFIRE_THRESHOLD_MICROS {
@@ -235,11 +266,11 @@ pub fn plan(spec: &JobSpec, compiled: &[Compiled], state: &mut JobState, now: Ts
         MisfirePolicy::Skip => {
             st.fired += missed;
             st.next = c.next_after(now, st.fired);
-            Plan {
-                run: None,
-                skipped: Some((due, format!("{missed} missed fire(s) from {due} skipped (misfire policy skip)"))),
-                event: Some(FireEvent::MisfireSkipped),
-            }
+            Plan::skip(
+                due,
+                format!("{missed} missed fire(s) from {due} skipped (misfire policy skip)"),
+                FireEvent::MisfireSkipped,
+            )
         }
         MisfirePolicy::FireAll if missed > FIRE_ALL_LIMIT => {
             // Skip the oldest, so that at most FIRE_ALL_LIMIT missed fires run.
@@ -253,16 +284,11 @@ pub fn plan(spec: &JobSpec, compiled: &[Compiled], state: &mut JobState, now: Ts
             }
             st.fired += skip;
             st.next = Some(t);
-            Plan {
-                run: None,
-                skipped: Some((
-                    due,
-                    format!(
-                        "{skip} of {missed} missed fire(s) from {due} skipped: fireAll runs at most {FIRE_ALL_LIMIT}"
-                    ),
-                )),
-                event: Some(FireEvent::MisfireSkipped),
-            }
+            Plan::skip(
+                due,
+                format!("{skip} of {missed} missed fire(s) from {due} skipped: fireAll runs at most {FIRE_ALL_LIMIT}"),
+                FireEvent::MisfireSkipped,
+            )
         }
         MisfirePolicy::FireAll => {
             st.fired += 1;
@@ -291,7 +317,7 @@ mod tests {
     fn an_on_time_fire_runs_and_the_next_follows_the_schedule() {
         let (spec, c, mut st) = every_second(MisfirePolicy::FireOnce, OverlapPolicy::Skip);
         let p = plan(&spec, &c, &mut st, Ts(S / 10), None);
-        assert_eq!(p.run.unwrap().scheduled_for, Ts(0));
+        assert_eq!(p.run().unwrap().scheduled_for, Ts(0));
         assert_eq!(st.next_due(), Some(Ts(S)));
     }
 
@@ -299,7 +325,7 @@ mod tests {
     fn fire_once_coalesces_missed_fires_into_one_catch_up_run() {
         let (spec, c, mut st) = every_second(MisfirePolicy::FireOnce, OverlapPolicy::Skip);
         let p = plan(&spec, &c, &mut st, Ts(3_600 * S + S / 2), None);
-        let run = p.run.unwrap();
+        let run = p.run().unwrap().clone();
         assert_eq!(run.scheduled_for, Ts(0));
         assert!(run.note.unwrap().contains("3601 fires missed"));
         assert_eq!(st.next_due(), Some(Ts(3_601 * S)));
@@ -310,8 +336,8 @@ mod tests {
     fn skip_records_the_missed_fires_and_resumes_on_the_schedule() {
         let (spec, c, mut st) = every_second(MisfirePolicy::Skip, OverlapPolicy::Skip);
         let p = plan(&spec, &c, &mut st, Ts(120 * S), None);
-        assert!(p.run.is_none());
-        let (at, why) = p.skipped.unwrap();
+        assert!(p.run().is_none());
+        let (at, why) = p.skipped().unwrap();
         assert_eq!(at, Ts(0));
         assert!(why.contains("121 missed"), "{why}");
         assert_eq!(st.next_due(), Some(Ts(121 * S)));
@@ -322,11 +348,11 @@ mod tests {
         let (spec, c, mut st) = every_second(MisfirePolicy::FireAll, OverlapPolicy::Skip);
         let now = Ts(5 * 60 * S);
         let p = plan(&spec, &c, &mut st, now, None);
-        assert!(p.run.is_none(), "first the oldest beyond the limit are skipped");
-        assert!(p.skipped.unwrap().1.contains("201 of 301"));
+        assert!(p.run().is_none(), "first the oldest beyond the limit are skipped");
+        assert!(p.skipped().unwrap().1.contains("201 of 301"));
         let mut runs = 0;
         while st.next_due().is_some_and(|d| d <= now) {
-            assert!(plan(&spec, &c, &mut st, now, None).run.is_some());
+            assert!(plan(&spec, &c, &mut st, now, None).run().is_some());
             runs += 1;
         }
         assert_eq!(runs, 100);
@@ -338,8 +364,8 @@ mod tests {
         plan(&spec, &c, &mut st, Ts(0), None);
         // The run took 3.5 s: the fires at 1 s, 2 s and 3 s came due during it.
         let p = plan(&spec, &c, &mut st, Ts(3_500_000), Some(LastRun { started: Ts(0), finished: Ts(3_500_000) }));
-        assert!(p.run.is_none());
-        assert!(p.skipped.unwrap().1.contains("3 fire(s)"));
+        assert!(p.run().is_none());
+        assert!(p.skipped().unwrap().1.contains("3 fire(s)"));
         assert_eq!(st.next_due(), Some(Ts(4 * S)));
     }
 
@@ -351,7 +377,7 @@ mod tests {
         // before that run started.
         let last = LastRun { started: Ts(2_200_000), finished: Ts(2_300_000) };
         let p = plan(&spec, &c, &mut st, Ts(2_300_000), Some(last));
-        assert_eq!(p.run.unwrap().scheduled_for, Ts(S));
+        assert_eq!(p.run().unwrap().scheduled_for, Ts(S));
     }
 
     #[test]
@@ -359,7 +385,7 @@ mod tests {
         let (spec, c, mut st) = every_second(MisfirePolicy::FireOnce, OverlapPolicy::Queue);
         plan(&spec, &c, &mut st, Ts(0), None);
         let p = plan(&spec, &c, &mut st, Ts(3_500_000), Some(LastRun { started: Ts(0), finished: Ts(3_500_000) }));
-        assert_eq!(p.run.unwrap().scheduled_for, Ts(S));
+        assert_eq!(p.run().unwrap().scheduled_for, Ts(S));
     }
 
     #[test]
@@ -367,7 +393,7 @@ mod tests {
         let (spec, c, mut st) = every_second(MisfirePolicy::FireOnce, OverlapPolicy::Skip);
         plan(&spec, &c, &mut st, Ts(0), None);
         st.extra = Some(ExtraFire { at: Ts(S / 2), attempt: 2, trigger: Some(0), manual: false });
-        let p = plan(&spec, &c, &mut st, Ts(S / 2), None).run.unwrap();
+        let p = plan(&spec, &c, &mut st, Ts(S / 2), None).run().unwrap().clone();
         assert_eq!((p.scheduled_for, p.attempt), (Ts(S / 2), 2));
         assert_eq!(st.next_due(), Some(Ts(S)));
     }

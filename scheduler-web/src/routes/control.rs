@@ -7,6 +7,7 @@ use scheduler_core::store::Control;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::ids;
 use crate::auth::{Allowed, ReadProduct, WriteProduct};
 use crate::dto::JobDto;
 use crate::problem::Problem;
@@ -19,7 +20,8 @@ async fn control(
     c: Control,
 ) -> Result<HttpResponse, Problem> {
     let (product, group, id) = path.into_inner();
-    let job = state.call(move |s| s.job_control(&product, &group, &id, c)).await?;
+    let id = ids::job(&state, &product, &group, &id)?;
+    let job = state.call(move |s| s.job_control(&product, &group, id, c)).await?;
     let action = match c {
         Control::RunNow => Action::Run,
         Control::Pause => Action::Pause,
@@ -93,10 +95,10 @@ pub async fn cancel(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, Problem> {
     let (product, group, run) = path.into_inner();
-    let shown = run.clone();
-    state.call(move |s| s.run_cancel(&product, &group, &run)).await?;
-    allowed.audit(&state, Action::Cancel, StatusCode::ACCEPTED, Some(shown.clone()));
-    Ok(HttpResponse::Accepted().json(json!({ "runId": shown, "status": "cancelling" })))
+    let run = ids::run(&state, &product, &group, &run)?;
+    state.call(move |s| s.run_cancel(&product, &group, run)).await?;
+    allowed.audit(&state, Action::Cancel, StatusCode::ACCEPTED, Some(run.to_string()));
+    Ok(HttpResponse::Accepted().json(json!({ "runId": run.to_string(), "status": "cancelling" })))
 }
 
 #[derive(Deserialize)]
@@ -146,6 +148,7 @@ pub async fn next(
                 .map_err(Problem::from)?,
         ),
     };
-    let fires = state.call(move |s| s.job_next(&product, &group, &id, count, after)).await?;
+    let id = ids::job(&state, &product, &group, &id)?;
+    let fires = state.call(move |s| s.job_next(&product, &group, id, count, after)).await?;
     Ok(HttpResponse::Ok().json(fires.iter().map(|t| t.to_rfc3339()).collect::<Vec<_>>()))
 }

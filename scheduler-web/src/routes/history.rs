@@ -9,6 +9,7 @@ use scheduler_core::store::{RunCursor, RunQuery};
 use scheduler_core::Ts;
 use serde_json::Value;
 
+use super::ids;
 use super::jobs::parse_limit;
 use crate::auth::{AcrossProducts, Allowed, AnyCaller};
 use crate::dto::RunDto;
@@ -198,10 +199,10 @@ pub async fn get(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let id = path.into_inner();
+    let id = ids::any_run(&path.into_inner())?;
     // A caller scoped to other products learns nothing, not even that the run exists.
     let caller = allowed.caller().clone();
-    let run = state.call(move |s| s.run_get(&id, |product| caller.can_read(product))).await?;
+    let run = state.call(move |s| s.run_get(id, |product| caller.can_read(product))).await?;
     Ok(HttpResponse::Ok().json(RunDto::from(&run)))
 }
 
@@ -212,7 +213,8 @@ pub async fn of_job(
     req: HttpRequest,
 ) -> Result<HttpResponse, Problem> {
     let (product, group, id) = path.into_inner();
-    let job = state.call(move |s| s.job_get(&product, &group, &id)).await?;
+    let id = ids::job(&state, &product, &group, &id)?;
+    let job = state.call(move |s| s.job_get(&product, &group, id)).await?;
     let keys: Vec<&str> = KEYS.iter().copied().filter(|k| !matches!(*k, "product" | "jobGroup" | "jobId")).collect();
     let mut q = run_query(&query_pairs(&req, &keys)?)?;
     q.job = Some(job.id);

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use scheduler_core::audit::Action;
 use scheduler_core::Created;
 
+use super::ids;
 use crate::auth::{Allowed, ReadProduct, WriteProduct};
 use crate::dto::{JobDto, RunDto};
 use crate::problem::Problem;
@@ -309,10 +310,11 @@ pub async fn get(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, Problem> {
     let (product, group, id) = path.into_inner();
+    let id = ids::job(&state, &product, &group, &id)?;
     let (job, last) = state
         .call(move |s| {
-            let job = s.job_get(&product, &group, &id)?;
-            let last = s.job_runs(&product, &group, &id, 1)?.into_iter().next();
+            let job = s.job_get(&product, &group, id)?;
+            let last = s.job_runs(&product, &group, id, 1)?.into_iter().next();
             Ok((job, last))
         })
         .await?;
@@ -344,10 +346,11 @@ pub async fn reschedule(
 ) -> Result<HttpResponse, Problem> {
     let (product, group, id) = path.into_inner();
     // Unknown group or job: 404 before the body is judged.
-    let (p, g, i) = (product.clone(), group.clone(), id.clone());
-    state.call(move |s| s.job_get(&p, &g, &i)).await?;
+    let id = ids::job(&state, &product, &group, &id)?;
+    let (p, g) = (product.clone(), group.clone());
+    state.call(move |s| s.job_get(&p, &g, id)).await?;
     let body = read_json(&state, payload).await?;
-    let job = state.call(move |s| s.job_reschedule(&product, &group, &id, &body)).await?;
+    let job = state.call(move |s| s.job_reschedule(&product, &group, id, &body)).await?;
     allowed.audit(&state, Action::Reschedule, StatusCode::OK, Some(job.id.to_string()));
     Ok(HttpResponse::Ok().json(JobDto::from(&job)))
 }
@@ -370,9 +373,9 @@ pub async fn delete(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, Problem> {
     let (product, group, id) = path.into_inner();
-    let target = id.clone();
-    state.call(move |s| s.job_delete(&product, &group, &id)).await?;
-    allowed.audit(&state, Action::Delete, StatusCode::NO_CONTENT, Some(target));
+    let id = ids::job(&state, &product, &group, &id)?;
+    state.call(move |s| s.job_delete(&product, &group, id)).await?;
+    allowed.audit(&state, Action::Delete, StatusCode::NO_CONTENT, Some(id.to_string()));
     Ok(HttpResponse::NoContent().finish())
 }
 

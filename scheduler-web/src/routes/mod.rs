@@ -5,6 +5,7 @@ pub mod control;
 pub mod groups;
 pub mod health;
 pub mod history;
+pub mod ids;
 pub mod jobs;
 pub mod metrics;
 pub mod nodes;

@@ -7,6 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::history::{instant, query_pairs, text};
+use super::ids;
 use crate::auth::{AcrossProducts, Allowed, ReadProduct};
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -152,6 +153,7 @@ pub async fn of_job(
     for (_, v) in query_pairs(&req, &["since"])? {
         since = instant("since", &v)?;
     }
-    let summary = state.call(move |s| s.job_stats(&product, &group, &id, since)).await?;
+    let id = ids::job(&state, &product, &group, &id)?;
+    let summary = state.call(move |s| s.job_stats(&product, &group, id, since)).await?;
     Ok(HttpResponse::Ok().json(StatsDto::from(summary)))
 }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use scheduler_core::clock::{Clock, SystemClock, Ts};
 use scheduler_core::model::{GroupKey, Job, JobId, JobSpec, JobStatus, RunOutcome};
 use scheduler_core::store::{
-    Begun, Change, ClaimDue, Claimed, Inserted, JobListQuery, JobReschedule, ListCursor, NewJob, NodeInfo, RunFinish,
-    RunStart, Store,
+    Begun, Change, ClaimDue, Claimed, Ending, Inserted, JobListQuery, JobReschedule, ListCursor, NewJob, NodeInfo,
+    RunFinish, RunStart, Store,
 };
 
 /// Every case, by name. Adding a case here adds it for every store.
@@ -215,12 +215,21 @@ fn finish(c: &Claimed, outcome: RunOutcome) -> RunFinish {
         job_id: c.job_id,
         started_at: t,
         finished_at: t,
-        outcome,
-        error: (outcome != RunOutcome::Succeeded).then(|| format!("{outcome:?}")),
-        output: (outcome == RunOutcome::Succeeded).then(|| r#"{"ok":true}"#.to_owned()),
+        ending: match outcome {
+            RunOutcome::Succeeded => Ending::Succeeded { output: Some(r#"{"ok":true}"#.to_owned()) },
+            RunOutcome::Vetoed => Ending::Vetoed { reason: "Vetoed".into() },
+            RunOutcome::Cancelled => Ending::Cancelled { reason: "Cancelled".into(), requeue: false },
+            _ => Ending::Failed { error: format!("{outcome:?}"), retry_at: None },
+        },
         listener_error: None,
-        requeue: false,
-        retry_at: None,
+    }
+}
+
+/// A run cancelled by its node's shutdown: the fire is due again.
+fn requeued(c: &Claimed) -> RunFinish {
+    RunFinish {
+        ending: Ending::Cancelled { reason: "Cancelled".into(), requeue: true },
+        ..finish(c, RunOutcome::Cancelled)
     }
 }
 
@@ -438,9 +447,7 @@ fn runs_are_listed_newest_first(s: &dyn Store) {
     for _ in 0..3 {
         let c = claim(s, 1).remove(0);
         run_ids.push(c.run_id);
-        let mut f = finish(&c, RunOutcome::Cancelled);
-        f.requeue = true;
-        s.runs_finish(&[f]).unwrap();
+        s.runs_finish(&[requeued(&c)]).unwrap();
     }
     let runs = s.job_runs(&g, id, 10).unwrap().unwrap();
     run_ids.reverse();
@@ -466,9 +473,7 @@ fn a_requeued_run_makes_its_job_due_again(s: &dyn Store) {
     let when = now().plus_micros(-1000);
     let id = insert(s, new_job(&g, when)).id;
     let c = claim(s, 1).remove(0);
-    let mut f = finish(&c, RunOutcome::Cancelled);
-    f.requeue = true;
-    s.runs_finish(&[f]).unwrap();
+    s.runs_finish(&[requeued(&c)]).unwrap();
     assert_eq!(status(s, &g, id), JobStatus::Scheduled);
     let again = claim(s, 1);
     assert_eq!(again.len(), 1);
@@ -616,8 +621,10 @@ fn a_cancel_asked_while_a_run_waits_is_seen_when_it_starts(s: &dyn Store) {
     assert!(s.runs_cancel_requested("node-a").unwrap().is_empty(), "once");
     assert_eq!(s.run_cancel(&g, c[0].run_id).unwrap(), Some(true), "still a cancel in progress");
     assert_eq!(start(s, &c), vec![Begun::Go]);
-    let mut f = finish(&c[0], RunOutcome::Cancelled);
-    f.error = Some("cancelled before it started".into());
+    let f = RunFinish {
+        ending: Ending::Cancelled { reason: "cancelled before it started".into(), requeue: false },
+        ..finish(&c[0], RunOutcome::Cancelled)
+    };
     s.runs_finish(&[f]).unwrap();
     assert_eq!(status(s, &g, id), JobStatus::Cancelled);
 }

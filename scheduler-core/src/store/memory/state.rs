@@ -12,8 +12,10 @@ use uuid::Uuid;
 use super::records::{final_status, outcome_code, GroupState, JobRec, RunRec, SpecRec, StatKey, NONE, NO_TIME};
 use crate::clock::Ts;
 use crate::model::{GroupKey, Job, JobId, JobSpec, JobState, JobStatus, Run, RunId, RunOutcome, TraceId};
-use crate::store::{Begun, Claimed, Control, Inserted, NewJob, Pruned, Retention, RunFinish, RunStart, StoreError};
-use crate::trigger::{plan, ExtraFire, TriggerState};
+use crate::store::{
+    Begun, Claimed, Control, Ending, Inserted, NewJob, Pruned, Retention, RunFinish, RunStart, StoreError,
+};
+use crate::trigger::{plan, ExtraFire, Fire, TriggerState};
 
 pub(super) struct State {
     pub jobs: Vec<Option<JobRec>>,
@@ -560,14 +562,14 @@ impl State {
                     event = p.event;
                     j.next_due = s.state.next_due().map_or(NO_TIME, |t| t.0);
                     let retry = s.spec.retry.clone();
-                    match (p.run, p.skipped) {
-                        (Some(r), _) => {
+                    match p.fire {
+                        Fire::Run(r) => {
                             let data =
                                 r.trigger.and_then(|t| s.spec.triggers.get(t as usize)).and_then(|t| t.data.clone());
                             (r.scheduled_for.0, r.attempt, r.trigger, r.note, None, s.allows_overlap(), retry, data)
                         }
-                        (None, Some(skip)) => (skip.0 .0, 1, None, None, Some(skip.1), false, retry, None),
-                        (None, None) => (NO_TIME, 1, None, None, None, false, retry, None),
+                        Fire::Skip { at, reason } => (at.0, 1, None, None, Some(reason), false, retry, None),
+                        Fire::Nothing => (NO_TIME, 1, None, None, None, false, retry, None),
                     }
                 }
             }
@@ -673,15 +675,16 @@ impl State {
             tracing::warn!(run = %f.run_id, "completion for a run no longer held ignored");
             return None;
         }
-        run.outcome = f.outcome;
+        let outcome = f.ending.outcome();
+        run.outcome = outcome;
         let run_group = run.group as usize;
         run.started = f.started_at.0;
         run.finished = f.finished_at.0;
-        run.error = f.error.as_deref().map(Box::from);
-        run.output = f.output.as_deref().map(Box::from);
+        run.error = f.ending.error().map(Box::from);
+        run.output = f.ending.output().map(Box::from);
         run.listener_error = f.listener_error.as_deref().map(Box::from);
         let (scheduled_for, attempt, trigger) = (run.scheduled_for, run.attempt, run.trigger);
-        self.count_run(run_group as u16, f.outcome, scheduled_for, f.started_at.0, f.finished_at.0);
+        self.count_run(run_group as u16, outcome, scheduled_for, f.started_at.0, f.finished_at.0);
         let gs = &mut self.groups[run_group];
         gs.running = gs.running.saturating_sub(1);
         // A limited group with room again: its earliest ready job may start.
@@ -694,9 +697,9 @@ impl State {
             return None;
         }
         self.unindex(slot);
-        let extra = if let Some(at) = f.retry_at {
+        let extra = if let Some(at) = f.ending.retry_at() {
             Some(ExtraFire { at, attempt: attempt + 1, trigger, manual: false })
-        } else if f.requeue {
+        } else if f.ending.requeue() {
             Some(ExtraFire { at: Ts(scheduled_for), attempt, trigger, manual: false })
         } else {
             None
@@ -721,7 +724,7 @@ impl State {
         }
         let idle = j.current_run == NONE && j.spec.as_ref().is_none_or(|s| s.concurrent_runs == 0);
         if j.next_due == NO_TIME && idle {
-            j.done = Some(final_status(f.outcome));
+            j.done = Some(final_status(outcome));
         }
         let wake = (j.next_due != NO_TIME && !j.paused && j.done.is_none()).then_some(Ts(j.next_due));
         self.index(slot);
@@ -762,12 +765,8 @@ impl State {
                 job_id: c.job_id,
                 started_at: now,
                 finished_at: now,
-                outcome: RunOutcome::Cancelled,
-                error: Some("cancelled before it started".to_owned()),
-                output: None,
+                ending: Ending::Cancelled { reason: "cancelled before it started".to_owned(), requeue: false },
                 listener_error: None,
-                requeue: false,
-                retry_at: None,
             };
             self.finish_one(&cancelled);
             if let Some(r) = self.runs[run_slot as usize].as_mut() {

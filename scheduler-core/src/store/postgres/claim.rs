@@ -15,7 +15,7 @@ use super::{db, group_names, sql};
 use crate::clock::Ts;
 use crate::model::{JobId, RunId, TraceId};
 use crate::store::{Claim, ClaimDue, Claimed, StoreError};
-use crate::trigger::{merge_data, plan, JobSpec, JobState, LastRun};
+use crate::trigger::{merge_data, plan, Fire, JobSpec, JobState, LastRun};
 
 /// A job's row after the claim.
 struct Advance {
@@ -77,13 +77,15 @@ fn decide(
             }
             advance.next_due = state.next_due();
             advance.state = Some(serde_json::to_string(&state).map_err(|e| StoreError::Internal(e.to_string()))?);
-            let data = p
-                .run
-                .as_ref()
-                .and_then(|r| r.trigger)
-                .and_then(|t| spec.triggers.get(t as usize))
-                .and_then(|t| t.data.clone());
-            (p.run.map(|r| (r.scheduled_for, r.attempt, r.trigger, r.note)), p.skipped, spec.retry.clone(), data)
+            let retry = spec.retry.clone();
+            match p.fire {
+                Fire::Run(r) => {
+                    let data = r.trigger.and_then(|t| spec.triggers.get(t as usize)).and_then(|t| t.data.clone());
+                    (Some((r.scheduled_for, r.attempt, r.trigger, r.note)), None, retry, data)
+                }
+                Fire::Skip { at, reason } => (None, Some((at, reason)), retry, None),
+                Fire::Nothing => (None, None, retry, None),
+            }
         }
     };
     if let Some((scheduled_for, attempt, trigger, note)) = run {

@@ -542,15 +542,15 @@ impl Store for PgStore {
         let counts: FinishCounts = diesel::sql_query(text)
             .bind::<Array<SqlUuid>, _>(batch.iter().map(|f| f.run_id.0).collect::<Vec<_>>())
             .bind::<Array<SqlUuid>, _>(batch.iter().map(|f| f.job_id.0).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(batch.iter().map(|f| f.outcome.as_str()).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(batch.iter().map(|f| f.ending.outcome().as_str()).collect::<Vec<_>>())
             .bind::<Array<Timestamptz>, _>(batch.iter().map(|f| f.started_at.to_datetime()).collect::<Vec<_>>())
             .bind::<Array<Timestamptz>, _>(batch.iter().map(|f| f.finished_at.to_datetime()).collect::<Vec<_>>())
-            .bind::<Array<Nullable<Text>>, _>(batch.iter().map(|f| f.error.as_deref()).collect::<Vec<_>>())
-            .bind::<Array<Nullable<Text>>, _>(batch.iter().map(|f| f.output.as_deref()).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Text>>, _>(batch.iter().map(|f| f.ending.error()).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Text>>, _>(batch.iter().map(|f| f.ending.output()).collect::<Vec<_>>())
             .bind::<Array<Nullable<Text>>, _>(batch.iter().map(|f| f.listener_error.as_deref()).collect::<Vec<_>>())
-            .bind::<Array<Bool>, _>(batch.iter().map(|f| f.requeue).collect::<Vec<_>>())
+            .bind::<Array<Bool>, _>(batch.iter().map(|f| f.ending.requeue()).collect::<Vec<_>>())
             .bind::<Array<Nullable<Timestamptz>>, _>(
-                batch.iter().map(|f| f.retry_at.map(Ts::to_datetime)).collect::<Vec<_>>(),
+                batch.iter().map(|f| f.ending.retry_at().map(Ts::to_datetime)).collect::<Vec<_>>(),
             )
             .get_result(&mut conn)
             .map_err(db)?;
