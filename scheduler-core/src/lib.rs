@@ -30,6 +30,7 @@ pub mod schedules_file;
 pub mod stats;
 pub mod store;
 pub mod trigger;
+pub mod wire;
 
 pub use clock::{Clock, SystemClock, Ts};
 pub use error::CoreError;

@@ -9,7 +9,9 @@ use crate::dto::{
     ApplyReportDto, GroupDto, JobDto, NodeDto, PluginDto, RefusalDto, RetryDto, RunDto, SchedulerDto, TriggerDto,
 };
 use crate::problem::Problem;
-use crate::routes::jobs::{CreateJobBody, RescheduleBody};
+use scheduler_core::wire::{
+    BackoffRequest, JobRequest, RescheduleRequest, ScheduleFields, ScheduleRequest, TriggerRequest,
+};
 
 /// The API's OpenAPI document.
 #[derive(OpenApi)]
@@ -47,7 +49,7 @@ is also served under `/api/schedulers`, `/scheduler` and `/schedulers`. Errors a
         crate::routes::control::next,
     ),
     components(schemas(
-        JobDto, TriggerDto, RetryDto, RunDto, GroupDto, NodeDto, PluginDto, RefusalDto, SchedulerDto, Problem, CreateJobBody, RescheduleBody,
+        JobDto, TriggerDto, RetryDto, RunDto, GroupDto, NodeDto, PluginDto, RefusalDto, SchedulerDto, Problem, JobRequest, RescheduleRequest, ScheduleRequest, ScheduleFields, TriggerRequest, BackoffRequest,
         ApplyReportDto, crate::routes::stats::StatsDto, crate::routes::stats::PercentilesDto,
         crate::routes::audit::AuditDto
     )),

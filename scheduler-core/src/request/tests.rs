@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::trigger::ScheduleSpec;
+use crate::trigger::{BackoffKind, MisfirePolicy, OverlapPolicy, ScheduleSpec};
 
 const NOW: Ts = Ts(1_790_000_000_000_000);
 

@@ -1,16 +1,14 @@
 //! Jobs of a product and group: create, list, read, reschedule, delete, and their runs.
 
-use std::collections::HashMap;
-
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use scheduler_core::store::ListCursor;
 use scheduler_core::Ts;
 use serde::Deserialize;
 use serde_json::Value;
-use utoipa::ToSchema;
 
 use scheduler_core::audit::Action;
+use scheduler_core::wire::{JobRequest, RescheduleRequest};
 use scheduler_core::Created;
 
 use super::ids;
@@ -18,103 +16,6 @@ use crate::auth::{Allowed, ReadProduct, WriteProduct};
 use crate::dto::{JobDto, RunDto};
 use crate::problem::Problem;
 use crate::state::AppState;
-
-/// The body of a create request: `when` plus any payload keys, which the job receives as its
-/// request.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(example = json!({"when": "2030-01-01T00:00:00Z", "vmId": "79bfd10c-1529-42de-bd68-1a6e084ee13d"}))]
-#[allow(dead_code)]
-pub struct CreateJobBody {
-    /// When the job runs: an ISO 8601 instant with an offset. A past instant runs at once.
-    /// For an interval, its first fire.
-    #[schema(format = DateTime, example = "2017-09-21T23:58:16.797Z")]
-    pub when: Option<String>,
-    /// `ONE_TIME` (the default).
-    #[schema(example = "ONE_TIME")]
-    pub job_type: Option<String>,
-    /// Create the job paused.
-    pub is_paused: Option<bool>,
-    /// A cron pattern (5 fields, or 6/7 with seconds and year) instead of `when`.
-    #[schema(example = "0 0 5 * * *")]
-    pub cron: Option<String>,
-    /// The IANA time zone of `cron` (default UTC).
-    #[schema(example = "Europe/Prague")]
-    pub timezone: Option<String>,
-    /// A period instead of `when`: seconds, text ("2 minutes") or ISO 8601 ("PT5M").
-    #[schema(value_type = Option<String>, example = "PT5M")]
-    pub interval: Option<Value>,
-    /// Delay before an interval's first fire (when `when` is not given).
-    #[schema(value_type = Option<String>)]
-    pub initial_delay: Option<Value>,
-    /// For recurring schedules: fire at most this many times.
-    #[schema(minimum = 1)]
-    pub repeat_count: Option<u64>,
-    /// For recurring schedules: fire no later than this.
-    #[schema(format = DateTime)]
-    pub until: Option<String>,
-    /// For `jobType` RECURRING (the reference form): days between fires.
-    #[schema(minimum = 1, maximum = 36500)]
-    pub repeat_interval_in_days: Option<u32>,
-    /// `fireOnce` (default), `skip` or `fireAll`.
-    pub misfire: Option<String>,
-    /// Several schedules, each `{when|cron|interval, timezone, initialDelay, repeatCount, until, misfire, enabled, data, name}`.
-    #[schema(value_type = Option<Vec<Object>>)]
-    pub triggers: Option<Value>,
-    /// `skip` (default), `queue` or `allow`.
-    pub overlap: Option<String>,
-    /// Attempts per fire (1 to 100).
-    #[schema(minimum = 1, maximum = 100)]
-    pub attempts: Option<u32>,
-    /// `{"type": "fixed"|"exponential", "delay": ms, "factor", "cap": ms, "jitter"}`.
-    #[schema(value_type = Option<Object>)]
-    pub backoff: Option<Value>,
-    /// -100 to 100, or `low`, `normal`, `medium`, `high`, `critical`.
-    #[schema(value_type = Option<i32>)]
-    pub priority: Option<Value>,
-    /// Run at once as well.
-    pub now: Option<bool>,
-    /// A client-chosen job id (UUID); makes the create idempotent.
-    #[schema(format = Uuid)]
-    pub id: Option<String>,
-    /// Payload keys, handed to the job type (e.g. `vmId`).
-    #[serde(flatten)]
-    pub payload: HashMap<String, Value>,
-}
-
-/// The body of a reschedule request: a new schedule in any of the create forms.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schema(example = json!({"when": "2031-01-01T00:00:00Z"}))]
-#[allow(dead_code)]
-pub struct RescheduleBody {
-    /// The new instant: an ISO 8601 instant with an offset.
-    #[schema(format = DateTime, example = "2017-09-21T22:16:36.797Z")]
-    pub when: Option<String>,
-    /// `ONE_TIME` or `RECURRING`.
-    pub job_type: Option<String>,
-    /// A cron pattern.
-    pub cron: Option<String>,
-    /// Its IANA time zone.
-    pub timezone: Option<String>,
-    /// A period.
-    #[schema(value_type = Option<String>)]
-    pub interval: Option<Value>,
-    /// Delay before an interval's first fire.
-    #[schema(value_type = Option<String>)]
-    pub initial_delay: Option<Value>,
-    /// Fire at most this many times.
-    pub repeat_count: Option<u64>,
-    /// Fire no later than this.
-    pub until: Option<String>,
-    /// Days between fires (RECURRING).
-    pub repeat_interval_in_days: Option<u32>,
-    /// Misfire policy.
-    pub misfire: Option<String>,
-    /// Several schedules.
-    #[schema(value_type = Option<Vec<Object>>)]
-    pub triggers: Option<Value>,
-}
 
 #[derive(Deserialize)]
 struct PageQuery {
@@ -254,7 +155,7 @@ pub async fn list(
         ("jobGroup" = String, Path, description = "The job group, e.g. `backups`"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes the create idempotent within the group"),
     ),
-    request_body(content = CreateJobBody, description = "`when` plus payload keys", content_type = "application/json"),
+    request_body(content = JobRequest, description = "`when` (or another schedule) plus payload keys", content_type = "application/json"),
     responses(
         (status = 201, description = "Created", body = JobDto, headers(("Location" = String, description = "The new job's URL"))),
         (status = 200, description = "The job an earlier request with the same idempotency key created", body = JobDto),
@@ -330,7 +231,7 @@ pub async fn get(
         ("jobGroup" = String, Path, description = "The job group"),
         ("jobId" = String, Path, description = "The job's id (a UUID)"),
     ),
-    request_body(content = RescheduleBody, content_type = "application/json"),
+    request_body(content = RescheduleRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The rescheduled job", body = JobDto),
         (status = 400, description = "Bad body or `when`", body = Problem, content_type = "application/problem+json"),
