@@ -106,3 +106,9 @@ pub enum CoreError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+impl From<crate::model::InvalidName> for CoreError {
+    fn from(e: crate::model::InvalidName) -> CoreError {
+        CoreError::InvalidField { field: e.field.to_owned(), reason: e.reason }
+    }
+}

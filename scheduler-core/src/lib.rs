@@ -16,7 +16,6 @@ pub mod clock;
 pub mod cluster;
 pub mod engine;
 pub mod error;
-mod execution;
 pub mod json;
 pub mod limits;
 pub mod metrics;

@@ -125,10 +125,10 @@ struct Count {
 }
 
 impl Count {
-    /// Takes a place, or refuses when the estimate is at the quota.
-    fn reserve(&mut self, product: &str, limit: u64) -> Result<(), CoreError> {
+    /// Takes `n` places, or refuses when the estimate would pass the quota.
+    fn reserve(&mut self, product: &str, limit: u64, n: u64) -> Result<(), CoreError> {
         let pending = self.counted + self.admitted;
-        if pending >= limit {
+        if pending.saturating_add(n) > limit {
             return Err(CoreError::QuotaReached {
                 product: product.chars().take(64).collect(),
                 pending,
@@ -136,7 +136,7 @@ impl Count {
                 retry_after: QUOTA_RETRY_AFTER,
             });
         }
-        self.admitted += 1;
+        self.admitted += n;
         Ok(())
     }
 }
@@ -152,6 +152,11 @@ impl Quota {
     /// Reserves a place for one more job of `product`, or refuses; a reservation whose create
     /// made nothing new is given back with [`Quota::release`].
     pub(crate) fn admit(&self, store: &dyn Store, product: &str) -> Result<(), CoreError> {
+        self.admit_many(store, product, 1)
+    }
+
+    /// Reserves places for `n` more jobs of `product` (all or none).
+    pub(crate) fn admit_many(&self, store: &dyn Store, product: &str, n: u64) -> Result<(), CoreError> {
         let Some(limit) = self.limit else { return Ok(()) };
         {
             let mut counts = self.counts.lock();
@@ -159,7 +164,7 @@ impl Quota {
                 let age = c.at.elapsed();
                 let due = !c.counting && (age >= STALE || (c.counted + c.admitted >= limit && age >= RECHECK));
                 if !due {
-                    return c.reserve(product, limit);
+                    return c.reserve(product, limit, n);
                 }
                 c.counting = true;
             }
@@ -173,15 +178,20 @@ impl Quota {
         let fresh = Count { counted: counted?, at: Instant::now(), admitted: 0, counting: false };
         let c = counts.entry(product.to_owned()).or_insert(fresh);
         *c = fresh;
-        c.reserve(product, limit)
+        c.reserve(product, limit, n)
     }
 
     /// Gives back a reservation whose create made no new job (it failed, or found the job an
     /// earlier request with the same key made).
     pub(crate) fn release(&self, product: &str) {
+        self.release_many(product, 1);
+    }
+
+    /// Gives back `n` reservations.
+    pub(crate) fn release_many(&self, product: &str, n: u64) {
         if self.limit.is_some() {
             if let Some(c) = self.counts.lock().get_mut(product) {
-                c.admitted = c.admitted.saturating_sub(1);
+                c.admitted = c.admitted.saturating_sub(n);
             }
         }
     }

@@ -7,11 +7,22 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::clock::Ts;
-use crate::error::CoreError;
 pub use crate::trigger::{JobSpec, JobState};
 
+/// The idempotency-key prefix of jobs declared in a schedules file: they are the file's, and
+/// retention leaves them alone.
+pub const DECLARED_KEY_PREFIX: &str = "schedules:";
+
+/// A product or job group name that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct InvalidName {
+    pub field: &'static str,
+    pub reason: String,
+}
+
 /// A product or job group name: `[A-Za-z0-9][A-Za-z0-9_.-]{0,63}`.
-pub fn check_name(field: &'static str, value: &str) -> Result<(), CoreError> {
+pub fn check_name(field: &'static str, value: &str) -> Result<(), InvalidName> {
     let ok = !value.is_empty()
         && value.len() <= 64
         && value.as_bytes()[0].is_ascii_alphanumeric()
@@ -19,8 +30,8 @@ pub fn check_name(field: &'static str, value: &str) -> Result<(), CoreError> {
     if ok {
         Ok(())
     } else {
-        Err(CoreError::InvalidField {
-            field: field.to_owned(),
+        Err(InvalidName {
+            field,
             reason: format!(
                 "`{}` is not a valid name: use 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit",
                 value.chars().take(80).collect::<String>()
@@ -36,7 +47,7 @@ pub struct GroupKey(Arc<(String, String)>);
 
 impl GroupKey {
     /// A key from checked names.
-    pub fn new(product: &str, job_group: &str) -> Result<GroupKey, CoreError> {
+    pub fn new(product: &str, job_group: &str) -> Result<GroupKey, InvalidName> {
         check_name("product", product)?;
         check_name("jobGroup", job_group)?;
         Ok(GroupKey(Arc::new((product.to_owned(), job_group.to_owned()))))

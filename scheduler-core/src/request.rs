@@ -6,7 +6,6 @@
 //! `interval` (with an optional start: `when` or `initialDelay`), the reference service's
 //! `jobType: "RECURRING"` with `repeatIntervalInDays`, or a `triggers` array of those.
 
-use chrono::DateTime;
 use serde_json::{Map, Value};
 
 use crate::clock::Ts;
@@ -14,7 +13,9 @@ use crate::error::CoreError;
 use crate::model::JobId;
 use crate::trigger::{parse_cron, Backoff, JobSpec, RetryPolicy, ScheduleError, ScheduleSpec, Trigger};
 use crate::wire::fields::{Check, Checked, Data, Flag, FlagCheck, Name};
-use crate::wire::{BackoffRequest, JobRequest, RescheduleRequest, ScheduleFields, ScheduleRequest};
+use crate::wire::values::{has_nul, instant_of, kind, MAX_INSTANT, MIN_INSTANT};
+pub use crate::wire::MAX_TRIGGERS;
+use crate::wire::{read, BackoffRequest, JobRequest, RescheduleRequest, ScheduleFields, ScheduleRequest};
 
 /// Keys the service reads itself; they never reach the job as payload.
 pub const SERVICE_KEYS: [&str; 18] = [
@@ -53,9 +54,6 @@ pub const RESCHEDULE_KEYS: [&str; 12] = [
     "triggers",
     "enabled",
 ];
-
-/// The most triggers one job may have.
-pub const MAX_TRIGGERS: usize = 32;
 
 /// A create request, read.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,68 +101,10 @@ fn object(body: &Value) -> Result<&Map<String, Value>, CoreError> {
         .ok_or_else(|| invalid("body", format!("must be a JSON object with a `when` key, not {}", kind(body))))
 }
 
-pub(crate) fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-pub(crate) fn short(v: &Value) -> String {
-    let s = v.to_string();
-    if s.chars().count() > 64 {
-        format!("{}…", s.chars().take(64).collect::<String>())
-    } else {
-        s
-    }
-}
-
-/// The earliest instant a job may name (1970-01-01T00:00:00Z), in seconds since the epoch.
-const MIN_INSTANT: i64 = 0;
-/// The latest (9999-12-31T23:59:59Z).
-const MAX_INSTANT: i64 = 253_402_300_799;
-
 /// Parses an instant: RFC 3339 / ISO 8601 with a UTC offset, e.g. `2017-09-21T23:58:16.797Z`,
 /// from 1970 to 9999.
 pub fn parse_instant(field: &str, v: &Value) -> Result<Ts, CoreError> {
     instant_of(v).map_err(|reason| invalid(field, reason))
-}
-
-/// As [`parse_instant`], saying what is wrong without naming the field.
-pub(crate) fn instant_of(v: &Value) -> Result<Ts, String> {
-    let s = v.as_str().ok_or_else(|| {
-        format!(
-            "must be a string holding an ISO 8601 instant with an offset, e.g. \"2017-09-21T23:58:16.797Z\", not {}",
-            kind(v)
-        )
-    })?;
-    let shown: String = s.chars().take(64).collect();
-    match DateTime::parse_from_rfc3339(s.trim()) {
-        Ok(d) => {
-            let d = d.to_utc();
-            // On the instant itself: a leap second (`23:59:60`) reads as the next second.
-            if !(MIN_INSTANT..=MAX_INSTANT).contains(&Ts::from_datetime(d).0.div_euclid(1_000_000)) {
-                return Err(format!(
-                    "\"{shown}\" is out of range: use an instant from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z"
-                ));
-            }
-            Ok(Ts::from_datetime(d))
-        }
-        Err(e) => {
-            let hint = if chrono::NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%dT%H:%M:%S%.f").is_ok() {
-                "it has no UTC offset: add `Z` or one like `+02:00`".to_owned()
-            } else {
-                format!("{e}")
-            };
-            Err(format!(
-                "\"{shown}\" is not an ISO 8601 instant with an offset (e.g. \"2017-09-21T23:58:16.797Z\"): {hint}"
-            ))
-        }
-    }
 }
 
 /// Checks an instant a job names (from a plugin or an import) is in the range the API accepts.
@@ -384,25 +324,6 @@ impl JobRequest {
             run_now,
             id: self.id.map(Checked::into_inner),
         })
-    }
-}
-
-/// Reads a request of type `T` from a JSON value; a wrong value is an error naming its path
-/// (`triggers[1].cron`, or `body` for the body itself).
-pub fn read<'a, T: serde::Deserialize<'a>>(body: &'a Value) -> Result<T, CoreError> {
-    serde_path_to_error::deserialize(body).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { "body".to_owned() } else { path };
-        invalid(field, e.inner().to_string())
-    })
-}
-
-pub(crate) fn has_nul(v: &Value) -> bool {
-    match v {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(a) => a.iter().any(has_nul),
-        Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
-        _ => false,
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::ClusterConfig;
 use crate::background::{Background, StopSignal};
-use crate::scheduler::Shared;
+use crate::engine::runtime::Runtime;
 use crate::store::NodeInfo;
 
 /// The running heartbeat thread.
@@ -15,8 +15,8 @@ pub(crate) struct Heartbeat(Background);
 
 impl Heartbeat {
     /// Starts heartbeating as `node` (already registered).
-    pub(crate) fn start(shared: Arc<Shared>, node: NodeInfo, config: ClusterConfig) -> Heartbeat {
-        Heartbeat(Background::spawn("sched-heartbeat", move |stop| run(&shared, node, &config, stop)))
+    pub(crate) fn start(rt: Arc<Runtime>, node: NodeInfo, config: ClusterConfig) -> Heartbeat {
+        Heartbeat(Background::spawn("sched-heartbeat", move |stop| run(&rt, node, &config, stop)))
     }
 
     /// Stops the thread (the last thing a stopping node does before recording its stop).
@@ -25,7 +25,7 @@ impl Heartbeat {
     }
 }
 
-fn run(shared: &Shared, mut node: NodeInfo, config: &ClusterConfig, stop: &StopSignal) {
+fn run(rt: &Runtime, mut node: NodeInfo, config: &ClusterConfig, stop: &StopSignal) {
     let base_id = node.id.clone();
     // Twice per period: a live node's heartbeats are never further apart than one period (the
     // gap the store tolerates before it restarts the node's connected time) unless something
@@ -42,9 +42,9 @@ fn run(shared: &Shared, mut node: NodeInfo, config: &ClusterConfig, stop: &StopS
             return;
         }
         let result = if joining {
-            shared.store.node_register(&node).map(|()| true)
+            rt.store.node_register(&node).map(|()| true)
         } else {
-            shared.store.node_heartbeat(&node.id, config.heartbeat)
+            rt.store.node_heartbeat(&node.id, config.heartbeat)
         };
         // The next beat counts from the end of this call, which may have waited for the store:
         // beats never bunch up after an outage.
@@ -57,7 +57,7 @@ fn run(shared: &Shared, mut node: NodeInfo, config: &ClusterConfig, stop: &StopS
                 failures = 0;
                 if joining {
                     // Only now may this node claim and start again, under the new identity.
-                    shared.set_node(node.id.clone());
+                    rt.set_node(node.id.clone());
                     joining = false;
                     tracing::info!(node = %node.id, "rejoined the cluster under a fresh identity");
                 }
@@ -75,7 +75,7 @@ fn run(shared: &Shared, mut node: NodeInfo, config: &ClusterConfig, stop: &StopS
                 // Runs begun under the old identity are the cluster's business now: stop them
                 // (their outcomes would be ignored). The old identity can claim and start
                 // nothing more (the store refuses a node it counts as stopped).
-                if let Some(board) = shared.board.get() {
+                if let Some(board) = rt.board.get() {
                     board.cancel_all();
                 }
                 node.id = fresh;
@@ -83,7 +83,7 @@ fn run(shared: &Shared, mut node: NodeInfo, config: &ClusterConfig, stop: &StopS
                 next_beat = Instant::now();
             }
             Err(e) => {
-                if let Some(m) = shared.metrics.as_deref() {
+                if let Some(m) = rt.metrics.as_deref() {
                     m.heartbeat_failures.inc();
                     m.store_error("heartbeat");
                 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::ClusterConfig;
 use crate::background::{Background, StopSignal};
-use crate::scheduler::Shared;
+use crate::engine::runtime::Runtime;
 use crate::store::{Rescue, RescueDead};
 
 /// The running maintenance thread.
@@ -14,8 +14,8 @@ pub(crate) struct Maintenance(Background);
 
 impl Maintenance {
     /// Starts delivering cancel requests and rescuing dead nodes' runs.
-    pub(crate) fn start(shared: Arc<Shared>, config: ClusterConfig) -> Maintenance {
-        Maintenance(Background::spawn("sched-maintenance", move |stop| run(&shared, &config, stop)))
+    pub(crate) fn start(rt: Arc<Runtime>, config: ClusterConfig) -> Maintenance {
+        Maintenance(Background::spawn("sched-maintenance", move |stop| run(&rt, &config, stop)))
     }
 
     /// Stops the thread.
@@ -24,18 +24,18 @@ impl Maintenance {
     }
 }
 
-fn run(shared: &Shared, config: &ClusterConfig, stop: &StopSignal) {
+fn run(rt: &Runtime, config: &ClusterConfig, stop: &StopSignal) {
     let groups: Vec<_> =
-        shared.registry.job_types().iter().map(|e| (e.group.clone(), e.options.requests_recovery)).collect();
+        rt.registry.job_types().iter().map(|e| (e.group.clone(), e.options.requests_recovery)).collect();
     let mut next_rescue = Instant::now();
     let mut next_cancel = Instant::now();
     loop {
         let now = Instant::now();
         // The identity changes when the node rejoins (see `heartbeat.rs`).
-        let node = shared.node();
+        let node = rt.node();
         if now >= next_cancel {
             next_cancel = now + CANCEL_POLL;
-            deliver_cancels(shared, &node);
+            deliver_cancels(rt, &node);
         }
         if now >= next_rescue {
             next_rescue = now + config.rescue_every;
@@ -48,7 +48,7 @@ fn run(shared: &Shared, config: &ClusterConfig, stop: &StopSignal) {
                 gap: config.heartbeat,
                 groups: groups.clone(),
             };
-            rescue_dead(shared, &rescue);
+            rescue_dead(rt, &rescue);
         }
         if stop.wait_until(next_rescue.min(next_cancel)) {
             return;
@@ -59,10 +59,10 @@ fn run(shared: &Shared, config: &ClusterConfig, stop: &StopSignal) {
 /// How often this node looks for cancel requests of runs it executes (made through any node).
 const CANCEL_POLL: Duration = Duration::from_millis(250);
 
-fn deliver_cancels(shared: &Shared, node: &str) {
-    match shared.store.runs_cancel_requested(node) {
+fn deliver_cancels(rt: &Runtime, node: &str) {
+    match rt.store.runs_cancel_requested(node) {
         Ok(runs) => {
-            if let Some(board) = shared.board.get() {
+            if let Some(board) = rt.board.get() {
                 for run in runs {
                     if board.cancel(run) {
                         tracing::info!(run_id = %run, "cancellation requested through the API delivered to the run");
@@ -76,16 +76,16 @@ fn deliver_cancels(shared: &Shared, node: &str) {
     }
 }
 
-fn rescue_dead(shared: &Shared, rescue: &RescueDead) {
-    match shared.store.runs_rescue(rescue) {
+fn rescue_dead(rt: &Runtime, rescue: &RescueDead) {
+    match rt.store.runs_rescue(rescue) {
         Ok(rescued) => {
             // Work given back or to run again is due now: claim it here without waiting for
             // the poll.
             if rescued.iter().any(|r| matches!(r.result, Rescue::HandedBack | Rescue::Rerun)) {
-                shared.wake.due_at(shared.clock.now());
+                rt.wake.due_at(rt.clock.now());
             }
             for r in rescued {
-                if let Some(m) = shared.metrics.as_deref() {
+                if let Some(m) = rt.metrics.as_deref() {
                     m.recovered(r.result);
                 }
                 tracing::warn!(
@@ -104,7 +104,7 @@ fn rescue_dead(shared: &Shared, rescue: &RescueDead) {
             }
         }
         Err(e) => {
-            if let Some(m) = shared.metrics.as_deref() {
+            if let Some(m) = rt.metrics.as_deref() {
                 m.store_error("rescue");
             }
             tracing::debug!(error = %e, "looking for runs of dead nodes failed")

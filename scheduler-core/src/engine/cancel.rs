@@ -1,60 +1,13 @@
 //! Cooperative cancellation: a flag a run can poll or wait on. One flag per worker, reset for
 //! each run, so signalling a run allocates nothing.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 use crate::model::RunId;
-
-/// A cancellation signal for the run a worker is executing.
-#[derive(Default)]
-pub struct CancelFlag {
-    set: AtomicBool,
-    lock: Mutex<()>,
-    cond: Condvar,
-}
-
-impl CancelFlag {
-    /// True once the run was asked to stop.
-    pub fn is_set(&self) -> bool {
-        self.set.load(Ordering::Acquire)
-    }
-
-    /// Asks the run to stop and wakes it if it is waiting.
-    pub fn set(&self) {
-        self.set.store(true, Ordering::Release);
-        let _g = self.lock.lock();
-        self.cond.notify_all();
-    }
-
-    /// Clears the flag for the next run.
-    pub fn reset(&self) {
-        self.set.store(false, Ordering::Release);
-    }
-
-    /// Waits up to `timeout` for the flag; returns true if it is set.
-    pub fn wait(&self, timeout: Duration) -> bool {
-        if self.is_set() {
-            return true;
-        }
-        let deadline = Instant::now().checked_add(timeout);
-        let mut g = self.lock.lock();
-        while !self.is_set() {
-            match deadline {
-                Some(d) => {
-                    if self.cond.wait_until(&mut g, d).timed_out() {
-                        return self.is_set();
-                    }
-                }
-                None => self.cond.wait(&mut g),
-            }
-        }
-        true
-    }
-}
+pub use crate::plugin::context::CancelFlag;
 
 /// Each worker's cancellation flag and the run it is executing, so a cancel request for a run
 /// reaches the worker running it. A request for a run no worker holds yet (it waits in the
@@ -152,6 +105,8 @@ impl CancelBoard {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

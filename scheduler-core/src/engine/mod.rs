@@ -20,8 +20,14 @@
 //! capacity (workers plus queue), so a claim never takes work this node cannot start soon.
 
 pub mod cancel;
+pub(crate) mod create;
+mod execution;
+pub(crate) mod runtime;
 pub(crate) mod start;
 pub mod wake;
+
+pub use create::Created;
+pub use runtime::{Counters, EngineStats};
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,12 +39,11 @@ use crossbeam_channel::{unbounded, Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 
 use crate::clock::Ts;
-use crate::execution;
 use crate::metrics::Metrics;
 use crate::model::RunId;
-use crate::scheduler::Shared;
 use crate::store::{ClaimDue, Claimed, RunFinish};
 use cancel::CancelBoard;
+use runtime::Runtime;
 use start::{Start, StartGate};
 
 /// Settings of the engine.
@@ -99,14 +104,14 @@ impl Engine {
     }
 
     /// Starts the engine's threads.
-    pub(crate) fn start(shared: Arc<Shared>, config: &EngineConfig) -> Engine {
+    pub(crate) fn start(rt: Arc<Runtime>, config: &EngineConfig) -> Engine {
         let workers = config.workers.max(1);
-        let (done_tx, recorder) = if shared.store.blocking() {
+        let (done_tx, recorder) = if rt.store.blocking() {
             let (tx, rx) = unbounded::<Record>();
-            let (shared, batch) = (shared.clone(), config.finish_batch.max(1));
+            let (rt, batch) = (rt.clone(), config.finish_batch.max(1));
             let handle = std::thread::Builder::new()
                 .name("sched-recorder".into())
-                .spawn(move || recorder_loop(&shared, &rx, batch))
+                .spawn(move || recorder_loop(&rt, &rx, batch))
                 .expect("spawn recorder thread");
             (Some(tx), Some(handle))
         } else {
@@ -127,13 +132,13 @@ impl Engine {
             board: Arc::new(CancelBoard::new(workers)),
             starts: StartGate::default(),
         });
-        let _ = shared.board.set(pool.board.clone());
+        let _ = rt.board.set(pool.board.clone());
         let handles = (0..workers)
             .map(|i| {
-                let (shared, pool, done) = (shared.clone(), pool.clone(), done_tx.clone());
+                let (rt, pool, done) = (rt.clone(), pool.clone(), done_tx.clone());
                 std::thread::Builder::new()
                     .name(format!("sched-worker-{i}"))
-                    .spawn(move || worker_loop(&shared, &pool, done.as_ref(), i))
+                    .spawn(move || worker_loop(&rt, &pool, done.as_ref(), i))
                     .expect("spawn worker thread")
             })
             .collect();
@@ -143,17 +148,17 @@ impl Engine {
     /// Stops claiming, gives back queued runs, lets running ones finish until `grace` is over,
     /// then asks them to stop and waits up to `cancel_grace` more. Returns how many runs were
     /// still executing when it gave up waiting.
-    pub(crate) fn shutdown(mut self, shared: &Shared, grace: Duration, cancel_grace: Duration) -> usize {
+    pub(crate) fn shutdown(mut self, rt: &Runtime, grace: Duration, cancel_grace: Duration) -> usize {
         let queued: Vec<Claimed> = {
             let mut st = self.pool.state.lock();
             st.stopping = true;
             st.queue.drain(..).collect()
         };
         self.pool.work.notify_all();
-        shared.wake.notify();
+        rt.wake.notify();
         if !queued.is_empty() {
             // Runs claimed but not started go back to the store for this or another node.
-            release(shared, &queued);
+            release(rt, &queued);
         }
         let finished = |deadline: Instant| {
             while self.workers.iter().any(|w| !w.is_finished()) && Instant::now() < deadline {
@@ -186,8 +191,8 @@ impl Engine {
     }
 }
 
-fn release(shared: &Shared, runs: &[Claimed]) {
-    if let Err(e) = shared.store.runs_release(runs) {
+fn release(rt: &Runtime, runs: &[Claimed]) {
+    if let Err(e) = rt.store.runs_release(runs) {
         tracing::error!(error = %e, count = runs.len(), "could not give back unstarted runs");
     }
 }
@@ -207,9 +212,9 @@ enum Record {
     Finished(RunFinish),
 }
 
-fn worker_loop(shared: &Shared, pool: &Pool, done: Option<&Sender<Record>>, index: usize) {
+fn worker_loop(rt: &Runtime, pool: &Pool, done: Option<&Sender<Record>>, index: usize) {
     let cancel = pool.board.flag(index);
-    let mut metrics = shared.metrics.as_deref().map(Metrics::local);
+    let mut metrics = rt.metrics.as_deref().map(Metrics::local);
     loop {
         let next = {
             let mut st = pool.state.lock();
@@ -236,7 +241,7 @@ fn worker_loop(shared: &Shared, pool: &Pool, done: Option<&Sender<Record>>, inde
         let run = match next {
             Next::Stop => return,
             Next::Run(run) => run,
-            Next::Lead { idle } => match lead(shared, pool, idle) {
+            Next::Lead { idle } => match lead(rt, pool, idle) {
                 Some(run) => run,
                 None => continue,
             },
@@ -245,7 +250,7 @@ fn worker_loop(shared: &Shared, pool: &Pool, done: Option<&Sender<Record>>, inde
         // arrives while its start is being recorded reaches it.
         pool.executing.fetch_add(1, Ordering::SeqCst);
         pool.board.begin(index, run.run_id);
-        let begun = pool.starts.start(shared, &run);
+        let begun = pool.starts.start(rt, &run);
         let started_at = match begun {
             Start::Go { at } => at,
             Start::Lost | Start::GiveBack => {
@@ -257,7 +262,7 @@ fn worker_loop(shared: &Shared, pool: &Pool, done: Option<&Sender<Record>>, inde
                          not begun here"
                     );
                 } else {
-                    release(shared, std::slice::from_ref(&run));
+                    release(rt, std::slice::from_ref(&run));
                 }
                 pool.board.end(index);
                 pool.executing.fetch_sub(1, Ordering::SeqCst);
@@ -270,9 +275,9 @@ fn worker_loop(shared: &Shared, pool: &Pool, done: Option<&Sender<Record>>, inde
         let finish = if cancel.is_set() {
             // Asked to stop before it began: by a client while it waited (the board parked the
             // request), or by this node's shutdown deadline (then the job runs again elsewhere).
-            execution::cancelled_before_start(shared, &run, started_at, shared.is_stopping())
+            execution::cancelled_before_start(rt, &run, started_at, rt.is_stopping())
         } else {
-            execution::execute(shared, &run, started_at, cancel)
+            execution::execute(rt, &run, started_at, cancel)
         };
         pool.board.end(index);
         if let Some(m) = metrics.as_mut() {
@@ -282,7 +287,7 @@ fn worker_loop(shared: &Shared, pool: &Pool, done: Option<&Sender<Record>>, inde
             Some(recorder) => {
                 let _ = recorder.send(Record::Finished(finish));
             }
-            None => record(shared, std::slice::from_ref(&finish)),
+            None => record(rt, std::slice::from_ref(&finish)),
         }
         pool.executing.fetch_sub(1, Ordering::SeqCst);
     }
@@ -290,20 +295,20 @@ fn worker_loop(shared: &Shared, pool: &Pool, done: Option<&Sender<Record>>, inde
 
 /// Claims as leader: returns a run for this worker, having queued the rest for the others,
 /// or `None` after a sleep (nothing due) or when stopping. Always gives up the leadership.
-fn lead(shared: &Shared, pool: &Pool, idle: usize) -> Option<Claimed> {
+fn lead(rt: &Runtime, pool: &Pool, idle: usize) -> Option<Claimed> {
     let limit = 1 + idle + pool.queue_cap;
-    let now = shared.clock.now();
-    let claim = shared.store.runs_claim_due(&ClaimDue {
+    let now = rt.clock.now();
+    let claim = rt.store.runs_claim_due(&ClaimDue {
         now,
         limit,
-        node: shared.node(),
-        groups: shared.groups.clone(),
-        max_running: shared.max_running.clone(),
+        node: rt.node(),
+        groups: rt.groups.clone(),
+        max_running: rt.max_running.clone(),
     });
     let mut st = pool.state.lock();
     let sleep_until = match claim {
         Ok(claim) => {
-            if let (Some(m), false) = (shared.metrics.as_deref(), claim.events.is_empty()) {
+            if let (Some(m), false) = (rt.metrics.as_deref(), claim.events.is_empty()) {
                 m.fire_events(&claim.events);
             }
             if st.failures > 0 {
@@ -312,12 +317,12 @@ fn lead(shared: &Shared, pool: &Pool, idle: usize) -> Option<Claimed> {
             }
             let mut runs = claim.runs.into_iter();
             if let Some(first) = runs.next() {
-                shared.counters.claimed.fetch_add(1 + runs.len() as u64, Ordering::Relaxed);
+                rt.counters.claimed.fetch_add(1 + runs.len() as u64, Ordering::Relaxed);
                 st.has_leader = false;
                 if st.stopping {
                     let back: Vec<Claimed> = std::iter::once(first).chain(runs).collect();
                     drop(st);
-                    release(shared, &back);
+                    release(rt, &back);
                     return None;
                 }
                 let queued = runs.len();
@@ -340,7 +345,7 @@ fn lead(shared: &Shared, pool: &Pool, idle: usize) -> Option<Claimed> {
             }
         }
         Err(e) => {
-            if let Some(m) = shared.metrics.as_deref() {
+            if let Some(m) = rt.metrics.as_deref() {
                 m.store_error("claim");
             }
             st.failures += 1;
@@ -355,7 +360,7 @@ fn lead(shared: &Shared, pool: &Pool, idle: usize) -> Option<Claimed> {
     let stopping = st.stopping;
     drop(st);
     if !stopping {
-        shared.wake.sleep(shared.clock.now(), sleep_until);
+        rt.wake.sleep(rt.clock.now(), sleep_until);
     }
     pool.state.lock().has_leader = false;
     None
@@ -372,7 +377,7 @@ const START_RECORD_DELAY: Duration = Duration::from_millis(100);
 
 /// Batches the workers' records into few store calls (stores that do I/O). A begun run's record
 /// waits up to [`START_RECORD_DELAY`] for its finish, which carries it.
-fn recorder_loop(shared: &Shared, records: &Receiver<Record>, max_batch: usize) {
+fn recorder_loop(rt: &Runtime, records: &Receiver<Record>, max_batch: usize) {
     // Begun runs whose record is not written yet, oldest first.
     let mut pending: VecDeque<(RunId, Ts, Instant)> = VecDeque::new();
     let mut finished: Vec<RunFinish> = Vec::with_capacity(max_batch);
@@ -411,29 +416,29 @@ fn recorder_loop(shared: &Shared, records: &Receiver<Record>, max_batch: usize) 
         if !finished.is_empty() {
             let done: std::collections::HashSet<RunId> = finished.iter().map(|f| f.run_id).collect();
             pending.retain(|(id, ..)| !done.contains(id));
-            record(shared, &finished);
+            record(rt, &finished);
             finished.clear();
         }
         let now = Instant::now();
         let due = pending.iter().take_while(|(.., since)| *since + START_RECORD_DELAY <= now).count();
         if due > 0 {
             let starts: Vec<(RunId, Ts)> = pending.drain(..due).map(|(id, at, _)| (id, at)).collect();
-            record_starts(shared, &starts);
+            record_starts(rt, &starts);
         }
     }
     // Stopping: runs left executing get their records now.
     let starts: Vec<(RunId, Ts)> = pending.into_iter().map(|(id, at, _)| (id, at)).collect();
-    record_starts(shared, &starts);
+    record_starts(rt, &starts);
 }
 
 /// Writes begun runs' records; bookkeeping only (the start itself is recorded), so a failure
 /// is logged and the records are left to their finishes.
-fn record_starts(shared: &Shared, started: &[(RunId, Ts)]) {
+fn record_starts(rt: &Runtime, started: &[(RunId, Ts)]) {
     if started.is_empty() {
         return;
     }
-    if let Err(e) = shared.store.runs_started(started) {
-        if let Some(m) = shared.metrics.as_deref() {
+    if let Err(e) = rt.store.runs_started(started) {
+        if let Some(m) = rt.metrics.as_deref() {
             m.store_error("started");
         }
         tracing::warn!(error = %e, runs = started.len(), "writing begun runs' records failed; their finishes will");
@@ -442,24 +447,24 @@ fn record_starts(shared: &Shared, started: &[(RunId, Ts)]) {
 
 /// Writes completions to the store, retrying until it accepts them: an outcome is never
 /// dropped because the store was briefly unreachable.
-fn record(shared: &Shared, batch: &[RunFinish]) {
+fn record(rt: &Runtime, batch: &[RunFinish]) {
     let mut attempt: u32 = 0;
     loop {
-        match shared.store.runs_finish(batch) {
+        match rt.store.runs_finish(batch) {
             Ok(next) => {
                 if let Some(t) = next {
-                    shared.wake.due_at(t);
+                    rt.wake.due_at(t);
                 }
                 // A group with a limit of runs in progress has room again: its waiting jobs
                 // may start (the store counted them out of the claims until now).
                 if batch.iter().any(|f| f.limited) {
-                    shared.wake.due_at(shared.clock.now());
+                    rt.wake.due_at(rt.clock.now());
                 }
-                shared.counters.recorded.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                rt.counters.recorded.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 return;
             }
             Err(e) => {
-                if let Some(m) = shared.metrics.as_deref() {
+                if let Some(m) = rt.metrics.as_deref() {
                     m.store_error("finish");
                 }
                 attempt += 1;

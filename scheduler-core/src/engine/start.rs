@@ -20,8 +20,8 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 
 use crate::clock::Ts;
+use crate::engine::runtime::Runtime;
 use crate::model::RunId;
-use crate::scheduler::Shared;
 use crate::store::{Begun, Claimed, RunStart};
 
 /// What a worker does with a run it took.
@@ -55,13 +55,13 @@ struct GateState {
 impl StartGate {
     /// Records that this worker begins `run`; returns once the store has it (or it cannot).
     /// A node that is stopping gives the run back instead.
-    pub(crate) fn start(&self, shared: &Shared, run: &Claimed) -> Start {
-        if shared.is_stopping() {
+    pub(crate) fn start(&self, rt: &Runtime, run: &Claimed) -> Start {
+        if rt.is_stopping() {
             return Start::GiveBack;
         }
         let me = RunStart { token: run.token, run_id: run.run_id, node: run.node.clone() };
-        if !shared.store.blocking() {
-            return write(shared, &[me]).pop().unwrap_or(Start::Lost);
+        if !rt.store.blocking() {
+            return write(rt, &[me]).pop().unwrap_or(Start::Lost);
         }
         let mut st = self.state.lock();
         st.pending.push(me);
@@ -75,7 +75,7 @@ impl StartGate {
             }
             st.writing = true;
             let batch = std::mem::take(&mut st.pending);
-            let answers = parking_lot::MutexGuard::unlocked(&mut st, || write(shared, &batch));
+            let answers = parking_lot::MutexGuard::unlocked(&mut st, || write(rt, &batch));
             st.writing = false;
             st.answers.extend(batch.iter().map(|r| r.run_id).zip(answers));
             self.answered.notify_all();
@@ -87,11 +87,11 @@ impl StartGate {
 /// are late, not lost) unless the node is stopping. One answer per run, in order. Every try
 /// names the same instant, so a retry after a lost answer finds the runs begun by the try
 /// that did commit (the store recognises them by it).
-fn write(shared: &Shared, batch: &[RunStart]) -> Vec<Start> {
+fn write(rt: &Runtime, batch: &[RunStart]) -> Vec<Start> {
     let mut failures: u32 = 0;
-    let at = shared.clock.now();
+    let at = rt.clock.now();
     loop {
-        match shared.store.runs_start(batch, at) {
+        match rt.store.runs_start(batch, at) {
             Ok(begun) => {
                 if failures > 0 {
                     tracing::info!(after_failures = failures, "recording run starts works again");
@@ -105,7 +105,7 @@ fn write(shared: &Shared, batch: &[RunStart]) -> Vec<Start> {
                     .collect();
             }
             Err(e) => {
-                if let Some(m) = shared.metrics.as_deref() {
+                if let Some(m) = rt.metrics.as_deref() {
                     m.store_error("start");
                 }
                 failures += 1;
@@ -117,7 +117,7 @@ fn write(shared: &Shared, batch: &[RunStart]) -> Vec<Start> {
                         "recording run starts failed; the runs wait until the store is back"
                     );
                 }
-                if shared.is_stopping() {
+                if rt.is_stopping() {
                     return vec![Start::GiveBack; batch.len()];
                 }
                 std::thread::sleep(Duration::from_millis((25u64 << failures.min(6)).min(1_000)));

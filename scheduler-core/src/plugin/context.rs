@@ -1,9 +1,12 @@
 //! What one run sees of the host, built on the worker's stack for the duration of a call.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
 use abi_stable::std_types::{RErr, ROk, RResult, RStr, RString};
+use parking_lot::{Condvar, Mutex};
 use scheduler_plugin_api::abi::RunContext;
 
-use crate::engine::cancel::CancelFlag;
 use crate::model::{JobId, RunId, TraceId};
 
 /// Schedules a follow-up job for a run (`ctx.schedule` in the plugin API).
@@ -89,5 +92,52 @@ impl RunContext for HostRunContext<'_> {
             Ok(id) => ROk(RString::from(id)),
             Err(e) => RErr(RString::from(e)),
         }
+    }
+}
+
+/// A cancellation signal for the run a worker is executing.
+#[derive(Default)]
+pub struct CancelFlag {
+    set: AtomicBool,
+    lock: Mutex<()>,
+    cond: Condvar,
+}
+
+impl CancelFlag {
+    /// True once the run was asked to stop.
+    pub fn is_set(&self) -> bool {
+        self.set.load(Ordering::Acquire)
+    }
+
+    /// Asks the run to stop and wakes it if it is waiting.
+    pub fn set(&self) {
+        self.set.store(true, Ordering::Release);
+        let _g = self.lock.lock();
+        self.cond.notify_all();
+    }
+
+    /// Clears the flag for the next run.
+    pub fn reset(&self) {
+        self.set.store(false, Ordering::Release);
+    }
+
+    /// Waits up to `timeout` for the flag; returns true if it is set.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        if self.is_set() {
+            return true;
+        }
+        let deadline = Instant::now().checked_add(timeout);
+        let mut g = self.lock.lock();
+        while !self.is_set() {
+            match deadline {
+                Some(d) => {
+                    if self.cond.wait_until(&mut g, d).timed_out() {
+                        return self.is_set();
+                    }
+                }
+                None => self.cond.wait(&mut g),
+            }
+        }
+        true
     }
 }

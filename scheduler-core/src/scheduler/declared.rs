@@ -13,7 +13,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::jobs::fingerprint;
-use super::{Prepared, Scheduler};
+use super::Scheduler;
+use crate::engine::create::Prepared;
 use crate::error::CoreError;
 use crate::model::GroupKey;
 use crate::plugin::JobTypeEntry;
@@ -21,8 +22,7 @@ use crate::request;
 use crate::schedules_file::{self, Declared};
 use crate::store::{Change, Inserted, JobReschedule, Replacement};
 
-/// The idempotency-key prefix of jobs made from a schedules file.
-pub const DECLARED_KEY_PREFIX: &str = "schedules:";
+pub use crate::model::DECLARED_KEY_PREFIX;
 
 /// What applying a schedules file did, by declaration key.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -71,13 +71,13 @@ impl Scheduler {
         let mut ready = Vec::with_capacity(declared.len());
         let mut keep: HashSet<(GroupKey, String)> = HashSet::new();
         for (i, d) in declared.iter().enumerate() {
-            let Some(entry) = self.shared.registry.lookup(&d.product, &d.group) else {
+            let Some(entry) = self.rt.registry.lookup(&d.product, &d.group) else {
                 report.skipped.push(d.key.clone());
                 continue;
             };
             let place = |field: &str| format!("job[{i}] (key `{}`).{field}", d.key);
-            let checked = request::parse_create(&d.body, self.shared.clock.now())
-                .and_then(|req| self.shared.prepare(entry, req))
+            let checked = request::parse_create(&d.body, self.rt.clock.now())
+                .and_then(|req| self.rt.prepare(entry, req))
                 .map_err(|e| match e {
                     CoreError::InvalidField { field, reason } => {
                         CoreError::InvalidField { field: place(&field), reason }
@@ -98,12 +98,12 @@ impl Scheduler {
                 Outcome::Unchanged => report.unchanged.push(key),
             }
         }
-        for gone in self.shared.store.jobs_keyed(&self.shared.groups, DECLARED_KEY_PREFIX)? {
+        for gone in self.rt.store.jobs_keyed(&self.rt.groups, DECLARED_KEY_PREFIX)? {
             if keep.contains(&(gone.group.clone(), gone.key.clone())) {
                 continue;
             }
             // Another node applying the same file may have deleted it first: that is fine.
-            if let Change::Done(()) = self.shared.store.job_delete(&gone.group, gone.id)? {
+            if let Change::Done(()) = self.rt.store.job_delete(&gone.group, gone.id)? {
                 report.removed.push(gone.key.trim_start_matches(DECLARED_KEY_PREFIX).to_owned());
             }
         }
@@ -122,12 +122,11 @@ impl Scheduler {
         let key = format!("{DECLARED_KEY_PREFIX}{}", r.declared.key);
         // Another node may change the job between our read and write: read again and retry.
         for _ in 0..8 {
-            let job =
-                match self.shared.insert_prepared(r.entry, &r.prepared, Some((key.clone(), r.fingerprint.clone())))? {
-                    Inserted::Created(_) => return Ok(Outcome::Created),
-                    Inserted::Existing(_) => return Ok(Outcome::Unchanged),
-                    Inserted::Conflict(job) => job,
-                };
+            let job = match self.rt.insert_prepared(r.entry, &r.prepared, Some((key.clone(), r.fingerprint.clone())))? {
+                Inserted::Created(_) => return Ok(Outcome::Created),
+                Inserted::Existing(_) => return Ok(Outcome::Unchanged),
+                Inserted::Conflict(job) => job,
+            };
             if job.status.is_finished() {
                 return Ok(Outcome::Unchanged);
             }
@@ -137,17 +136,17 @@ impl Scheduler {
                 spec: r.prepared.spec.clone(),
                 state: r.prepared.state.clone(),
                 version: job.version,
-                now: self.shared.clock.now(),
+                now: self.rt.clock.now(),
                 replace: Some(Replacement {
                     payload: r.prepared.payload.clone(),
                     paused: r.prepared.paused,
                     fingerprint: r.fingerprint.clone(),
                 }),
             };
-            match self.shared.store.job_reschedule(&change)? {
+            match self.rt.store.job_reschedule(&change)? {
                 Some(Change::Done(job)) => {
                     if let (false, Some(t)) = (job.paused, job.next_run) {
-                        self.shared.wake.due_at(t);
+                        self.rt.wake.due_at(t);
                     }
                     return Ok(Outcome::Updated);
                 }

@@ -13,19 +13,19 @@ const JOB_STATS_RUNS: usize = 100_000;
 impl Scheduler {
     /// A page of run history, newest first, each run with its position for the next page.
     pub fn runs_query(&self, query: &RunQuery) -> Result<Vec<(RunCursor, Run)>, CoreError> {
-        Ok(self.shared.store.runs_query(query)?)
+        Ok(self.rt.store.runs_query(query)?)
     }
 
     /// One run by id, of a product `visible` accepts: a run of any other product is not found,
     /// as if it did not exist.
     pub fn run_get(&self, run_id: RunId, visible: impl Fn(&str) -> bool) -> Result<Run, CoreError> {
         let not_found = || CoreError::RunNotFound { id: run_id.to_string(), group: "any group".into() };
-        self.shared.store.run_get(run_id)?.filter(|r| visible(r.group.product())).ok_or_else(not_found)
+        self.rt.store.run_get(run_id)?.filter(|r| visible(r.group.product())).ok_or_else(not_found)
     }
 
     /// Statistics per product/group over a window, or per day.
     pub fn run_stats(&self, query: &StatsQuery) -> Result<Vec<Summary>, CoreError> {
-        Ok(stats::summarize(&self.shared.store.stats(query)?))
+        Ok(stats::summarize(&self.rt.store.stats(query)?))
     }
 
     /// One job's statistics since an instant, from its runs (exact percentiles).
@@ -35,7 +35,7 @@ impl Scheduler {
         let mut before = None;
         'pages: while runs.len() < JOB_STATS_RUNS {
             let q = RunQuery { job: Some(job.id), before, limit: 1_000, ..RunQuery::default() };
-            let page = self.shared.store.runs_query(&q)?;
+            let page = self.rt.store.runs_query(&q)?;
             let Some((last, _)) = page.last() else { break };
             before = Some(*last);
             for (_, r) in page {
@@ -52,11 +52,11 @@ impl Scheduler {
 impl Scheduler {
     /// Records a change made through the API, stamped now.
     pub fn audit_record(&self, change: crate::audit::Change) -> Result<(), CoreError> {
-        Ok(self.shared.store.audit_append(self.shared.clock.now(), change)?)
+        Ok(self.rt.store.audit_append(self.rt.clock.now(), change)?)
     }
 
     /// A page of the audit trail, newest first.
     pub fn audit_list(&self, query: &crate::audit::AuditQuery) -> Result<Vec<crate::audit::AuditEntry>, CoreError> {
-        Ok(self.shared.store.audit_list(query)?)
+        Ok(self.rt.store.audit_list(query)?)
     }
 }

@@ -41,28 +41,28 @@ impl Scheduler {
         body: &Value,
         idempotency_key: Option<&str>,
     ) -> Result<Created, CoreError> {
-        if self.shared.is_stopping() {
+        if self.rt.is_stopping() {
             return Err(CoreError::ShuttingDown);
         }
         let entry = self.entry(product, job_group)?;
-        crate::limits::check_body(body, self.shared.limits.payload_depth)?;
-        let req = request::parse_create(body, self.shared.clock.now())?;
+        crate::limits::check_body(body, self.rt.limits.payload_depth)?;
+        let req = request::parse_create(body, self.rt.clock.now())?;
         let key = idempotency_key.map(|k| (k.to_owned(), fingerprint(body)));
         let key = key.or_else(|| req.id.map(|id| (id.to_string(), fingerprint(body))));
-        if let Err(refused) = self.shared.quota.admit(self.shared.store.as_ref(), entry.group.product()) {
+        if let Err(refused) = self.rt.quota.admit(self.rt.store.as_ref(), entry.group.product()) {
             // A repeat of a create that succeeded earlier is answered with its job, quota or not.
             let made = match &key {
-                Some((k, _)) => self.shared.store.job_by_key(&entry.group, k)?,
+                Some((k, _)) => self.rt.store.job_by_key(&entry.group, k)?,
                 None => None,
             };
             return match made {
-                Some(_) => self.shared.insert(entry, req, key),
+                Some(_) => self.rt.create(entry, req, key),
                 None => Err(refused),
             };
         }
-        let created = self.shared.insert(entry, req, key);
+        let created = self.rt.create(entry, req, key);
         if !matches!(created, Ok(Created::New(_))) {
-            self.shared.quota.release(entry.group.product());
+            self.rt.quota.release(entry.group.product());
         }
         created
     }
@@ -70,7 +70,7 @@ impl Scheduler {
     /// One job.
     pub fn job_get(&self, product: &str, job_group: &str, id: JobId) -> Result<Job, CoreError> {
         let entry = self.entry(product, job_group)?;
-        self.shared.store.job_get(&entry.group, id)?.ok_or_else(|| Self::not_found(entry, id))
+        self.rt.store.job_get(&entry.group, id)?.ok_or_else(|| Self::not_found(entry, id))
     }
 
     /// A page of a group's unfinished jobs, soonest first.
@@ -82,22 +82,22 @@ impl Scheduler {
         after: Option<ListCursor>,
     ) -> Result<Vec<Job>, CoreError> {
         let entry = self.entry(product, job_group)?;
-        Ok(self.shared.store.jobs_list(&JobListQuery { group: entry.group.clone(), limit, after })?)
+        Ok(self.rt.store.jobs_list(&JobListQuery { group: entry.group.clone(), limit, after })?)
     }
 
     /// Gives a job new triggers from a PATCH body (any schedule form), keeping its payload,
     /// pause state and policies.
     pub fn job_reschedule(&self, product: &str, job_group: &str, id: JobId, body: &Value) -> Result<Job, CoreError> {
         let entry = self.entry(product, job_group)?;
-        crate::limits::check_body(body, self.shared.limits.payload_depth)?;
+        crate::limits::check_body(body, self.rt.limits.payload_depth)?;
         for _ in 0..8 {
-            let job = self.shared.store.job_get(&entry.group, id)?.ok_or_else(|| Self::not_found(entry, id))?;
+            let job = self.rt.store.job_get(&entry.group, id)?.ok_or_else(|| Self::not_found(entry, id))?;
             if job.status.is_finished() {
                 return Err(CoreError::JobFinished { id: id.to_string(), status: job.status });
             }
-            let now = self.shared.clock.now();
+            let now = self.rt.clock.now();
             let triggers = request::parse_reschedule(body, now)?;
-            crate::limits::check_payload_size(&job.payload, &triggers, self.shared.limits.payload_bytes)?;
+            crate::limits::check_payload_size(&job.payload, &triggers, self.rt.limits.payload_bytes)?;
             let spec = JobSpec { anchor: request::anchor_of(&triggers, now), triggers, ..(*job.spec).clone() };
             let compiled = spec.compile()?;
             let state = spec.initial_state(&compiled, now);
@@ -111,10 +111,10 @@ impl Scheduler {
                 now,
                 replace: None,
             };
-            if let Some(change) = self.shared.store.job_reschedule(&change)? {
+            if let Some(change) = self.rt.store.job_reschedule(&change)? {
                 let job = Self::changed(entry, id, change)?;
                 if let (false, Some(t)) = (job.paused, next_due) {
-                    self.shared.wake.due_at(t);
+                    self.rt.wake.due_at(t);
                 }
                 return Ok(job);
             }
@@ -129,18 +129,18 @@ impl Scheduler {
     pub fn job_control(&self, product: &str, job_group: &str, id: JobId, control: Control) -> Result<Job, CoreError> {
         let entry = self.entry(product, job_group)?;
         if control == Control::RunNow {
-            let job = self.shared.store.job_get(&entry.group, id)?.ok_or_else(|| Self::not_found(entry, id))?;
+            let job = self.rt.store.job_get(&entry.group, id)?.ok_or_else(|| Self::not_found(entry, id))?;
             if job.paused {
                 return Err(CoreError::Conflict {
                     reason: format!("job `{id}` is paused: resume it to run it (a paused job does not fire)"),
                 });
             }
         }
-        let now = self.shared.clock.now();
-        let job = Self::changed(entry, id, self.shared.store.job_control(&entry.group, id, control, now)?)?;
+        let now = self.rt.clock.now();
+        let job = Self::changed(entry, id, self.rt.store.job_control(&entry.group, id, control, now)?)?;
         if control != Control::Pause && !job.paused {
             if let Some(t) = job.next_run {
-                self.shared.wake.due_at(t);
+                self.rt.wake.due_at(t);
             }
         }
         Ok(job)
@@ -150,12 +150,12 @@ impl Scheduler {
     pub fn run_cancel(&self, product: &str, job_group: &str, run_id: RunId) -> Result<(), CoreError> {
         let entry = self.entry(product, job_group)?;
         let not_found = || CoreError::RunNotFound { id: run_id.to_string(), group: entry.group.to_string() };
-        match self.shared.store.run_cancel(&entry.group, run_id)? {
+        match self.rt.store.run_cancel(&entry.group, run_id)? {
             None => Err(not_found()),
             Some(false) => Err(CoreError::Conflict { reason: format!("run `{run_id}` is not running") }),
             Some(true) => {
                 // On this node the cancellation can be delivered at once.
-                if let Some(board) = self.shared.board.get() {
+                if let Some(board) = self.rt.board.get() {
                     board.cancel(run_id);
                 }
                 Ok(())
@@ -206,13 +206,13 @@ impl Scheduler {
     /// Deletes a job that has not finished.
     pub fn job_delete(&self, product: &str, job_group: &str, id: JobId) -> Result<(), CoreError> {
         let entry = self.entry(product, job_group)?;
-        Self::changed(entry, id, self.shared.store.job_delete(&entry.group, id)?)
+        Self::changed(entry, id, self.rt.store.job_delete(&entry.group, id)?)
     }
 
     /// A job's runs, newest first.
     pub fn job_runs(&self, product: &str, job_group: &str, id: JobId, limit: usize) -> Result<Vec<Run>, CoreError> {
         let entry = self.entry(product, job_group)?;
-        self.shared.store.job_runs(&entry.group, id, limit)?.ok_or_else(|| Self::not_found(entry, id))
+        self.rt.store.job_runs(&entry.group, id, limit)?.ok_or_else(|| Self::not_found(entry, id))
     }
 }
 

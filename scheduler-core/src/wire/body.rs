@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::fields::*;
-use crate::request::MAX_TRIGGERS;
+use super::values::MAX_TRIGGERS;
 
 /// The schedule keys of a body, or of one entry of `triggers`.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -470,7 +470,8 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
-    use crate::request::{read, RESCHEDULE_KEYS, SERVICE_KEYS};
+    use crate::request::{RESCHEDULE_KEYS, SERVICE_KEYS};
+    use crate::wire::read;
 
     /// A valid value for every key the service reads.
     fn every_key() -> Value {

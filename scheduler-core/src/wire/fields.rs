@@ -10,9 +10,9 @@ use serde::de::{Deserialize, Deserializer, Error as _};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use super::values::{has_nul, instant_of, kind, short};
 use crate::clock::Ts;
 use crate::model::JobId;
-use crate::request::{instant_of, kind, short};
 use crate::trigger::{check_range, parse_delay, parse_interval, BackoffKind, MisfirePolicy, OverlapPolicy};
 
 /// How one kind of value is read from the JSON a client sent.
@@ -199,7 +199,7 @@ check!(
 check!(
     /// A trigger's data: a JSON object, merged into the payload of the runs it fires.
     DataCheck -> Map<String, Value>, |v| match v {
-        Value::Object(_) if crate::request::has_nul(v) => {
+        Value::Object(_) if has_nul(v) => {
             Err("contains a NUL character (\\u0000), which the job store cannot keep".to_owned())
         }
         Value::Object(m) => Ok(m.clone()),

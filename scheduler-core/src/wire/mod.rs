@@ -6,7 +6,9 @@
 
 mod body;
 pub mod fields;
+pub mod values;
 
 pub use body::{
     BackoffRequest, JobRequest, RescheduleRequest, ScheduleFields, ScheduleRequest, TriggerRequest, TRIGGER_KEYS,
 };
+pub use values::{read, MAX_TRIGGERS};

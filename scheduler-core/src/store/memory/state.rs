@@ -344,7 +344,7 @@ impl State {
                         .spec
                         .as_ref()
                         .and_then(|s| s.key.as_ref())
-                        .is_some_and(|(k, _)| k.starts_with(crate::scheduler::DECLARED_KEY_PREFIX));
+                        .is_some_and(|(k, _)| k.starts_with(crate::model::DECLARED_KEY_PREFIX));
                     j.done.is_some_and(|d| expired(d == JobStatus::Completed, j.updated)) && !declared
                 })
             })

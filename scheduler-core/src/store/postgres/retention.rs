@@ -7,7 +7,7 @@ use diesel::sql_types::{BigInt, Bool};
 use diesel::{QueryableByName, RunQueryDsl};
 
 use super::db;
-use crate::scheduler::DECLARED_KEY_PREFIX;
+use crate::model::DECLARED_KEY_PREFIX;
 use crate::store::{Pruned, Retention, StoreError};
 
 /// The advisory lock of retention (any constant both sides agree on).

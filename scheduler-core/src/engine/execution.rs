@@ -6,8 +6,8 @@ use scheduler_plugin_api::abi::{outcome, verdict, RunContext_TO};
 
 use crate::clock::Ts;
 use crate::engine::cancel::CancelFlag;
+use crate::engine::runtime::Runtime;
 use crate::plugin::context::{FollowUp, HostRunContext};
-use crate::scheduler::Shared;
 use crate::store::{Claimed, Ending, RunFinish};
 
 /// The span every log record of a run is emitted in.
@@ -27,13 +27,7 @@ fn run_span(run: &Claimed) -> tracing::Span {
 }
 
 /// The completion of `run`, started at `started_at`, ending now as `ending`.
-fn finish_of(
-    shared: &Shared,
-    run: &Claimed,
-    started_at: Ts,
-    ending: Ending,
-    listener_error: Option<String>,
-) -> RunFinish {
+fn finish_of(rt: &Runtime, run: &Claimed, started_at: Ts, ending: Ending, listener_error: Option<String>) -> RunFinish {
     // Text the store keeps: without NUL characters (which PostgreSQL text cannot hold).
     let ending = match ending {
         Ending::Succeeded { output } => Ending::Succeeded { output },
@@ -43,11 +37,11 @@ fn finish_of(
     };
     RunFinish {
         token: run.token,
-        limited: !shared.max_running.is_empty() && shared.max_running.iter().any(|(g, _)| *g == run.group),
+        limited: !rt.max_running.is_empty() && rt.max_running.iter().any(|(g, _)| *g == run.group),
         run_id: run.run_id,
         job_id: run.job_id,
         started_at,
-        finished_at: shared.clock.now(),
+        finished_at: rt.clock.now(),
         ending,
         listener_error: listener_error.map(no_nul),
     }
@@ -55,28 +49,28 @@ fn finish_of(
 
 /// A run asked to stop while it waited for a worker: it ends `cancelled` without calling the
 /// job or its listeners. Stopped by this node's shutdown (`requeue`), its job runs again.
-pub(crate) fn cancelled_before_start(shared: &Shared, run: &Claimed, started_at: Ts, requeue: bool) -> RunFinish {
+pub(crate) fn cancelled_before_start(rt: &Runtime, run: &Claimed, started_at: Ts, requeue: bool) -> RunFinish {
     let span = run_span(run);
     let _entered = span.enter();
     tracing::info!(requeue, "run cancelled before it started");
     let ending = Ending::Cancelled { reason: "cancelled before it started".to_owned(), requeue };
-    finish_of(shared, run, started_at, ending, None)
+    finish_of(rt, run, started_at, ending, None)
 }
 
 /// Executes one claimed run whose start is recorded (at `started_at`) and describes how it
 /// ended. Never panics into the worker: plugin code catches its own panics (the export macro),
 /// and a missing job type is a failed run.
-pub(crate) fn execute(shared: &Shared, run: &Claimed, started_at: Ts, cancel: &CancelFlag) -> RunFinish {
+pub(crate) fn execute(rt: &Runtime, run: &Claimed, started_at: Ts, cancel: &CancelFlag) -> RunFinish {
     let span = run_span(run);
     let _entered = span.enter();
 
-    let Some(entry) = shared.registry.get(&run.group) else {
+    let Some(entry) = rt.registry.get(&run.group) else {
         let error = format!("no plugin on node {} registers {}", run.node, run.group);
         tracing::error!(error = %error, "run failed");
-        return finish_of(shared, run, started_at, Ending::Failed { error, retry_at: None }, None);
+        return finish_of(rt, run, started_at, Ending::Failed { error, retry_at: None }, None);
     };
 
-    let follow_up = FollowUpFor { shared, run };
+    let follow_up = FollowUpFor { rt, run };
     let ctx = HostRunContext::new(
         run.job_id,
         run.run_id,
@@ -96,7 +90,7 @@ pub(crate) fn execute(shared: &Shared, run: &Claimed, started_at: Ts, cancel: &C
             verdict::VETO => {
                 tracing::info!(listener = %l.name, reason = %v.reason, "run vetoed");
                 let reason = format!("vetoed by {}: {}", l.name, v.reason);
-                return finish_of(shared, run, started_at, Ending::Vetoed { reason }, join(listener_errors));
+                return finish_of(rt, run, started_at, Ending::Vetoed { reason }, join(listener_errors));
             }
             _ => {
                 tracing::warn!(listener = %l.name, error = %v.reason, "veto listener failed; the run goes ahead");
@@ -113,14 +107,14 @@ pub(crate) fn execute(shared: &Shared, run: &Claimed, started_at: Ts, cancel: &C
         }
         outcome::CANCELLED => {
             // Cancelled by this node's shutdown, not by a client: the job runs again elsewhere.
-            let requeue = cancel.is_set() && shared.is_stopping();
+            let requeue = cancel.is_set() && rt.is_stopping();
             tracing::info!(requeue, "run cancelled");
             Ending::Cancelled { reason: non_empty(out.message.into_string(), "cancelled"), requeue }
         }
         code => {
             let retry_at = if matches!(code, outcome::RETRYABLE | outcome::PANICKED) && !cancel.is_set() {
                 // Errors the job says may pass, and panics, are retried while attempts remain.
-                retry_instant(shared, entry, run, out.retry_after_ms.into_option())
+                retry_instant(rt, entry, run, out.retry_after_ms.into_option())
             } else {
                 None
             };
@@ -135,18 +129,18 @@ pub(crate) fn execute(shared: &Shared, run: &Claimed, started_at: Ts, cancel: &C
             Ending::Failed { error, retry_at }
         }
     };
-    finish_of(shared, run, started_at, ending, join(listener_errors))
+    finish_of(rt, run, started_at, ending, join(listener_errors))
 }
 
 /// When a failed run's next attempt is due, if its retry policy allows one: after the wait the
 /// job asked for, else the policy's backoff.
 fn retry_instant(
-    shared: &Shared,
+    rt: &Runtime,
     entry: &crate::plugin::JobTypeEntry,
     run: &Claimed,
     asked_ms: Option<u64>,
 ) -> Option<Ts> {
-    let policy = run.retry.clone().or_else(|| Shared::default_retry(entry))?;
+    let policy = run.retry.clone().or_else(|| Runtime::default_retry(entry))?;
     // No number of attempts of its own: the job type's, as this node knows it.
     let attempts = policy.attempts.map_or(entry.options.max_attempts.unwrap_or(1), std::num::NonZeroU32::get);
     if run.attempt >= attempts {
@@ -156,7 +150,7 @@ fn retry_instant(
         Some(ms) => std::time::Duration::from_millis(ms),
         None => policy.backoff.delay(run.attempt, fastrand::f64()),
     };
-    let at = shared.clock.now().plus_micros(i64::try_from(wait.as_micros()).unwrap_or(i64::MAX));
+    let at = rt.clock.now().plus_micros(i64::try_from(wait.as_micros()).unwrap_or(i64::MAX));
     tracing::info!(retry_at = %at, attempts, "the run failed; it will be retried");
     Some(at)
 }
@@ -200,13 +194,13 @@ fn non_empty(s: String, default: &str) -> String {
 
 /// `ctx.schedule` for a run: a new job of the run's product and group.
 struct FollowUpFor<'a> {
-    shared: &'a Shared,
+    rt: &'a Runtime,
     run: &'a Claimed,
 }
 
 impl FollowUp for FollowUpFor<'_> {
     fn schedule(&self, when_ms: i64, payload_json: &str) -> Result<String, String> {
-        self.shared
+        self.rt
             .create_follow_up(&self.run.group, when_ms, payload_json)
             .map(|job| job.id.to_string())
             .map_err(|e| e.to_string())
