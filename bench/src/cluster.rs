@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use scheduler_core::model::{GroupKey, JobId, JobSpec, JobState};
 use scheduler_core::store::postgres::{PgConfig, PgStore};
-use scheduler_core::store::{NewJob, Store};
+use scheduler_core::store::{JobStore, NewJob};
 use scheduler_core::trigger::TriggerState;
 use scheduler_core::{Clock, SystemClock};
 

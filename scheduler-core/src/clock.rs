@@ -1,7 +1,8 @@
 //! Time as the engine sees it: microseconds since the Unix epoch, from an injectable clock.
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -76,6 +77,33 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock that moves only when told: tests make hours pass in no time.
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    /// A clock showing `at`.
+    pub fn at(at: Ts) -> ManualClock {
+        ManualClock(AtomicI64::new(at.0))
+    }
+
+    /// Moves the clock to `at` (backwards too: clocks do that).
+    pub fn set(&self, at: Ts) {
+        self.0.store(at.0, Ordering::SeqCst);
+    }
+
+    /// Moves the clock on by `d`.
+    pub fn advance(&self, d: Duration) {
+        self.0.fetch_add(i64::try_from(d.as_micros()).unwrap_or(i64::MAX), Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Ts {
+        Ts(self.0.load(Ordering::SeqCst))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +114,15 @@ mod tests {
         assert_eq!(t.to_rfc3339(), "2017-09-21T23:58:16.797Z");
         assert_eq!(t.as_millis(), 1_506_038_296_797);
         assert_eq!(Ts(-1).as_millis(), -1);
+    }
+
+    #[test]
+    fn a_manual_clock_moves_only_when_told() {
+        let c = ManualClock::at(Ts(1_000));
+        assert_eq!(c.now(), Ts(1_000));
+        c.advance(Duration::from_secs(3_600));
+        assert_eq!(c.now(), Ts(3_600_001_000));
+        c.set(Ts(5));
+        assert_eq!(c.now(), Ts(5));
     }
 }

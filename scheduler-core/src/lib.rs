@@ -31,6 +31,6 @@ pub mod store;
 pub mod trigger;
 pub mod wire;
 
-pub use clock::{Clock, SystemClock, Ts};
+pub use clock::{Clock, ManualClock, SystemClock, Ts};
 pub use error::CoreError;
 pub use scheduler::{Created, EngineStats, Scheduler, SchedulerConfig};

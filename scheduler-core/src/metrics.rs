@@ -47,7 +47,12 @@ pub struct Metrics {
     pub heartbeat_failures: IntCounter,
     recovered: IntCounterVec,
     store_errors: IntCounterVec,
+    store_seconds: HistogramVec,
 }
+
+/// Store calls: from a lock taken in memory to a database round trip under load.
+const STORE_BUCKETS: [f64; 14] =
+    [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
 
 fn opts(name: &str, help: &str) -> Opts {
     Opts::new(name, help)
@@ -109,6 +114,12 @@ impl Metrics {
             &["operation"],
         )
         .expect("metric");
+        let store_seconds = HistogramVec::new(
+            HistogramOpts::new("scheduler_store_call_seconds", "How long job store calls took, by operation")
+                .buckets(STORE_BUCKETS.to_vec()),
+            &["operation"],
+        )
+        .expect("metric");
         let build = IntGaugeVec::new(
             opts("scheduler_build_info", "The service version and plugin ABI (always 1)"),
             &["version", "plugin_abi"],
@@ -130,6 +141,7 @@ impl Metrics {
             Box::new(heartbeat_failures.clone()),
             Box::new(recovered.clone()),
             Box::new(store_errors.clone()),
+            Box::new(store_seconds.clone()),
             Box::new(build),
         ] {
             registry.register(c).expect("metric names are unique");
@@ -164,6 +176,7 @@ impl Metrics {
             heartbeat_failures,
             recovered,
             store_errors,
+            store_seconds,
         }
     }
 
@@ -177,11 +190,6 @@ impl Metrics {
                 FireEvent::MisfireCaughtUp => self.misfires.with_label_values(&[p, j, "caught_up"]).inc(),
             }
         }
-    }
-
-    /// Counts a failed store call.
-    pub fn store_error(&self, operation: &str) {
-        self.store_errors.with_label_values(&[operation]).inc();
     }
 
     /// Counts runs of dead nodes this node resolved.
@@ -290,5 +298,14 @@ impl LocalRecorder<'_> {
 impl Drop for LocalRecorder<'_> {
     fn drop(&mut self) {
         self.flush();
+    }
+}
+
+impl crate::store::Observe for Metrics {
+    fn store_call(&self, operation: &'static str, took: Duration, ok: bool) {
+        self.store_seconds.with_label_values(&[operation]).observe(took.as_secs_f64());
+        if !ok {
+            self.store_errors.with_label_values(&[operation]).inc();
+        }
     }
 }

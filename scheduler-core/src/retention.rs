@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::background::{Background, StopSignal};
-use crate::metrics::Metrics;
 use crate::store::{Pruned, Retention, Store};
 
 /// Retention settings.
@@ -39,8 +38,8 @@ const PAUSE: Duration = Duration::from_millis(20);
 pub(crate) struct Pruner(Background);
 
 impl Pruner {
-    pub(crate) fn start(store: Arc<dyn Store>, metrics: Option<Arc<Metrics>>, config: RetentionConfig) -> Pruner {
-        Pruner(Background::spawn("sched-retention", move |stop| run(&*store, metrics.as_deref(), &config, stop)))
+    pub(crate) fn start(store: Arc<dyn Store>, config: RetentionConfig) -> Pruner {
+        Pruner(Background::spawn("sched-retention", move |stop| run(&*store, &config, stop)))
     }
 
     pub(crate) fn stop(self) {
@@ -48,7 +47,7 @@ impl Pruner {
     }
 }
 
-fn run(store: &dyn Store, metrics: Option<&Metrics>, config: &RetentionConfig, stop: &StopSignal) {
+fn run(store: &dyn Store, config: &RetentionConfig, stop: &StopSignal) {
     loop {
         let mut total = Pruned::default();
         loop {
@@ -62,9 +61,6 @@ fn run(store: &dyn Store, metrics: Option<&Metrics>, config: &RetentionConfig, s
                     }
                 }
                 Err(e) => {
-                    if let Some(m) = metrics {
-                        m.store_error("prune");
-                    }
                     tracing::warn!(error = %e, "pruning old history failed; trying again next pass");
                     break;
                 }

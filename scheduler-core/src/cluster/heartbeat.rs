@@ -85,7 +85,6 @@ fn run(rt: &Runtime, mut node: NodeInfo, config: &ClusterConfig, stop: &StopSign
             Err(e) => {
                 if let Some(m) = rt.metrics.as_deref() {
                     m.heartbeat_failures.inc();
-                    m.store_error("heartbeat");
                 }
                 failures += 1;
                 next_beat = Instant::now() + retry_after;

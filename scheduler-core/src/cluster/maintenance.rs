@@ -104,9 +104,6 @@ fn rescue_dead(rt: &Runtime, rescue: &RescueDead) {
             }
         }
         Err(e) => {
-            if let Some(m) = rt.metrics.as_deref() {
-                m.store_error("rescue");
-            }
             tracing::debug!(error = %e, "looking for runs of dead nodes failed")
         }
     }

@@ -345,9 +345,6 @@ fn lead(rt: &Runtime, pool: &Pool, idle: usize) -> Option<Claimed> {
             }
         }
         Err(e) => {
-            if let Some(m) = rt.metrics.as_deref() {
-                m.store_error("claim");
-            }
             st.failures += 1;
             let failures = st.failures;
             if failures == 1 || failures.is_power_of_two() {
@@ -438,9 +435,6 @@ fn record_starts(rt: &Runtime, started: &[(RunId, Ts)]) {
         return;
     }
     if let Err(e) = rt.store.runs_started(started) {
-        if let Some(m) = rt.metrics.as_deref() {
-            m.store_error("started");
-        }
         tracing::warn!(error = %e, runs = started.len(), "writing begun runs' records failed; their finishes will");
     }
 }
@@ -464,9 +458,6 @@ fn record(rt: &Runtime, batch: &[RunFinish]) {
                 return;
             }
             Err(e) => {
-                if let Some(m) = rt.metrics.as_deref() {
-                    m.store_error("finish");
-                }
                 attempt += 1;
                 if attempt == 1 || attempt.is_power_of_two() {
                     tracing::error!(error = %e, runs = batch.len(), attempt, "recording finished runs failed; retrying");

@@ -82,6 +82,12 @@ impl Runtime {
         clock: Arc<dyn Clock>,
         config: RuntimeConfig<'_>,
     ) -> Runtime {
+        let metrics = config.metrics.then(|| Arc::new(crate::metrics::Metrics::new(&registry, config.workers)));
+        // Every store call is timed and its failures counted, in one place.
+        let store: Arc<dyn Store> = match &metrics {
+            Some(m) => Arc::new(crate::store::Instrumented::new(store, m.clone())),
+            None => store,
+        };
         Runtime {
             store,
             registry: registry.clone(),
@@ -89,7 +95,7 @@ impl Runtime {
             node: parking_lot::RwLock::new(Arc::from(config.node)),
             groups: registry.job_types().iter().map(|e| e.group.clone()).collect(),
             max_running: config.max_running.iter().cloned().collect(),
-            metrics: config.metrics.then(|| Arc::new(crate::metrics::Metrics::new(&registry, config.workers))),
+            metrics,
             wake: Wake::default(),
             counters: Counters::default(),
             dead_after: config.dead_after,

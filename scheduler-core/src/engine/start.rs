@@ -105,9 +105,6 @@ fn write(rt: &Runtime, batch: &[RunStart]) -> Vec<Start> {
                     .collect();
             }
             Err(e) => {
-                if let Some(m) = rt.metrics.as_deref() {
-                    m.store_error("start");
-                }
                 failures += 1;
                 if failures == 1 || failures.is_power_of_two() {
                     tracing::error!(

@@ -102,7 +102,7 @@ impl Scheduler {
         // Heartbeats start before the first claim completes and stop after the last run.
         let heartbeat = Heartbeat::start(rt.clone(), node, config.cluster.clone());
         let maintenance = Maintenance::start(rt.clone(), config.cluster.clone());
-        let pruner = config.retention.map(|r| crate::retention::Pruner::start(rt.store.clone(), rt.metrics.clone(), r));
+        let pruner = config.retention.map(|r| crate::retention::Pruner::start(rt.store.clone(), r));
         Ok(Scheduler {
             rt,
             engine: Mutex::new(Some(engine)),
@@ -135,7 +135,6 @@ impl Scheduler {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(error = %e, "reading depth and lag for metrics failed");
-                m.store_error("due_summary");
                 (Vec::new(), self.rt.clock.now())
             }
         };

@@ -9,7 +9,9 @@ use std::time::Duration;
 use harness::pg::{migrated_store, PgTestStore};
 use scheduler_core::clock::{Clock, SystemClock};
 use scheduler_core::model::{GroupKey, JobId, JobSpec, RunOutcome};
-use scheduler_core::store::{Begun, ClaimDue, NewJob, NodeInfo, Rescue, RescueDead, RunStart, Store};
+use scheduler_core::store::{
+    Begun, ClaimDue, ClaimStore, HistoryStore, JobStore, NewJob, NodeInfo, NodeStore, Rescue, RescueDead, RunStart,
+};
 
 const DEAD_AFTER: Duration = Duration::from_secs(2);
 const GAP: Duration = Duration::from_secs(1);

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use scheduler_core::clock::{Clock, SystemClock, Ts};
 use scheduler_core::model::{GroupKey, Job, JobId, JobSpec, JobStatus, RunOutcome};
 use scheduler_core::store::{
-    Begun, Change, ClaimDue, Claimed, Ending, Inserted, JobListQuery, JobReschedule, ListCursor, NewJob, NodeInfo,
-    RunFinish, RunStart, Store,
+    Begun, Change, ClaimDue, Claimed, Control, Ending, Idempotency, Inserted, JobListQuery, JobReschedule, ListCursor,
+    NewJob, NodeInfo, RescueDead, Retention, RunFinish, RunStart, Store,
 };
 
 /// Every case, by name. Adding a case here adds it for every store.
@@ -39,6 +39,16 @@ macro_rules! store_cases {
         $gen!(a_claimed_run_waits_unstarted_until_a_worker_starts_it, $make);
         $gen!(a_run_given_back_leaves_no_record_and_a_started_run_is_never_given_back, $make);
         $gen!(a_cancel_asked_while_a_run_waits_is_seen_when_it_starts, $make);
+        $gen!(a_job_is_found_by_its_idempotency_key_in_its_group_only, $make);
+        $gen!(pending_counts_a_products_unfinished_jobs, $make);
+        $gen!(pause_resume_and_run_now_change_what_a_claim_takes, $make);
+        $gen!(the_due_summary_counts_due_jobs_per_group, $make);
+        $gen!(a_run_reads_back_by_id_with_how_it_ended, $make);
+        $gen!(finished_runs_are_counted_in_the_statistics, $make);
+        $gen!(pruning_removes_finished_runs_and_jobs_past_retention, $make);
+        $gen!(the_audit_trail_numbers_entries_and_pages_newest_first, $make);
+        $gen!(a_rescue_with_no_dead_node_changes_nothing, $make);
+        $gen!(a_fresh_store_is_ready, $make);
     };
 }
 
@@ -138,6 +148,12 @@ const GROUPS: &[&str] = &[
     "claimed",
     "giveback",
     "precancel",
+    "control",
+    "due",
+    "runget",
+    "stats",
+    "prune",
+    "norescue",
 ];
 
 /// Registers the claiming node (a node registers before it claims).
@@ -627,4 +643,253 @@ fn a_cancel_asked_while_a_run_waits_is_seen_when_it_starts(s: &dyn Store) {
     };
     s.runs_finish(&[f]).unwrap();
     assert_eq!(status(s, &g, id), JobStatus::Cancelled);
+}
+
+fn a_job_is_found_by_its_idempotency_key_in_its_group_only(s: &dyn Store) {
+    let g = group("bykey");
+    let job = insert(
+        s,
+        NewJob {
+            idempotency: Some(Idempotency { key: "k-1".into(), fingerprint: "f".into() }),
+            ..new_job(&g, now().plus_micros(HOUR))
+        },
+    );
+    assert_eq!(s.job_by_key(&g, "k-1").unwrap().map(|j| j.id), Some(job.id));
+    assert!(s.job_by_key(&g, "k-2").unwrap().is_none());
+    assert!(s.job_by_key(&group("other"), "k-1").unwrap().is_none(), "keys are per group");
+}
+
+fn pending_counts_a_products_unfinished_jobs(s: &dyn Store) {
+    let a = GroupKey::new("pending-a", "one").unwrap();
+    let a2 = GroupKey::new("pending-a", "two").unwrap();
+    let b = GroupKey::new("pending-b", "one").unwrap();
+    assert_eq!(s.jobs_pending("pending-a").unwrap(), 0);
+    for g in [&a, &a2, &a] {
+        insert(s, new_job(g, now().plus_micros(HOUR)));
+    }
+    let paused = insert(s, NewJob { paused: true, ..new_job(&a, now().plus_micros(HOUR)) });
+    insert(s, new_job(&b, now().plus_micros(HOUR)));
+    assert_eq!(s.jobs_pending("pending-a").unwrap(), 4, "every group of the product, paused ones too");
+    assert_eq!(s.jobs_pending("pending-b").unwrap(), 1);
+    assert!(matches!(s.job_delete(&a, paused.id).unwrap(), Change::Done(())));
+    assert_eq!(s.jobs_pending("pending-a").unwrap(), 3);
+}
+
+fn pause_resume_and_run_now_change_what_a_claim_takes(s: &dyn Store) {
+    let g = group("control");
+    let job = insert(s, new_job(&g, now().plus_micros(-1_000)));
+    let Change::Done(paused) = s.job_control(&g, job.id, Control::Pause, now()).unwrap() else { panic!("paused") };
+    assert!(paused.paused);
+    assert!(claim_in(s, &["control"], 10).is_empty(), "a paused job is not claimed");
+    let Change::Done(resumed) = s.job_control(&g, job.id, Control::Resume, now()).unwrap() else { panic!("resumed") };
+    assert!(!resumed.paused);
+    let runs = claim_in(s, &["control"], 10);
+    assert_eq!(runs.len(), 1);
+    s.runs_finish(&[finish(&runs[0], RunOutcome::Succeeded)]).unwrap();
+    assert_eq!(status(s, &g, job.id), JobStatus::Completed);
+    // Run-now revives the finished job for one more fire.
+    let Change::Done(again) = s.job_control(&g, job.id, Control::RunNow, now()).unwrap() else { panic!("run now") };
+    assert!(!again.status.is_finished());
+    let runs = claim_in(s, &["control"], 10);
+    assert_eq!(runs.len(), 1, "run-now makes it due at once");
+    assert_eq!(runs[0].job_id, job.id);
+    assert!(matches!(s.job_control(&g, JobId::new(), Control::Pause, now()).unwrap(), Change::NotFound));
+}
+
+fn the_due_summary_counts_due_jobs_per_group(s: &dyn Store) {
+    let (g, other) = (group("due"), group("due-other"));
+    let t = now();
+    insert(s, new_job(&g, t.plus_micros(-2_000_000)));
+    insert(s, new_job(&g, t.plus_micros(-1_000_000)));
+    insert(s, new_job(&g, t.plus_micros(HOUR)));
+    insert(s, NewJob { paused: true, ..new_job(&g, t.plus_micros(-3_000_000)) });
+    insert(s, new_job(&other, t.plus_micros(-1_000_000)));
+    let (due, store_now) = s.due_summary(std::slice::from_ref(&g)).unwrap();
+    assert!(store_now.micros_since(t).abs() < 60_000_000, "the store's clock is near ours");
+    let mine: Vec<_> = due.iter().filter(|d| d.group == g).collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].due, 2, "due, not paused, not in the future");
+    assert_eq!(mine[0].oldest, t.plus_micros(-2_000_000));
+}
+
+fn a_run_reads_back_by_id_with_how_it_ended(s: &dyn Store) {
+    let g = group("runget");
+    let job = insert(s, new_job(&g, now().plus_micros(-1_000)));
+    let runs = claim_in(s, &["runget"], 10);
+    assert_eq!(runs.len(), 1);
+    let running = s.run_get(runs[0].run_id).unwrap().expect("the run");
+    assert_eq!((running.job_id, running.outcome), (job.id, RunOutcome::Running));
+    s.runs_finish(&[finish(&runs[0], RunOutcome::Failed)]).unwrap();
+    let ended = s.run_get(runs[0].run_id).unwrap().expect("the run");
+    assert_eq!(ended.outcome, RunOutcome::Failed);
+    assert_eq!(ended.error.as_deref(), Some("Failed"));
+    assert!(ended.finished_at.is_some());
+    assert!(s.run_get(scheduler_core::model::RunId::new()).unwrap().is_none());
+}
+
+fn finished_runs_are_counted_in_the_statistics(s: &dyn Store) {
+    let g = group("stats");
+    for _ in 0..3 {
+        insert(s, new_job(&g, now().plus_micros(-1_000)));
+    }
+    let runs = claim_in(s, &["stats"], 10);
+    assert_eq!(runs.len(), 3);
+    let batch: Vec<_> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| finish(r, if i == 0 { RunOutcome::Failed } else { RunOutcome::Succeeded }))
+        .collect();
+    s.runs_finish(&batch).unwrap();
+    let query = scheduler_core::stats::StatsQuery {
+        from: now().plus_micros(-HOUR),
+        to: None,
+        product: Some("conformance".into()),
+        job_group: Some("stats".into()),
+        by_day: false,
+    };
+    let rows = harness_wait(|| {
+        let rows = s.stats(&query).unwrap();
+        (rows.iter().filter(|r| r.measure == scheduler_core::stats::RUNS).map(|r| r.count).sum::<u64>() == 3)
+            .then_some(rows)
+    });
+    let runs_of = |o: RunOutcome| {
+        rows.iter().filter(|r| r.measure == scheduler_core::stats::RUNS && r.outcome == o).map(|r| r.count).sum::<u64>()
+    };
+    assert_eq!((runs_of(RunOutcome::Succeeded), runs_of(RunOutcome::Failed)), (2, 1));
+    assert!(rows.iter().all(|r| r.group == g));
+    let other = scheduler_core::stats::StatsQuery { job_group: Some("nothing-here".into()), ..query };
+    assert!(s.stats(&other).unwrap().is_empty());
+}
+
+/// Statistics may be written after the finish (batched): polls up to 10 s.
+fn harness_wait<T>(f: impl FnMut() -> Option<T>) -> T {
+    harness::wait_until("the statistics", std::time::Duration::from_secs(10), f)
+}
+
+fn pruning_removes_finished_runs_and_jobs_past_retention(s: &dyn Store) {
+    let g = group("prune");
+    let done = insert(s, new_job(&g, now().plus_micros(-1_000)));
+    let runs = claim_in(s, &["prune"], 10);
+    s.runs_finish(&[finish(&runs[0], RunOutcome::Succeeded)]).unwrap();
+    let waiting = insert(s, new_job(&g, now().plus_micros(HOUR)));
+    let keep_all = Retention {
+        succeeded: Some(std::time::Duration::from_secs(3_600)),
+        failed: Some(std::time::Duration::from_secs(3_600)),
+        stats: None,
+        batch: 100,
+    };
+    let pruned = s.prune(&keep_all).unwrap();
+    assert_eq!((pruned.runs, pruned.jobs), (0, 0), "nothing is old enough");
+    assert!(s.run_get(runs[0].run_id).unwrap().is_some());
+    // The finish must be in the store's past before a zero retention covers it.
+    let run_id = runs[0].run_id;
+    let zero = Retention { succeeded: Some(std::time::Duration::ZERO), ..keep_all };
+    harness::wait_until("the run to be pruned", std::time::Duration::from_secs(10), || {
+        s.prune(&zero).unwrap();
+        s.run_get(run_id).unwrap().is_none().then_some(())
+    });
+    assert!(s.job_get(&g, done.id).unwrap().is_none(), "the completed job went with its run");
+    assert!(s.job_get(&g, waiting.id).unwrap().is_some(), "an unfinished job stays");
+}
+
+fn the_audit_trail_numbers_entries_and_pages_newest_first(s: &dyn Store) {
+    use scheduler_core::audit::{Action, AuditQuery, Change as Audited};
+    let change = |who: &str, product: &str, action: Action| Audited {
+        who: who.into(),
+        action,
+        method: "POST".into(),
+        path: format!("/api/scheduler/{product}/g/jobs"),
+        status: 201,
+        product: Some(product.into()),
+        job_group: Some("g".into()),
+        target: None,
+    };
+    let t = now();
+    s.audit_append(t, change("alice", "p1", Action::Create)).unwrap();
+    s.audit_append(t.plus_micros(1), change("bob", "p2", Action::Delete)).unwrap();
+    s.audit_append(t.plus_micros(2), change("alice", "p2", Action::Pause)).unwrap();
+    s.flush();
+    let all = s.audit_list(&AuditQuery { limit: 10, ..AuditQuery::default() }).unwrap();
+    assert_eq!(all.len(), 3);
+    assert!(all.windows(2).all(|w| w[0].seq > w[1].seq), "newest first, numbered by the store");
+    assert_eq!(all[0].change, change("alice", "p2", Action::Pause));
+    assert_eq!(all[0].at, t.plus_micros(2));
+    let alice = s.audit_list(&AuditQuery { who: Some("alice".into()), limit: 10, ..AuditQuery::default() }).unwrap();
+    assert_eq!(alice.len(), 2);
+    let p2 = s.audit_list(&AuditQuery { product: Some("p2".into()), limit: 1, ..AuditQuery::default() }).unwrap();
+    assert_eq!(p2.len(), 1, "the limit holds");
+    let older = s
+        .audit_list(&AuditQuery { before: Some(p2[0].seq), product: Some("p2".into()), limit: 10, who: None })
+        .unwrap();
+    assert_eq!(older.iter().map(|e| e.change.action).collect::<Vec<_>>(), vec![Action::Delete]);
+}
+
+fn a_rescue_with_no_dead_node_changes_nothing(s: &dyn Store) {
+    let g = group("norescue");
+    insert(s, new_job(&g, now().plus_micros(-1_000)));
+    let runs = claim_in(s, &["norescue"], 10);
+    assert_eq!(runs.len(), 1);
+    assert!(s.node_heartbeat("node-a", std::time::Duration::from_secs(30)).unwrap());
+    let rescued = s
+        .runs_rescue(&RescueDead {
+            judge: Arc::from("node-a"),
+            dead_after: std::time::Duration::from_secs(3_600),
+            gap: std::time::Duration::from_secs(30),
+            groups: vec![(g.clone(), true)],
+        })
+        .unwrap();
+    assert!(rescued.is_empty(), "the only node is live: {rescued:?}");
+    assert_eq!(s.run_get(runs[0].run_id).unwrap().unwrap().outcome, RunOutcome::Running);
+}
+
+fn a_fresh_store_is_ready(s: &dyn Store) {
+    assert_eq!(s.readiness(), Ok(()));
+    let _ = s.blocking();
+}
+
+/// The suite calls every store method: a method added to a store role without a case here
+/// fails this test.
+#[test]
+fn the_suite_calls_every_store_method() {
+    let roles = include_str!("../../../scheduler-core/src/store/roles.rs");
+    let suite = include_str!("store_conformance.rs");
+    let methods: Vec<&str> = roles
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("fn "))
+        .map(|l| l.split('(').next().unwrap_or_default())
+        .collect();
+    assert!(methods.len() >= 30, "read the store roles: {methods:?}");
+    let missing: Vec<&&str> = methods.iter().filter(|m| !suite.contains(&format!(".{m}("))).collect();
+    assert!(missing.is_empty(), "store methods no conformance case calls: {missing:?}");
+}
+
+/// The memory store judges time by the clock it is given, so hours pass in no time: history
+/// ages past its retention and heartbeats are stamped as the clock is moved.
+#[test]
+fn the_memory_store_judges_time_by_its_clock() {
+    use scheduler_core::clock::ManualClock;
+    let clock = Arc::new(ManualClock::at(now()));
+    let store = scheduler_core::store::memory::MemoryStore::new().with_clock(clock.clone());
+    let s: &dyn Store = &store;
+    let g = group("prune");
+    let job = insert(s, new_job(&g, now().plus_micros(-1_000)));
+    let runs = claim_in(s, &["prune"], 10);
+    s.runs_finish(&[finish(&runs[0], RunOutcome::Succeeded)]).unwrap();
+    let hour =
+        Retention { succeeded: Some(std::time::Duration::from_secs(3_600)), failed: None, stats: None, batch: 100 };
+    assert_eq!(s.prune(&hour).unwrap().runs, 0);
+    clock.advance(std::time::Duration::from_secs(3_600 + 60));
+    let pruned = s.prune(&hour).unwrap();
+    assert_eq!((pruned.runs, pruned.jobs), (1, 1), "an hour later, by the store's clock");
+    assert!(s.job_get(&g, job.id).unwrap().is_none());
+
+    // One process is the memory store's only node: it stays live, and its heartbeats are
+    // stamped by the store's clock.
+    clock.advance(std::time::Duration::from_secs(90));
+    assert!(s.node_heartbeat("node-a", std::time::Duration::from_secs(30)).unwrap());
+    let nodes = s.nodes_list(std::time::Duration::from_secs(30)).unwrap();
+    let me = nodes.iter().find(|n| &*n.info.id == "node-a").unwrap();
+    assert_eq!(me.heartbeat_at, clock.now());
+    let (_, store_now) = s.due_summary(&[]).unwrap();
+    assert_eq!(store_now, clock.now());
 }

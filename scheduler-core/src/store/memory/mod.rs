@@ -12,7 +12,9 @@
 mod records;
 mod state;
 
+use crate::store::{AuditStore, ClaimStore, HistoryStore, JobStore, NodeStore};
 use std::ops::Bound;
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
@@ -29,6 +31,7 @@ pub struct MemoryStore {
     state: Mutex<State>,
     nodes: Mutex<Vec<NodeRecord>>,
     audit: Mutex<Vec<crate::audit::AuditEntry>>,
+    clock: Arc<dyn crate::clock::Clock>,
 }
 
 impl Default for MemoryStore {
@@ -40,7 +43,20 @@ impl Default for MemoryStore {
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
-        Self { state: Mutex::new(State::new()), nodes: Mutex::new(Vec::new()), audit: Mutex::new(Vec::new()) }
+        Self {
+            state: Mutex::new(State::new()),
+            nodes: Mutex::new(Vec::new()),
+            audit: Mutex::new(Vec::new()),
+            clock: Arc::new(crate::clock::SystemClock),
+        }
+    }
+
+    /// Judges time (what is due, what retention removes, which node is silent) by `clock`
+    /// instead of the system's: the scheduler's clock, or a [`crate::clock::ManualClock`] in
+    /// tests.
+    pub fn with_clock(mut self, clock: Arc<dyn crate::clock::Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Keeps (the default) or stops keeping run statistics as runs finish.
@@ -50,15 +66,13 @@ impl MemoryStore {
     }
 }
 
-fn now() -> crate::clock::Ts {
-    crate::clock::Clock::now(&crate::clock::SystemClock)
-}
-
 impl Store for MemoryStore {
     fn blocking(&self) -> bool {
         false
     }
+}
 
+impl JobStore for MemoryStore {
     fn job_insert(&self, new: NewJob) -> Result<Inserted, StoreError> {
         self.state.lock().insert_job(new)
     }
@@ -142,24 +156,6 @@ impl Store for MemoryStore {
         Ok(Some(Change::Done(st.to_job(slot))))
     }
 
-    fn jobs_keyed(&self, groups: &[GroupKey], prefix: &str) -> Result<Vec<KeyedJob>, StoreError> {
-        let st = self.state.lock();
-        let mut out = Vec::new();
-        for g in groups {
-            let Some(&gi) = st.group_index.get(g) else { continue };
-            for (key, id) in &st.groups[gi as usize].keys {
-                if !key.starts_with(prefix) {
-                    continue;
-                }
-                if st.find_job(*id).is_some_and(|slot| st.job(slot).done.is_none()) {
-                    out.push(KeyedJob { group: g.clone(), id: JobId(*id), key: key.clone() });
-                }
-            }
-        }
-        out.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(out)
-    }
-
     fn job_control(
         &self,
         group: &GroupKey,
@@ -180,14 +176,6 @@ impl Store for MemoryStore {
         Ok(Change::Done(st.to_job(slot)))
     }
 
-    fn run_cancel(&self, group: &GroupKey, run: RunId) -> Result<Option<bool>, StoreError> {
-        Ok(self.state.lock().cancel(group, run.0))
-    }
-
-    fn runs_cancel_requested(&self, _node: &str) -> Result<Vec<RunId>, StoreError> {
-        Ok(self.state.lock().take_cancels())
-    }
-
     fn job_delete(&self, group: &GroupKey, id: JobId) -> Result<Change<()>, StoreError> {
         let mut st = self.state.lock();
         let Some(slot) = st.find_job_in(group, id.0) else {
@@ -201,6 +189,84 @@ impl Store for MemoryStore {
         Ok(Change::Done(()))
     }
 
+    fn jobs_keyed(&self, groups: &[GroupKey], prefix: &str) -> Result<Vec<KeyedJob>, StoreError> {
+        let st = self.state.lock();
+        let mut out = Vec::new();
+        for g in groups {
+            let Some(&gi) = st.group_index.get(g) else { continue };
+            for (key, id) in &st.groups[gi as usize].keys {
+                if !key.starts_with(prefix) {
+                    continue;
+                }
+                if st.find_job(*id).is_some_and(|slot| st.job(slot).done.is_none()) {
+                    out.push(KeyedJob { group: g.clone(), id: JobId(*id), key: key.clone() });
+                }
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    fn due_summary(&self, _groups: &[GroupKey]) -> Result<(Vec<DueSummary>, crate::clock::Ts), StoreError> {
+        let st = self.state.lock();
+        let now = self.clock.now();
+        let out = st
+            .groups
+            .iter()
+            .filter_map(|g| {
+                let due = g.ready.iter().take_while(|(d, _)| *d <= now.0).take(DUE_COUNT_CAP as usize).count() as u64;
+                let oldest = g.ready.first().map(|k| crate::clock::Ts(k.0))?;
+                (due > 0).then(|| DueSummary { group: g.key.clone(), due, oldest })
+            })
+            .collect();
+        Ok((out, now))
+    }
+}
+
+impl ClaimStore for MemoryStore {
+    fn runs_claim_due(&self, c: &ClaimDue) -> Result<Claim, StoreError> {
+        let mut st = self.state.lock();
+        if *st.node != *c.node {
+            st.node = c.node.clone();
+        }
+        st.set_limits(&c.max_running);
+        let runs = st.claim(c.now, c.limit);
+        Ok(Claim { runs, next_due: st.next_ready(), store_now: c.now, events: std::mem::take(&mut st.events) })
+    }
+
+    fn runs_start(&self, runs: &[RunStart], at: crate::clock::Ts) -> Result<Vec<Begun>, StoreError> {
+        let mut st = self.state.lock();
+        Ok(runs.iter().map(|r| st.start_one(r, at)).collect())
+    }
+
+    fn runs_started(&self, _runs: &[(RunId, crate::clock::Ts)]) -> Result<(), StoreError> {
+        Ok(()) // `runs_start` wrote the records already
+    }
+
+    fn runs_finish(&self, batch: &[RunFinish]) -> Result<Option<crate::clock::Ts>, StoreError> {
+        let mut st = self.state.lock();
+        Ok(batch.iter().filter_map(|f| st.finish_one(f)).min())
+    }
+
+    fn runs_release(&self, runs: &[Claimed]) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let mut st = self.state.lock();
+        for c in runs {
+            st.release_one(c, now);
+        }
+        Ok(())
+    }
+
+    fn run_cancel(&self, group: &GroupKey, run: RunId) -> Result<Option<bool>, StoreError> {
+        Ok(self.state.lock().cancel(group, run.0))
+    }
+
+    fn runs_cancel_requested(&self, _node: &str) -> Result<Vec<RunId>, StoreError> {
+        Ok(self.state.lock().take_cancels())
+    }
+}
+
+impl HistoryStore for MemoryStore {
     fn job_runs(&self, group: &GroupKey, id: JobId, limit: usize) -> Result<Option<Vec<Run>>, StoreError> {
         let st = self.state.lock();
         let Some(slot) = st.find_job_in(group, id.0) else {
@@ -246,18 +312,6 @@ impl Store for MemoryStore {
         Ok(st.find_run(id.0).and_then(|s| st.run(s)).map(|r| st.to_run(r)))
     }
 
-    fn audit_append(&self, at: crate::clock::Ts, change: crate::audit::Change) -> Result<(), StoreError> {
-        let mut trail = self.audit.lock();
-        let seq = trail.last().map_or(1, |e| e.seq + 1);
-        trail.push(crate::audit::AuditEntry { seq, at, change });
-        Ok(())
-    }
-
-    fn audit_list(&self, q: &crate::audit::AuditQuery) -> Result<Vec<crate::audit::AuditEntry>, StoreError> {
-        let trail = self.audit.lock();
-        Ok(trail.iter().rev().filter(|e| q.matches(e)).take(q.limit).cloned().collect())
-    }
-
     fn stats(&self, q: &crate::stats::StatsQuery) -> Result<Vec<crate::stats::StatRow>, StoreError> {
         use crate::stats::{day_of, hour_of, StatRow};
         let st = self.state.lock();
@@ -289,64 +343,32 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn due_summary(&self, _groups: &[GroupKey]) -> Result<(Vec<DueSummary>, crate::clock::Ts), StoreError> {
-        let st = self.state.lock();
-        let now = now();
-        let out = st
-            .groups
-            .iter()
-            .filter_map(|g| {
-                let due = g.ready.iter().take_while(|(d, _)| *d <= now.0).take(DUE_COUNT_CAP as usize).count() as u64;
-                let oldest = g.ready.first().map(|k| crate::clock::Ts(k.0))?;
-                (due > 0).then(|| DueSummary { group: g.key.clone(), due, oldest })
-            })
-            .collect();
-        Ok((out, now))
-    }
-
     fn prune(&self, r: &Retention) -> Result<Pruned, StoreError> {
         let mut st = self.state.lock();
-        Ok(st.prune(r, now()))
+        Ok(st.prune(r, self.clock.now()))
     }
+}
 
-    fn runs_claim_due(&self, c: &ClaimDue) -> Result<Claim, StoreError> {
-        let mut st = self.state.lock();
-        if *st.node != *c.node {
-            st.node = c.node.clone();
-        }
-        st.set_limits(&c.max_running);
-        let runs = st.claim(c.now, c.limit);
-        Ok(Claim { runs, next_due: st.next_ready(), store_now: c.now, events: std::mem::take(&mut st.events) })
-    }
-
-    fn runs_finish(&self, batch: &[RunFinish]) -> Result<Option<crate::clock::Ts>, StoreError> {
-        let mut st = self.state.lock();
-        Ok(batch.iter().filter_map(|f| st.finish_one(f)).min())
-    }
-
-    fn runs_start(&self, runs: &[RunStart], at: crate::clock::Ts) -> Result<Vec<Begun>, StoreError> {
-        let mut st = self.state.lock();
-        Ok(runs.iter().map(|r| st.start_one(r, at)).collect())
-    }
-
-    fn runs_started(&self, _runs: &[(RunId, crate::clock::Ts)]) -> Result<(), StoreError> {
-        Ok(()) // `runs_start` wrote the records already
-    }
-
-    fn runs_release(&self, runs: &[Claimed]) -> Result<(), StoreError> {
-        let now = now();
-        let mut st = self.state.lock();
-        for c in runs {
-            st.release_one(c, now);
-        }
+impl AuditStore for MemoryStore {
+    fn audit_append(&self, at: crate::clock::Ts, change: crate::audit::Change) -> Result<(), StoreError> {
+        let mut trail = self.audit.lock();
+        let seq = trail.last().map_or(1, |e| e.seq + 1);
+        trail.push(crate::audit::AuditEntry { seq, at, change });
         Ok(())
     }
 
+    fn audit_list(&self, q: &crate::audit::AuditQuery) -> Result<Vec<crate::audit::AuditEntry>, StoreError> {
+        let trail = self.audit.lock();
+        Ok(trail.iter().rev().filter(|e| q.matches(e)).take(q.limit).cloned().collect())
+    }
+}
+
+impl NodeStore for MemoryStore {
     // One process is the only node of a memory store: it is live while it runs, and no other
     // node's runs can be in it, so there is nothing to rescue.
 
     fn node_register(&self, node: &NodeInfo) -> Result<(), StoreError> {
-        let now = now();
+        let now = self.clock.now();
         let record =
             NodeRecord { info: node.clone(), started_at: now, heartbeat_at: now, stopped_at: None, live: true };
         let mut nodes = self.nodes.lock();
@@ -358,7 +380,7 @@ impl Store for MemoryStore {
     }
 
     fn node_heartbeat(&self, node: &str, _gap: std::time::Duration) -> Result<bool, StoreError> {
-        let now = now();
+        let now = self.clock.now();
         let mut nodes = self.nodes.lock();
         Ok(match nodes.iter_mut().find(|n| &*n.info.id == node) {
             Some(n) if n.stopped_at.is_none() => {
@@ -370,7 +392,7 @@ impl Store for MemoryStore {
     }
 
     fn node_stop(&self, node: &str) -> Result<(), StoreError> {
-        let now = now();
+        let now = self.clock.now();
         if let Some(n) = self.nodes.lock().iter_mut().find(|n| &*n.info.id == node) {
             n.stopped_at = Some(now);
         }

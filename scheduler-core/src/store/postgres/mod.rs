@@ -22,6 +22,7 @@ mod rows;
 pub mod schema;
 mod sql;
 
+use crate::store::{AuditStore, ClaimStore, HistoryStore, JobStore, NodeStore};
 use std::time::Duration;
 
 use diesel::pg::PgConnection;
@@ -246,6 +247,12 @@ impl Store for PgStore {
         migrate::check_current(&mut conn).map_err(|e| e.to_string())
     }
 
+    fn flush(&self) {
+        self.audits.flush();
+    }
+}
+
+impl JobStore for PgStore {
     fn job_insert(&self, new: NewJob) -> Result<Inserted, StoreError> {
         self.inserts.call(new)
     }
@@ -344,18 +351,6 @@ impl Store for PgStore {
         })
     }
 
-    fn jobs_keyed(&self, groups: &[GroupKey], prefix: &str) -> Result<Vec<KeyedJob>, StoreError> {
-        let mut conn = self.conn()?;
-        let rows: Vec<rows::KeyedRow> = diesel::sql_query(sql::JOBS_KEYED)
-            .bind::<Array<Text>, _>(group_names(groups))
-            .bind::<Text, _>(prefix)
-            .load(&mut conn)
-            .map_err(db)?;
-        rows.into_iter()
-            .map(|r| Ok(KeyedJob { group: rows::group(&r.product, &r.job_group)?, id: JobId(r.id), key: r.key }))
-            .collect()
-    }
-
     fn job_control(&self, group: &GroupKey, id: JobId, control: Control, now: Ts) -> Result<Change<Job>, StoreError> {
         let mut conn = self.conn()?;
         conn.transaction(|conn| {
@@ -406,33 +401,6 @@ impl Store for PgStore {
         .map_err(db)
     }
 
-    fn run_cancel(&self, group: &GroupKey, run: RunId) -> Result<Option<bool>, StoreError> {
-        let mut conn = self.conn()?;
-        let marked: Vec<IdRow> = diesel::sql_query(sql::CANCEL_RUN)
-            .bind::<SqlUuid, _>(run.0)
-            .bind::<Text, _>(group.product())
-            .bind::<Text, _>(group.job_group())
-            .load(&mut conn)
-            .map_err(db)?;
-        if !marked.is_empty() {
-            return Ok(Some(true));
-        }
-        let found: Vec<TextIdRow> = diesel::sql_query(sql::RUN_OUTCOME)
-            .bind::<SqlUuid, _>(run.0)
-            .bind::<Text, _>(group.product())
-            .bind::<Text, _>(group.job_group())
-            .load(&mut conn)
-            .map_err(db)?;
-        // In progress but already asked: still a cancel in progress.
-        Ok(found.first().map(|r| r.id == "running" || r.id == "claimed"))
-    }
-
-    fn runs_cancel_requested(&self, node: &str) -> Result<Vec<RunId>, StoreError> {
-        let rows: Vec<IdRow> =
-            self.maintenance.with(|conn| diesel::sql_query(sql::TAKE_CANCELS).bind::<Text, _>(node).load(conn))?;
-        Ok(rows.into_iter().map(|r| RunId(r.id)).collect())
-    }
-
     fn job_delete(&self, group: &GroupKey, id: JobId) -> Result<Change<()>, StoreError> {
         let mut conn = self.conn()?;
         let rows: Vec<IdRow> = diesel::sql_query(sql::DELETE_JOB)
@@ -447,54 +415,16 @@ impl Store for PgStore {
         Self::change_for_missing(&mut conn, group, id)
     }
 
-    fn job_runs(&self, group: &GroupKey, id: JobId, limit: usize) -> Result<Option<Vec<Run>>, StoreError> {
+    fn jobs_keyed(&self, groups: &[GroupKey], prefix: &str) -> Result<Vec<KeyedJob>, StoreError> {
         let mut conn = self.conn()?;
-        if Self::job_state(&mut conn, group, id)?.is_none() {
-            return Ok(None);
-        }
-        let rows: Vec<RunRow> = diesel::sql_query(sql::job_runs())
-            .bind::<SqlUuid, _>(id.0)
-            .bind::<BigInt, _>(i64::try_from(limit).unwrap_or(i64::MAX))
+        let rows: Vec<rows::KeyedRow> = diesel::sql_query(sql::JOBS_KEYED)
+            .bind::<Array<Text>, _>(group_names(groups))
+            .bind::<Text, _>(prefix)
             .load(&mut conn)
             .map_err(db)?;
-        rows.into_iter().map(RunRow::into_run).collect::<Result<_, _>>().map(Some)
-    }
-
-    fn runs_query(&self, q: &RunQuery) -> Result<Vec<(crate::store::RunCursor, Run)>, StoreError> {
-        let mut conn = self.conn()?;
-        history::query(&mut conn, q)
-    }
-
-    fn run_get(&self, id: RunId) -> Result<Option<Run>, StoreError> {
-        let mut conn = self.conn()?;
-        history::get(&mut conn, id)
-    }
-
-    fn flush(&self) {
-        self.audits.flush();
-    }
-
-    fn audit_append(&self, at: Ts, change: crate::audit::Change) -> Result<(), StoreError> {
-        // Not waited for: written with the next batch, a failure logged by the writer.
-        self.audits.send((at, change))
-    }
-
-    fn audit_list(&self, q: &crate::audit::AuditQuery) -> Result<Vec<crate::audit::AuditEntry>, StoreError> {
-        let mut conn = self.conn()?;
-        audit::list(&mut conn, q)
-    }
-
-    fn stats(&self, q: &crate::stats::StatsQuery) -> Result<Vec<crate::stats::StatRow>, StoreError> {
-        let mut conn = self.conn()?;
-        let cells: Vec<rows::StatCell> = diesel::sql_query(sql::STATS)
-            .bind::<Timestamptz, _>(q.from.to_datetime())
-            .bind::<Nullable<Timestamptz>, _>(q.to.map(Ts::to_datetime))
-            .bind::<Nullable<Text>, _>(q.product.as_deref())
-            .bind::<Nullable<Text>, _>(q.job_group.as_deref())
-            .bind::<Bool, _>(q.by_day)
-            .load(&mut conn)
-            .map_err(db)?;
-        cells.into_iter().map(rows::StatCell::into_row).collect()
+        rows.into_iter()
+            .map(|r| Ok(KeyedJob { group: rows::group(&r.product, &r.job_group)?, id: JobId(r.id), key: r.key }))
+            .collect()
     }
 
     fn due_summary(&self, groups: &[GroupKey]) -> Result<(Vec<DueSummary>, Ts), StoreError> {
@@ -520,48 +450,12 @@ impl Store for PgStore {
             .collect::<Result<_, StoreError>>()?;
         Ok((out, Ts::from_datetime(now.db_now)))
     }
+}
 
-    fn prune(&self, r: &Retention) -> Result<Pruned, StoreError> {
-        let mut conn = self.conn()?;
-        retention::prune(&mut conn, r)
-    }
-
+impl ClaimStore for PgStore {
     fn runs_claim_due(&self, c: &ClaimDue) -> Result<Claim, StoreError> {
         let mut conn = self.conn()?;
         claim::claim(&mut conn, c, self.stats)
-    }
-
-    fn runs_finish(&self, batch: &[RunFinish]) -> Result<Option<Ts>, StoreError> {
-        if batch.is_empty() {
-            return Ok(None);
-        }
-        let mut conn = self.conn()?;
-        static WITH_STATS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| sql::finish_runs(true));
-        static WITHOUT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| sql::finish_runs(false));
-        let text = if self.stats { WITH_STATS.as_str() } else { WITHOUT.as_str() };
-        let counts: FinishCounts = diesel::sql_query(text)
-            .bind::<Array<SqlUuid>, _>(batch.iter().map(|f| f.run_id.0).collect::<Vec<_>>())
-            .bind::<Array<SqlUuid>, _>(batch.iter().map(|f| f.job_id.0).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(batch.iter().map(|f| f.ending.outcome().as_str()).collect::<Vec<_>>())
-            .bind::<Array<Timestamptz>, _>(batch.iter().map(|f| f.started_at.to_datetime()).collect::<Vec<_>>())
-            .bind::<Array<Timestamptz>, _>(batch.iter().map(|f| f.finished_at.to_datetime()).collect::<Vec<_>>())
-            .bind::<Array<Nullable<Text>>, _>(batch.iter().map(|f| f.ending.error()).collect::<Vec<_>>())
-            .bind::<Array<Nullable<Text>>, _>(batch.iter().map(|f| f.ending.output()).collect::<Vec<_>>())
-            .bind::<Array<Nullable<Text>>, _>(batch.iter().map(|f| f.listener_error.as_deref()).collect::<Vec<_>>())
-            .bind::<Array<Bool>, _>(batch.iter().map(|f| f.ending.requeue()).collect::<Vec<_>>())
-            .bind::<Array<Nullable<Timestamptz>>, _>(
-                batch.iter().map(|f| f.ending.retry_at().map(Ts::to_datetime)).collect::<Vec<_>>(),
-            )
-            .get_result(&mut conn)
-            .map_err(db)?;
-        if counts.runs < batch.len() as i64 {
-            tracing::warn!(
-                completions = batch.len(),
-                recorded = counts.runs,
-                "completions for runs no longer held were ignored (their claim was lost, e.g. after this node was declared dead)"
-            );
-        }
-        Ok(counts.next_due.map(Ts::from_datetime))
     }
 
     fn runs_start(&self, runs: &[RunStart], at: Ts) -> Result<Vec<Begun>, StoreError> {
@@ -598,6 +492,39 @@ impl Store for PgStore {
         Ok(())
     }
 
+    fn runs_finish(&self, batch: &[RunFinish]) -> Result<Option<Ts>, StoreError> {
+        if batch.is_empty() {
+            return Ok(None);
+        }
+        let mut conn = self.conn()?;
+        static WITH_STATS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| sql::finish_runs(true));
+        static WITHOUT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| sql::finish_runs(false));
+        let text = if self.stats { WITH_STATS.as_str() } else { WITHOUT.as_str() };
+        let counts: FinishCounts = diesel::sql_query(text)
+            .bind::<Array<SqlUuid>, _>(batch.iter().map(|f| f.run_id.0).collect::<Vec<_>>())
+            .bind::<Array<SqlUuid>, _>(batch.iter().map(|f| f.job_id.0).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(batch.iter().map(|f| f.ending.outcome().as_str()).collect::<Vec<_>>())
+            .bind::<Array<Timestamptz>, _>(batch.iter().map(|f| f.started_at.to_datetime()).collect::<Vec<_>>())
+            .bind::<Array<Timestamptz>, _>(batch.iter().map(|f| f.finished_at.to_datetime()).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Text>>, _>(batch.iter().map(|f| f.ending.error()).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Text>>, _>(batch.iter().map(|f| f.ending.output()).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Text>>, _>(batch.iter().map(|f| f.listener_error.as_deref()).collect::<Vec<_>>())
+            .bind::<Array<Bool>, _>(batch.iter().map(|f| f.ending.requeue()).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Timestamptz>>, _>(
+                batch.iter().map(|f| f.ending.retry_at().map(Ts::to_datetime)).collect::<Vec<_>>(),
+            )
+            .get_result(&mut conn)
+            .map_err(db)?;
+        if counts.runs < batch.len() as i64 {
+            tracing::warn!(
+                completions = batch.len(),
+                recorded = counts.runs,
+                "completions for runs no longer held were ignored (their claim was lost, e.g. after this node was declared dead)"
+            );
+        }
+        Ok(counts.next_due.map(Ts::from_datetime))
+    }
+
     fn runs_release(&self, runs: &[Claimed]) -> Result<(), StoreError> {
         if runs.is_empty() {
             return Ok(());
@@ -614,6 +541,90 @@ impl Store for PgStore {
         Ok(())
     }
 
+    fn run_cancel(&self, group: &GroupKey, run: RunId) -> Result<Option<bool>, StoreError> {
+        let mut conn = self.conn()?;
+        let marked: Vec<IdRow> = diesel::sql_query(sql::CANCEL_RUN)
+            .bind::<SqlUuid, _>(run.0)
+            .bind::<Text, _>(group.product())
+            .bind::<Text, _>(group.job_group())
+            .load(&mut conn)
+            .map_err(db)?;
+        if !marked.is_empty() {
+            return Ok(Some(true));
+        }
+        let found: Vec<TextIdRow> = diesel::sql_query(sql::RUN_OUTCOME)
+            .bind::<SqlUuid, _>(run.0)
+            .bind::<Text, _>(group.product())
+            .bind::<Text, _>(group.job_group())
+            .load(&mut conn)
+            .map_err(db)?;
+        // In progress but already asked: still a cancel in progress.
+        Ok(found.first().map(|r| r.id == "running" || r.id == "claimed"))
+    }
+
+    fn runs_cancel_requested(&self, node: &str) -> Result<Vec<RunId>, StoreError> {
+        let rows: Vec<IdRow> =
+            self.maintenance.with(|conn| diesel::sql_query(sql::TAKE_CANCELS).bind::<Text, _>(node).load(conn))?;
+        Ok(rows.into_iter().map(|r| RunId(r.id)).collect())
+    }
+}
+
+impl HistoryStore for PgStore {
+    fn job_runs(&self, group: &GroupKey, id: JobId, limit: usize) -> Result<Option<Vec<Run>>, StoreError> {
+        let mut conn = self.conn()?;
+        if Self::job_state(&mut conn, group, id)?.is_none() {
+            return Ok(None);
+        }
+        let rows: Vec<RunRow> = diesel::sql_query(sql::job_runs())
+            .bind::<SqlUuid, _>(id.0)
+            .bind::<BigInt, _>(i64::try_from(limit).unwrap_or(i64::MAX))
+            .load(&mut conn)
+            .map_err(db)?;
+        rows.into_iter().map(RunRow::into_run).collect::<Result<_, _>>().map(Some)
+    }
+
+    fn runs_query(&self, q: &RunQuery) -> Result<Vec<(crate::store::RunCursor, Run)>, StoreError> {
+        let mut conn = self.conn()?;
+        history::query(&mut conn, q)
+    }
+
+    fn run_get(&self, id: RunId) -> Result<Option<Run>, StoreError> {
+        let mut conn = self.conn()?;
+        history::get(&mut conn, id)
+    }
+
+    fn stats(&self, q: &crate::stats::StatsQuery) -> Result<Vec<crate::stats::StatRow>, StoreError> {
+        let mut conn = self.conn()?;
+        let cells: Vec<rows::StatCell> = diesel::sql_query(sql::STATS)
+            .bind::<Timestamptz, _>(q.from.to_datetime())
+            .bind::<Nullable<Timestamptz>, _>(q.to.map(Ts::to_datetime))
+            .bind::<Nullable<Text>, _>(q.product.as_deref())
+            .bind::<Nullable<Text>, _>(q.job_group.as_deref())
+            .bind::<Bool, _>(q.by_day)
+            .load(&mut conn)
+            .map_err(db)?;
+        cells.into_iter().map(rows::StatCell::into_row).collect()
+    }
+
+    fn prune(&self, r: &Retention) -> Result<Pruned, StoreError> {
+        let mut conn = self.conn()?;
+        retention::prune(&mut conn, r)
+    }
+}
+
+impl AuditStore for PgStore {
+    fn audit_append(&self, at: Ts, change: crate::audit::Change) -> Result<(), StoreError> {
+        // Not waited for: written with the next batch, a failure logged by the writer.
+        self.audits.send((at, change))
+    }
+
+    fn audit_list(&self, q: &crate::audit::AuditQuery) -> Result<Vec<crate::audit::AuditEntry>, StoreError> {
+        let mut conn = self.conn()?;
+        audit::list(&mut conn, q)
+    }
+}
+
+impl NodeStore for PgStore {
     fn node_register(&self, node: &NodeInfo) -> Result<(), StoreError> {
         self.heartbeats.with(|conn| {
             diesel::sql_query(sql::REGISTER_NODE)
