@@ -47,7 +47,8 @@ pub struct Metrics {
     pub heartbeat_failures: IntCounter,
     recovered: IntCounterVec,
     store_errors: IntCounterVec,
-    store_seconds: HistogramVec,
+    /// By operation, in the order of `store::OPERATIONS`.
+    store_seconds: Vec<Histogram>,
 }
 
 /// Store calls: from a lock taken in memory to a database round trip under load.
@@ -115,8 +116,11 @@ impl Metrics {
         )
         .expect("metric");
         let store_seconds = HistogramVec::new(
-            HistogramOpts::new("scheduler_store_call_seconds", "How long job store calls took, by operation")
-                .buckets(STORE_BUCKETS.to_vec()),
+            HistogramOpts::new(
+                "scheduler_store_call_seconds",
+                "How long calls to a job store that does I/O (PostgreSQL) took, by operation",
+            )
+            .buckets(STORE_BUCKETS.to_vec()),
             &["operation"],
         )
         .expect("metric");
@@ -176,7 +180,7 @@ impl Metrics {
             heartbeat_failures,
             recovered,
             store_errors,
-            store_seconds,
+            store_seconds: crate::store::OPERATIONS.iter().map(|op| store_seconds.with_label_values(&[op])).collect(),
         }
     }
 
@@ -302,10 +306,14 @@ impl Drop for LocalRecorder<'_> {
 }
 
 impl crate::store::Observe for Metrics {
-    fn store_call(&self, operation: &'static str, took: Duration, ok: bool) {
-        self.store_seconds.with_label_values(&[operation]).observe(took.as_secs_f64());
-        if !ok {
-            self.store_errors.with_label_values(&[operation]).inc();
+    fn store_call_took(&self, operation: usize, took: Duration) {
+        if let Some(h) = self.store_seconds.get(operation) {
+            h.observe(took.as_secs_f64());
         }
+    }
+
+    fn store_call_failed(&self, operation: usize) {
+        let name = crate::store::OPERATIONS.get(operation).copied().unwrap_or("unknown");
+        self.store_errors.with_label_values(&[name]).inc();
     }
 }

@@ -83,10 +83,10 @@ impl Runtime {
         config: RuntimeConfig<'_>,
     ) -> Runtime {
         let metrics = config.metrics.then(|| Arc::new(crate::metrics::Metrics::new(&registry, config.workers)));
-        // Every store call is timed and its failures counted, in one place.
+        // Every call of a store that does I/O is timed and its failures counted, in one place.
         let store: Arc<dyn Store> = match &metrics {
-            Some(m) => Arc::new(crate::store::Instrumented::new(store, m.clone())),
-            None => store,
+            Some(m) if store.blocking() => Arc::new(crate::store::Instrumented::new(store, m.clone())),
+            _ => store,
         };
         Runtime {
             store,

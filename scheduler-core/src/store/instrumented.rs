@@ -1,6 +1,8 @@
 //! One wrapper that measures every store call: how long it took and whether it failed, by
-//! operation (the method's name). The runtime wraps its store in it when metrics are on, so no
-//! caller counts store errors itself.
+//! operation (the method's name). The runtime wraps a store that does I/O in it when metrics
+//! are on, so no caller counts store errors itself. The memory store is not wrapped: its calls
+//! cannot fail and hold a lock for microseconds, and timing them (one call per run) cost about
+//! a tenth of its W1 throughput, measured.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,10 +11,47 @@ use super::*;
 use crate::clock::Ts;
 use crate::model::{GroupKey, Job, JobId, Run, RunId};
 
+/// The store's operations (its methods), as their figures are labelled; a call names its
+/// operation by its index here.
+pub const OPERATIONS: [&str; 30] = [
+    "job_insert",
+    "jobs_insert_many",
+    "job_get",
+    "job_by_key",
+    "jobs_list",
+    "jobs_pending",
+    "job_reschedule",
+    "job_control",
+    "job_delete",
+    "jobs_keyed",
+    "due_summary",
+    "runs_claim_due",
+    "runs_start",
+    "runs_started",
+    "runs_finish",
+    "runs_release",
+    "run_cancel",
+    "runs_cancel_requested",
+    "job_runs",
+    "runs_query",
+    "run_get",
+    "stats",
+    "prune",
+    "audit_append",
+    "audit_list",
+    "node_register",
+    "node_heartbeat",
+    "node_stop",
+    "nodes_list",
+    "runs_rescue",
+];
+
 /// Where the figures of store calls go (the service's metrics).
 pub trait Observe: Send + Sync + 'static {
-    /// One call of `operation`: how long it took and whether it failed.
-    fn store_call(&self, operation: &'static str, took: Duration, ok: bool);
+    /// A call of `OPERATIONS[operation]` took this long.
+    fn store_call_took(&self, operation: usize, took: Duration);
+    /// A call of `OPERATIONS[operation]` failed.
+    fn store_call_failed(&self, operation: usize);
 }
 
 /// A store whose calls are timed and whose failures are counted.
@@ -27,141 +66,144 @@ impl Instrumented {
         Instrumented { inner, observer }
     }
 
-    fn call<T>(&self, op: &'static str, f: impl FnOnce(&dyn Store) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn call<T>(&self, op: usize, f: impl FnOnce(&dyn Store) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let began = Instant::now();
         let r = f(self.inner.as_ref());
-        self.observer.store_call(op, began.elapsed(), r.is_ok());
+        self.observer.store_call_took(op, began.elapsed());
+        if r.is_err() {
+            self.observer.store_call_failed(op);
+        }
         r
     }
 }
 
 impl JobStore for Instrumented {
     fn job_insert(&self, new: NewJob) -> Result<Inserted, StoreError> {
-        self.call("job_insert", |s| s.job_insert(new))
+        self.call(0, |s| s.job_insert(new))
     }
 
     fn jobs_insert_many(&self, new: Vec<NewJob>) -> Result<usize, StoreError> {
-        self.call("jobs_insert_many", |s| s.jobs_insert_many(new))
+        self.call(1, |s| s.jobs_insert_many(new))
     }
 
     fn job_get(&self, group: &GroupKey, id: JobId) -> Result<Option<Job>, StoreError> {
-        self.call("job_get", |s| s.job_get(group, id))
+        self.call(2, |s| s.job_get(group, id))
     }
 
     fn job_by_key(&self, group: &GroupKey, key: &str) -> Result<Option<Job>, StoreError> {
-        self.call("job_by_key", |s| s.job_by_key(group, key))
+        self.call(3, |s| s.job_by_key(group, key))
     }
 
     fn jobs_list(&self, query: &JobListQuery) -> Result<Vec<Job>, StoreError> {
-        self.call("jobs_list", |s| s.jobs_list(query))
+        self.call(4, |s| s.jobs_list(query))
     }
 
     fn jobs_pending(&self, product: &str) -> Result<u64, StoreError> {
-        self.call("jobs_pending", |s| s.jobs_pending(product))
+        self.call(5, |s| s.jobs_pending(product))
     }
 
     fn job_reschedule(&self, change: &JobReschedule) -> Result<Option<Change<Job>>, StoreError> {
-        self.call("job_reschedule", |s| s.job_reschedule(change))
+        self.call(6, |s| s.job_reschedule(change))
     }
 
     fn job_control(&self, group: &GroupKey, id: JobId, control: Control, now: Ts) -> Result<Change<Job>, StoreError> {
-        self.call("job_control", |s| s.job_control(group, id, control, now))
+        self.call(7, |s| s.job_control(group, id, control, now))
     }
 
     fn job_delete(&self, group: &GroupKey, id: JobId) -> Result<Change<()>, StoreError> {
-        self.call("job_delete", |s| s.job_delete(group, id))
+        self.call(8, |s| s.job_delete(group, id))
     }
 
     fn jobs_keyed(&self, groups: &[GroupKey], prefix: &str) -> Result<Vec<KeyedJob>, StoreError> {
-        self.call("jobs_keyed", |s| s.jobs_keyed(groups, prefix))
+        self.call(9, |s| s.jobs_keyed(groups, prefix))
     }
 
     fn due_summary(&self, groups: &[GroupKey]) -> Result<(Vec<DueSummary>, Ts), StoreError> {
-        self.call("due_summary", |s| s.due_summary(groups))
+        self.call(10, |s| s.due_summary(groups))
     }
 }
 
 impl ClaimStore for Instrumented {
     fn runs_claim_due(&self, claim: &ClaimDue) -> Result<Claim, StoreError> {
-        self.call("runs_claim_due", |s| s.runs_claim_due(claim))
+        self.call(11, |s| s.runs_claim_due(claim))
     }
 
     fn runs_start(&self, runs: &[RunStart], at: Ts) -> Result<Vec<Begun>, StoreError> {
-        self.call("runs_start", |s| s.runs_start(runs, at))
+        self.call(12, |s| s.runs_start(runs, at))
     }
 
     fn runs_started(&self, runs: &[(RunId, Ts)]) -> Result<(), StoreError> {
-        self.call("runs_started", |s| s.runs_started(runs))
+        self.call(13, |s| s.runs_started(runs))
     }
 
     fn runs_finish(&self, batch: &[RunFinish]) -> Result<Option<Ts>, StoreError> {
-        self.call("runs_finish", |s| s.runs_finish(batch))
+        self.call(14, |s| s.runs_finish(batch))
     }
 
     fn runs_release(&self, runs: &[Claimed]) -> Result<(), StoreError> {
-        self.call("runs_release", |s| s.runs_release(runs))
+        self.call(15, |s| s.runs_release(runs))
     }
 
     fn run_cancel(&self, group: &GroupKey, run: RunId) -> Result<Option<bool>, StoreError> {
-        self.call("run_cancel", |s| s.run_cancel(group, run))
+        self.call(16, |s| s.run_cancel(group, run))
     }
 
     fn runs_cancel_requested(&self, node: &str) -> Result<Vec<RunId>, StoreError> {
-        self.call("runs_cancel_requested", |s| s.runs_cancel_requested(node))
+        self.call(17, |s| s.runs_cancel_requested(node))
     }
 }
 
 impl HistoryStore for Instrumented {
     fn job_runs(&self, group: &GroupKey, id: JobId, limit: usize) -> Result<Option<Vec<Run>>, StoreError> {
-        self.call("job_runs", |s| s.job_runs(group, id, limit))
+        self.call(18, |s| s.job_runs(group, id, limit))
     }
 
     fn runs_query(&self, query: &RunQuery) -> Result<Vec<(RunCursor, Run)>, StoreError> {
-        self.call("runs_query", |s| s.runs_query(query))
+        self.call(19, |s| s.runs_query(query))
     }
 
     fn run_get(&self, id: RunId) -> Result<Option<Run>, StoreError> {
-        self.call("run_get", |s| s.run_get(id))
+        self.call(20, |s| s.run_get(id))
     }
 
     fn stats(&self, query: &crate::stats::StatsQuery) -> Result<Vec<crate::stats::StatRow>, StoreError> {
-        self.call("stats", |s| s.stats(query))
+        self.call(21, |s| s.stats(query))
     }
 
     fn prune(&self, retention: &Retention) -> Result<Pruned, StoreError> {
-        self.call("prune", |s| s.prune(retention))
+        self.call(22, |s| s.prune(retention))
     }
 }
 
 impl AuditStore for Instrumented {
     fn audit_append(&self, at: Ts, change: crate::audit::Change) -> Result<(), StoreError> {
-        self.call("audit_append", |s| s.audit_append(at, change))
+        self.call(23, |s| s.audit_append(at, change))
     }
 
     fn audit_list(&self, query: &crate::audit::AuditQuery) -> Result<Vec<crate::audit::AuditEntry>, StoreError> {
-        self.call("audit_list", |s| s.audit_list(query))
+        self.call(24, |s| s.audit_list(query))
     }
 }
 
 impl NodeStore for Instrumented {
     fn node_register(&self, node: &NodeInfo) -> Result<(), StoreError> {
-        self.call("node_register", |s| s.node_register(node))
+        self.call(25, |s| s.node_register(node))
     }
 
     fn node_heartbeat(&self, node: &str, gap: std::time::Duration) -> Result<bool, StoreError> {
-        self.call("node_heartbeat", |s| s.node_heartbeat(node, gap))
+        self.call(26, |s| s.node_heartbeat(node, gap))
     }
 
     fn node_stop(&self, node: &str) -> Result<(), StoreError> {
-        self.call("node_stop", |s| s.node_stop(node))
+        self.call(27, |s| s.node_stop(node))
     }
 
     fn nodes_list(&self, dead_after: std::time::Duration) -> Result<Vec<NodeRecord>, StoreError> {
-        self.call("nodes_list", |s| s.nodes_list(dead_after))
+        self.call(28, |s| s.nodes_list(dead_after))
     }
 
     fn runs_rescue(&self, rescue: &RescueDead) -> Result<Vec<RescuedRun>, StoreError> {
-        self.call("runs_rescue", |s| s.runs_rescue(rescue))
+        self.call(29, |s| s.runs_rescue(rescue))
     }
 }
 

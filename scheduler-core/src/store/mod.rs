@@ -9,7 +9,7 @@ pub mod memory;
 pub mod postgres;
 mod roles;
 
-pub use instrumented::{Instrumented, Observe};
+pub use instrumented::{Instrumented, Observe, OPERATIONS};
 pub use roles::{AuditStore, ClaimStore, HistoryStore, JobStore, NodeStore, Store};
 
 use std::sync::Arc;

@@ -325,9 +325,11 @@ fn metrics_count_runs_policies_depth_and_lag(b: Backend) {
         (metric(&s, "scheduler_oldest_due_age_seconds", &sleepy) >= 1.0).then_some(())
     });
     assert_eq!(metric(&s, "scheduler_runs_running", &[]), 1.0);
-    // Every store call is timed, by store method; none of these failed.
-    for op in ["job_insert", "runs_claim_due", "runs_start", "runs_finish", "due_summary"] {
-        assert!(metric(&s, "scheduler_store_call_seconds_count", &[("operation", op)]) >= 1.0, "{op} timed");
+    // Every call of the database store is timed, by store method; none of these failed.
+    if matches!(b, Backend::Postgres) {
+        for op in ["job_insert", "runs_claim_due", "runs_start", "runs_finish", "due_summary"] {
+            assert!(metric(&s, "scheduler_store_call_seconds_count", &[("operation", op)]) >= 1.0, "{op} timed");
+        }
     }
     assert_eq!(metric(&s, "scheduler_store_errors_total", &[]), 0.0);
     // Switched off: a 404 that says so.
