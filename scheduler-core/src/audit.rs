@@ -85,7 +85,6 @@ pub struct AuditEntry {
     pub seq: i64,
     /// When the change was recorded (the scheduler's clock).
     pub at: Ts,
-    /// The change.
     pub change: Change,
 }
 

@@ -340,7 +340,6 @@ pub struct Run {
     pub outcome: RunOutcome,
     /// The error, for failed, cancelled and vetoed runs (the veto reason).
     pub error: Option<String>,
-    /// Its trace id.
     pub trace_id: TraceId,
     /// A successful run's JSON output, if the job returned one.
     pub output: Option<String>,

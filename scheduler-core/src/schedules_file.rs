@@ -20,7 +20,6 @@ use crate::request::SERVICE_KEYS;
 pub struct Declared {
     /// Its name in the file (unique in the file).
     pub key: String,
-    /// Its product.
     pub product: String,
     /// Its job group.
     pub group: String,

@@ -99,9 +99,7 @@ pub struct Percentiles {
 pub struct Summary {
     /// The period's start (a day, or the window's start).
     pub period: Ts,
-    /// The product.
     pub product: String,
-    /// The job group.
     pub job_group: String,
     /// Runs by outcome.
     pub runs: BTreeMap<&'static str, u64>,

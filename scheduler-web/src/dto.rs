@@ -83,9 +83,7 @@ pub struct JobDto {
     /// The job's id.
     #[schema(format = Uuid)]
     pub id: String,
-    /// Its product.
     pub product: String,
-    /// Its job group.
     pub job_group: String,
     /// The instant it is scheduled for.
     #[schema(format = DateTime)]
@@ -314,9 +312,7 @@ impl From<&LoadedPlugin> for PluginDto {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupDto {
-    /// The product.
     pub product: String,
-    /// The job group.
     pub job_group: String,
     /// The job type's name.
     pub job_type: String,
@@ -345,7 +341,6 @@ impl From<&JobTypeEntry> for GroupDto {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefusalDto {
-    /// The file.
     pub file: String,
     /// Why it was refused.
     pub reason: String,

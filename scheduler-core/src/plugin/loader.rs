@@ -26,7 +26,6 @@ use crate::model::GroupKey;
 /// A file the loader would not load, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    /// The file.
     pub file: PathBuf,
     /// Why, in words an operator can act on.
     pub reason: String,

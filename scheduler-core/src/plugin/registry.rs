@@ -45,7 +45,6 @@ pub struct JobTypeEntry {
     pub group: GroupKey,
     /// Its display name.
     pub name: String,
-    /// Its options.
     pub options: JobOptions,
     /// The plugin that registered it.
     pub plugin: Arc<LoadedPlugin>,

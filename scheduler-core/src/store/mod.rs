@@ -84,7 +84,6 @@ pub enum Inserted {
 /// A page of a group's unfinished jobs, soonest first.
 #[derive(Debug, Clone)]
 pub struct JobListQuery {
-    /// The group.
     pub group: GroupKey,
     /// At most this many.
     pub limit: usize,
@@ -279,7 +278,6 @@ pub struct Replacement {
 /// An unfinished job created under an idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyedJob {
-    /// Its group.
     pub group: GroupKey,
     /// The job.
     pub id: JobId,
@@ -404,9 +402,7 @@ impl Rescue {
 /// One run resolved by a rescue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RescuedRun {
-    /// The run.
     pub run_id: RunId,
-    /// Its job.
     pub job_id: JobId,
     /// The dead node that held it.
     pub node: String,
@@ -419,7 +415,6 @@ pub struct RescuedRun {
 pub struct RunStart {
     /// The claim's token.
     pub token: u64,
-    /// The run.
     pub run_id: RunId,
     /// The node (identity) that claimed it.
     pub node: Arc<str>,
@@ -440,9 +435,7 @@ pub enum Begun {
 pub struct Claimed {
     /// The store's proof of the claim, returned with the run's completion.
     pub token: u64,
-    /// The run.
     pub run_id: RunId,
-    /// Its job.
     pub job_id: JobId,
     /// The job's product and group.
     pub group: GroupKey,
@@ -544,9 +537,7 @@ pub struct RunFinish {
     pub token: u64,
     /// The run's product/group has a limit of runs in progress (its end lets another start).
     pub limited: bool,
-    /// The run.
     pub run_id: RunId,
-    /// Its job.
     pub job_id: JobId,
     /// When the worker started it.
     pub started_at: Ts,

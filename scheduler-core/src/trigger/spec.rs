@@ -176,7 +176,6 @@ pub enum FireEvent {
 pub struct PlannedRun {
     /// The instant it was due.
     pub scheduled_for: Ts,
-    /// Its attempt.
     pub attempt: u32,
     /// The trigger that fired it (none for run-now).
     pub trigger: Option<u32>,

@@ -34,9 +34,7 @@ pub struct StatsDto {
     /// The period's start: the window's start (rounded down to its hour), or the day.
     #[schema(format = DateTime)]
     pub period: String,
-    /// The product.
     pub product: String,
-    /// The job group.
     pub job_group: String,
     /// Finished runs by outcome.
     #[schema(value_type = Object, example = json!({"succeeded": 1200, "failed": 3}))]
