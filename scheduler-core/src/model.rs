@@ -167,15 +167,15 @@ impl fmt::Display for TraceId {
     }
 }
 
-/// A job's state as the API reports it.
+/// What a job is doing, or how it ended. Whether it is paused is another matter (the
+/// operator's switch, [`Job::paused`]): a paused job may still have a run in progress, and the
+/// API's `paused` status is a scheduled job that is paused ([`Job::status_name`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum JobStatus {
-    /// Waiting for its next fire.
+    /// Waiting for its next fire (or, paused, for a resume).
     Scheduled,
     /// A run is in progress.
     Running,
-    /// Paused: not fired until resumed.
-    Paused,
     /// Finished: its last run succeeded and nothing more is scheduled.
     Completed,
     /// Finished: its last run failed and nothing more is scheduled.
@@ -192,7 +192,6 @@ impl JobStatus {
         match self {
             JobStatus::Scheduled => "scheduled",
             JobStatus::Running => "running",
-            JobStatus::Paused => "paused",
             JobStatus::Completed => "completed",
             JobStatus::Failed => "failed",
             JobStatus::Vetoed => "vetoed",
@@ -203,6 +202,17 @@ impl JobStatus {
     /// True once nothing more will run.
     pub fn is_finished(self) -> bool {
         matches!(self, JobStatus::Completed | JobStatus::Failed | JobStatus::Vetoed | JobStatus::Cancelled)
+    }
+}
+
+impl Job {
+    /// The status the API shows: `paused` for a scheduled job that is paused, else the
+    /// status's name.
+    pub fn status_name(&self) -> &'static str {
+        match self.status {
+            JobStatus::Scheduled if self.paused => "paused",
+            s => s.as_str(),
+        }
     }
 }
 

@@ -136,7 +136,7 @@ impl From<&Job> for JobDto {
             job_group: j.group.job_group().to_owned(),
             when,
             next_run: j.next_run.map(|t| t.to_rfc3339()),
-            status: j.status.as_str(),
+            status: j.status_name(),
             is_paused: j.paused,
             job_request: Value::Object(request),
             triggers: j

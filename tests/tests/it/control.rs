@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use harness::{instant_in, ms_of, now_ms, Backend, Server, ServerOptions, TestDb, VM};
+use harness::{instant_in, ms_of, now_ms, wait_until, Backend, Server, ServerOptions, TestDb, VM};
 use serde_json::{json, Value};
 
 const JOBS: &str = "/api/scheduler/vps4/backups/jobs";
@@ -154,11 +154,13 @@ fn pause_stops_fires_and_resume_restarts_them(b: Backend) {
     let control = path(JOBS, &s.create(JOBS, &json!({"vmId": VM, "interval": 1, "when": start})));
     let r = s.post(&format!("{paused}/pause"), "");
     assert_eq!((r.status, &r.body["isPaused"]), (200, &json!(true)), "{}", r.text);
+    assert_eq!(r.body["status"], "paused", "a scheduled job that is paused shows as paused");
     s.post(&format!("{paused}/run"), "").assert_problem(409, "paused");
     assert_stays_paused(&s, &paused, &control, 3);
 
     let r = s.post(&format!("{paused}/resume"), "");
     assert_eq!((r.status, &r.body["isPaused"]), (200, &json!(false)), "{}", r.text);
+    assert_ne!(r.body["status"], "paused");
     let runs = s.wait_runs(&paused, "runs after resume", Duration::from_secs(20), |r| r.len() >= 2);
     assert!(runs.iter().all(|r| r["outcome"] != "skipped"), "missed fires were under the threshold: {runs:?}");
     // Pausing twice, or resuming a running job, is harmless.
@@ -300,7 +302,28 @@ fn higher_priority_runs_first_when_workers_are_scarce(b: Backend) {
     );
 }
 
+/// Pausing a job whose run is in progress lets the run go on: the job shows `running` and
+/// `isPaused`, and once the run ends, `paused`.
+fn a_paused_job_with_a_run_in_progress_shows_running(b: Backend) {
+    let s = Server::start_on(b);
+    let j = s.create(SLEEPY, &json!({"sleepMs": 1_500, "interval": 3_600, "when": instant_in(0)}));
+    let p = path(SLEEPY, &j);
+    s.wait_runs(&p, "running", Duration::from_secs(20), |r| r.iter().any(|r| r["outcome"] == "running"));
+    let r = s.post(&format!("{p}/pause"), "");
+    assert_eq!(
+        (r.status, &r.body["status"], &r.body["isPaused"]),
+        (200, &json!("running"), &json!(true)),
+        "{}",
+        r.text
+    );
+    s.wait_runs(&p, "the run to end", Duration::from_secs(20), |r| r.iter().all(|r| r["outcome"] == "succeeded"));
+    wait_until("the job to show paused", Duration::from_secs(10), || {
+        (s.get(&p).body["status"] == "paused").then_some(())
+    });
+}
+
 on_both_stores!(
+    a_paused_job_with_a_run_in_progress_shows_running,
     retries_wait_their_backoff_by_the_engine_clock,
     a_permanent_error_or_spent_attempts_fail_the_job_and_run_now_requeues_it,
     run_now_fires_at_once_and_keeps_the_schedule,

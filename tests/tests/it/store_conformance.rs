@@ -422,7 +422,7 @@ fn a_paused_job_is_listed_but_never_claimed(s: &dyn Store) {
     let id = insert(s, j).id;
     assert!(claim(s, 10).is_empty());
     let job = s.job_get(&g, id).unwrap().unwrap();
-    assert_eq!(job.status, JobStatus::Paused);
+    assert_eq!((job.status, job.status_name()), (JobStatus::Scheduled, "paused"));
     assert!(job.paused);
     let listed = s.jobs_list(&JobListQuery { group: g.clone(), limit: 10, after: None }).unwrap();
     assert_eq!(listed.len(), 1);

@@ -256,8 +256,6 @@ impl State {
             JobStatus::Running
         } else if let Some(done) = j.done {
             done
-        } else if j.paused {
-            JobStatus::Paused
         } else {
             JobStatus::Scheduled
         };

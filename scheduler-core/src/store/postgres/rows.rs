@@ -107,8 +107,6 @@ impl JobRow {
             JobStatus::Running
         } else if let Some(f) = &self.final_status {
             final_status(f)
-        } else if self.paused {
-            JobStatus::Paused
         } else {
             JobStatus::Scheduled
         };
