@@ -64,6 +64,12 @@ impl fmt::Display for Ts {
 pub trait Clock: Send + Sync + 'static {
     /// The current instant.
     fn now(&self) -> Ts;
+
+    /// How long to wait, in real time, for this clock to go from `now` to `until`. A clock that
+    /// does not follow real time answers a short tick, so that a sleeper looks at it again soon.
+    fn real_wait(&self, now: Ts, until: Ts) -> Duration {
+        Duration::from_micros(u64::try_from(until.micros_since(now)).unwrap_or(0))
+    }
 }
 
 /// The operating system's wall clock.
@@ -98,9 +104,20 @@ impl ManualClock {
     }
 }
 
+/// How often a sleeper looks at a [`ManualClock`] again.
+const MANUAL_TICK: Duration = Duration::from_millis(1);
+
 impl Clock for ManualClock {
     fn now(&self) -> Ts {
         Ts(self.0.load(Ordering::SeqCst))
+    }
+
+    fn real_wait(&self, now: Ts, until: Ts) -> Duration {
+        if until > now {
+            MANUAL_TICK
+        } else {
+            Duration::ZERO
+        }
     }
 }
 

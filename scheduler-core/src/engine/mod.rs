@@ -357,7 +357,7 @@ fn lead(rt: &Runtime, pool: &Pool, idle: usize) -> Option<Claimed> {
     let stopping = st.stopping;
     drop(st);
     if !stopping {
-        rt.wake.sleep(rt.clock.now(), sleep_until);
+        rt.wake.sleep(rt.clock.as_ref(), sleep_until);
     }
     pool.state.lock().has_leader = false;
     None

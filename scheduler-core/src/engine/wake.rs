@@ -7,11 +7,11 @@
 //! it sleeps, so no news is lost between its last look at the store and its sleep.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::clock::Ts;
+use crate::clock::{Clock, Ts};
 
 /// The dispatcher's wake-up channel.
 pub struct Wake {
@@ -48,9 +48,9 @@ impl Wake {
         }
     }
 
-    /// Sleeps until `until` (a wall-clock instant; `None` for no deadline) or a notification,
-    /// whichever is first. `now` is the caller's current wall-clock instant.
-    pub fn sleep(&self, now: Ts, until: Option<Ts>) {
+    /// Sleeps until `clock` shows `until` (`None` for no deadline) or a notification, whichever
+    /// is first.
+    pub fn sleep(&self, clock: &dyn Clock, until: Option<Ts>) {
         let until_ts = until.unwrap_or(Ts::MAX);
         self.sleeping_until.store(until_ts.0, Ordering::SeqCst);
         if !self.notified.swap(false, Ordering::SeqCst) {
@@ -58,10 +58,9 @@ impl Wake {
             if !self.notified.swap(false, Ordering::SeqCst) {
                 match until {
                     Some(t) => {
-                        let micros = u64::try_from(t.micros_since(now)).unwrap_or(0);
-                        if micros > 0 {
-                            let deadline = Instant::now() + Duration::from_micros(micros);
-                            let _ = self.cond.wait_until(&mut g, deadline);
+                        let wait = clock.real_wait(clock.now(), t);
+                        if !wait.is_zero() {
+                            let _ = self.cond.wait_until(&mut g, Instant::now() + wait);
                         }
                     }
                     None => self.cond.wait(&mut g),
@@ -76,15 +75,16 @@ impl Wake {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::{Clock, SystemClock};
+    use crate::clock::SystemClock;
     use std::sync::Arc;
+    use std::time::Duration;
 
     #[test]
     fn a_notification_before_the_sleep_is_not_lost() {
         let w = Wake::default();
         w.notify();
         let start = Instant::now();
-        w.sleep(SystemClock.now(), None);
+        w.sleep(&SystemClock, None);
         assert!(start.elapsed() < Duration::from_secs(1));
     }
 
@@ -94,7 +94,7 @@ mod tests {
         let w2 = w.clone();
         let t = std::thread::spawn(move || {
             let now = SystemClock.now();
-            w2.sleep(now, Some(now.plus_micros(60_000_000)));
+            w2.sleep(&SystemClock, Some(now.plus_micros(60_000_000)));
         });
         // Wait (bounded) until the sleeper has published its deadline, then send earlier news.
         let deadline = Instant::now() + Duration::from_secs(5);
