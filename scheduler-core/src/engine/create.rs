@@ -46,7 +46,8 @@ pub(crate) struct Prepared {
 }
 
 impl Runtime {
-    pub(crate) fn validate(entry: &JobTypeEntry, payload: &str) -> Result<(), CoreError> {
+    /// Asks the job type whether it takes this payload.
+    fn validate(entry: &JobTypeEntry, payload: &str) -> Result<(), CoreError> {
         entry
             .plugin
             .instance

@@ -14,7 +14,7 @@ use crate::model::GroupKey;
 use crate::plugin::Registry;
 use crate::store::Store;
 
-/// What the engine's threads and the API share.
+/// What the engine's threads, the cluster's threads and the facade share.
 pub(crate) struct Runtime {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) registry: Arc<Registry>,
@@ -72,9 +72,7 @@ impl Runtime {
     pub(crate) fn set_node(&self, id: Arc<str>) {
         *self.node.write() = id;
     }
-}
 
-impl Runtime {
     /// The runtime of a node about to start, over `store` with the job types in `registry`.
     pub(crate) fn new(
         store: Arc<dyn Store>,
