@@ -14,7 +14,7 @@ use scheduler_core::store::Store;
 use scheduler_core::{Clock, Scheduler, SchedulerConfig, SystemClock, Ts};
 
 use crate::pg::{self, BenchDb};
-use crate::report::{line, noop_plugin_dir, percentiles, proc_status_kib};
+use crate::report::{cpu_ns, line, noop_plugin_dir, percentiles, proc_status_kib};
 use crate::StoreKind;
 
 const CHUNK: usize = 10_000;
@@ -152,7 +152,9 @@ pub fn w1(n: usize, workers: usize, queue: usize, store: StoreKind) -> anyhow::R
         ),
     );
     anyhow::ensure!(SystemClock.now() < t0, "insert took longer than the lead before T0");
+    let cpu_before = cpu_ns();
     wait_recorded(&rig.s, n as u64, Duration::from_secs(600))?;
+    let cpu = cpu_ns().saturating_sub(cpu_before);
     let st = starts(&rig, &ids)?;
     let last = st.iter().map(|(_, start)| *start).max().unwrap_or(t0);
     let span = last.micros_since(t0).max(1) as f64 / 1e6;
@@ -166,6 +168,10 @@ pub fn w1(n: usize, workers: usize, queue: usize, store: StoreKind) -> anyhow::R
         ),
     );
     line(&name, format!("lateness (start - T0) {}", percentiles(lateness)));
+    line(
+        &name,
+        format!("cpu {:.2} us per fire (every thread, from the end of the insert to the last record)", cpu as f64 / 1e3 / n as f64),
+    );
     if store == StoreKind::Postgres {
         let (total, dups) = plugin_record(record.path())?;
         line(&name, format!("plugin recorded {total} starts for {n} jobs, {dups} duplicates"));
