@@ -162,7 +162,8 @@ impl Quota {
             let mut counts = self.counts.lock();
             if let Some(c) = counts.get_mut(product) {
                 let age = c.at.elapsed();
-                let due = !c.counting && (age >= STALE || (c.counted + c.admitted >= limit && age >= RECHECK));
+                // An estimate that would refuse these `n` is counted again first (at most every RECHECK).
+                let due = !c.counting && (age >= STALE || (c.counted + c.admitted + n > limit && age >= RECHECK));
                 if !due {
                     return c.reserve(product, limit, n);
                 }

@@ -47,8 +47,10 @@ pub struct Metrics {
     pub heartbeat_failures: IntCounter,
     recovered: IntCounterVec,
     store_errors: IntCounterVec,
-    /// By operation, in the order of `store::OPERATIONS`.
-    store_seconds: Vec<Histogram>,
+    store_seconds: HistogramVec,
+    /// By operation, in the order of `store::OPERATIONS`; made at the first timed call, so a
+    /// node whose store is not timed (memory) exports none.
+    store_seconds_by_op: std::sync::OnceLock<Vec<Histogram>>,
 }
 
 /// Store calls: from a lock taken in memory to a database round trip under load.
@@ -180,7 +182,8 @@ impl Metrics {
             heartbeat_failures,
             recovered,
             store_errors,
-            store_seconds: crate::store::OPERATIONS.iter().map(|op| store_seconds.with_label_values(&[op])).collect(),
+            store_seconds,
+            store_seconds_by_op: std::sync::OnceLock::new(),
         }
     }
 
@@ -307,7 +310,10 @@ impl Drop for LocalRecorder<'_> {
 
 impl crate::store::Observe for Metrics {
     fn store_call_took(&self, operation: usize, took: Duration) {
-        if let Some(h) = self.store_seconds.get(operation) {
+        let by_op = self.store_seconds_by_op.get_or_init(|| {
+            crate::store::OPERATIONS.iter().map(|op| self.store_seconds.with_label_values(&[op])).collect()
+        });
+        if let Some(h) = by_op.get(operation) {
             h.observe(took.as_secs_f64());
         }
     }

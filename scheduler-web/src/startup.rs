@@ -64,8 +64,12 @@ impl Application {
         let groups: Vec<String> = registry.job_types().iter().map(|e| e.group.to_string()).collect();
         tracing::info!(groups = ?groups, refused = refused.len(), "plugins ready");
 
+        // One clock for the engine and the memory store.
+        let clock: Arc<dyn scheduler_core::Clock> = Arc::new(SystemClock);
         let (store, poll): (Arc<dyn Store>, _) = match config.jobstore {
-            JobStoreKind::Memory => (Arc::new(MemoryStore::new().with_stats(!config.no_stats)), None),
+            JobStoreKind::Memory => {
+                (Arc::new(MemoryStore::new().with_clock(clock.clone()).with_stats(!config.no_stats)), None)
+            }
             JobStoreKind::Postgres => {
                 let pg = open_postgres(&config.db)?;
                 if config.no_migrate {
@@ -94,7 +98,7 @@ impl Application {
         let scheduler = Arc::new(Scheduler::start(
             store,
             Arc::new(registry),
-            Arc::new(SystemClock),
+            clock,
             SchedulerConfig {
                 node: node.clone(),
                 host,

@@ -11,8 +11,9 @@ use super::*;
 use crate::clock::Ts;
 use crate::model::{GroupKey, Job, JobId, Run, RunId};
 
-/// The store's operations (its methods), as their figures are labelled; a call names its
-/// operation by its index here.
+/// The label of each store operation in the metrics, in the order the calls below name them:
+/// the method's name, except the operations the metrics named before by what they do (`claim`,
+/// `start`, `started`, `finish`, `heartbeat`, `rescue`), whose labels dashboards already use.
 pub const OPERATIONS: [&str; 30] = [
     "job_insert",
     "jobs_insert_many",
@@ -25,10 +26,10 @@ pub const OPERATIONS: [&str; 30] = [
     "job_delete",
     "jobs_keyed",
     "due_summary",
-    "runs_claim_due",
-    "runs_start",
-    "runs_started",
-    "runs_finish",
+    "claim",
+    "start",
+    "started",
+    "finish",
     "runs_release",
     "run_cancel",
     "runs_cancel_requested",
@@ -40,10 +41,10 @@ pub const OPERATIONS: [&str; 30] = [
     "audit_append",
     "audit_list",
     "node_register",
-    "node_heartbeat",
+    "heartbeat",
     "node_stop",
     "nodes_list",
-    "runs_rescue",
+    "rescue",
 ];
 
 /// Where the figures of store calls go (the service's metrics).

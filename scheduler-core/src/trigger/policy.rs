@@ -40,7 +40,7 @@ pub enum OverlapPolicy {
 pub struct RetryPolicy {
     /// Attempts per fire, the first included (1 = no retries); none: the job type's default,
     /// as the node running the fire knows it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "default_or_n")]
     pub attempts: Option<std::num::NonZeroU32>,
     /// The wait before each retry.
     pub backoff: Backoff,
@@ -96,6 +96,23 @@ impl Backoff {
     }
 }
 
+/// The stored form of "attempts": a number, 0 for the job type's default. Nodes of versions
+/// before the default was resolved at run time read a number there, so both versions can share
+/// a database during a rolling upgrade (an older node runs such a fire without retries).
+mod default_or_n {
+    use std::num::NonZeroU32;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<NonZeroU32>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u32(v.map_or(0, NonZeroU32::get))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NonZeroU32>, D::Error> {
+        Ok(NonZeroU32::new(u32::deserialize(d)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +132,21 @@ mod tests {
         };
         assert_eq!(b.delay(3, 0.0), Duration::from_millis(500));
         assert_eq!(b.delay(3, 0.999_999), Duration::from_millis(999));
+    }
+
+    #[test]
+    fn the_default_is_stored_as_zero_attempts_as_earlier_versions_read_it() {
+        let default = RetryPolicy { attempts: None, backoff: Backoff::default() };
+        let stored = serde_json::to_value(&default).unwrap();
+        assert_eq!(stored["attempts"], 0);
+        assert_eq!(serde_json::from_value::<RetryPolicy>(stored).unwrap(), default);
+        let three = RetryPolicy { attempts: std::num::NonZeroU32::new(3), ..default.clone() };
+        let stored = serde_json::to_value(&three).unwrap();
+        assert_eq!(stored["attempts"], 3);
+        assert_eq!(serde_json::from_value::<RetryPolicy>(stored).unwrap(), three);
+        // Written by the earlier bulk path (0) or without the key: the default.
+        let mut old = serde_json::to_value(&default).unwrap();
+        old.as_object_mut().unwrap().remove("attempts");
+        assert_eq!(serde_json::from_value::<RetryPolicy>(old).unwrap().attempts, None);
     }
 }

@@ -533,4 +533,17 @@ mod tests {
         let r: JobRequest = read(&json!({"when": "2030-01-01T00:00:00Z", "vmId": "x", "n": [1, {"a": null}]})).unwrap();
         assert_eq!(Value::Object(r.payload), json!({"vmId": "x", "n": [1, {"a": null}]}));
     }
+
+    #[test]
+    fn a_wrong_value_is_named_by_its_path_with_long_keys_cut() {
+        let field = |v: Value| match read::<JobRequest>(&v) {
+            Err(crate::CoreError::InvalidField { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(field(json!({"triggers": [{"when": "2030-01-01T00:00:00Z"}, {"cron": 5}]})), "triggers[1].cron");
+        assert_eq!(field(json!({"backoff": {"delay": "soon"}})), "backoff.delay");
+        assert_eq!(field(json!("text")), "body");
+        let long = "k".repeat(500);
+        assert_eq!(field(json!({"triggers": [{ long.as_str(): 1 }]})), format!("triggers[0].{}", "k".repeat(64)));
+    }
 }

@@ -76,8 +76,25 @@ pub fn instant_of(v: &Value) -> Result<Ts, String> {
 /// (`triggers[1].cron`, or `body` for the body itself).
 pub fn read<'a, T: serde::Deserialize<'a>>(body: &'a Value) -> Result<T, CoreError> {
     serde_path_to_error::deserialize(body).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { "body".to_owned() } else { path };
+        // The path as `triggers[1].cron`, each key cut to 64 characters (a key a client made
+        // up is echoed, and a hostile one may be long).
+        let mut field = String::new();
+        for segment in e.path().iter() {
+            match segment {
+                serde_path_to_error::Segment::Seq { index } => field.push_str(&format!("[{index}]")),
+                serde_path_to_error::Segment::Map { key } => {
+                    if !field.is_empty() {
+                        field.push('.');
+                    }
+                    field.extend(key.chars().take(64));
+                }
+                serde_path_to_error::Segment::Enum { variant } => field.push_str(variant),
+                serde_path_to_error::Segment::Unknown => field.push('?'),
+            }
+        }
+        if field.is_empty() {
+            field.push_str("body");
+        }
         CoreError::InvalidField { field, reason: e.inner().to_string() }
     })
 }

@@ -24,6 +24,7 @@ macro_rules! on_both_stores {
 }
 
 mod api;
+mod bulk;
 mod clock;
 mod cluster;
 mod control;

@@ -673,6 +673,24 @@ fn pending_counts_a_products_unfinished_jobs(s: &dyn Store) {
     assert_eq!(s.jobs_pending("pending-b").unwrap(), 1);
     assert!(matches!(s.job_delete(&a, paused.id).unwrap(), Change::Done(())));
     assert_eq!(s.jobs_pending("pending-a").unwrap(), 3);
+    // A job that finished is no longer pending.
+    register(s);
+    let done = insert(s, new_job(&b, now().plus_micros(-1_000)));
+    let runs = s
+        .runs_claim_due(&ClaimDue {
+            now: now(),
+            limit: 10,
+            node: Arc::from("node-a"),
+            groups: Arc::from([b.clone()]),
+            max_running: Arc::from([]),
+        })
+        .unwrap()
+        .runs;
+    assert_eq!(runs.len(), 1);
+    start(s, &runs);
+    s.runs_finish(&[finish(&runs[0], RunOutcome::Succeeded)]).unwrap();
+    assert_eq!(status(s, &b, done.id), JobStatus::Completed);
+    assert_eq!(s.jobs_pending("pending-b").unwrap(), 1, "the completed job left the count");
 }
 
 fn pause_resume_and_run_now_change_what_a_claim_takes(s: &dyn Store) {
@@ -706,6 +724,7 @@ fn the_due_summary_counts_due_jobs_per_group(s: &dyn Store) {
     insert(s, new_job(&other, t.plus_micros(-1_000_000)));
     let (due, store_now) = s.due_summary(std::slice::from_ref(&g)).unwrap();
     assert!(store_now.micros_since(t).abs() < 60_000_000, "the store's clock is near ours");
+    assert!(due.iter().all(|d| d.group == g), "only the groups asked about: {due:?}");
     let mine: Vec<_> = due.iter().filter(|d| d.group == g).collect();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].due, 2, "due, not paused, not in the future");

@@ -51,9 +51,10 @@ impl MemoryStore {
         }
     }
 
-    /// Judges time (what is due, what retention removes, which node is silent) by `clock`
-    /// instead of the system's: the scheduler's clock, or a [`crate::clock::ManualClock`] in
-    /// tests.
+    /// Reads time (what retention removes, the instants of heartbeats, releases and the due
+    /// summary) from `clock` instead of the system's: the scheduler's clock, or a
+    /// [`crate::clock::ManualClock`] in tests. (What is due is judged at the instant the claim
+    /// names, from the engine's clock.)
     pub fn with_clock(mut self, clock: Arc<dyn crate::clock::Clock>) -> Self {
         self.clock = clock;
         self
@@ -207,12 +208,13 @@ impl JobStore for MemoryStore {
         Ok(out)
     }
 
-    fn due_summary(&self, _groups: &[GroupKey]) -> Result<(Vec<DueSummary>, crate::clock::Ts), StoreError> {
+    fn due_summary(&self, groups: &[GroupKey]) -> Result<(Vec<DueSummary>, crate::clock::Ts), StoreError> {
         let st = self.state.lock();
         let now = self.clock.now();
         let out = st
             .groups
             .iter()
+            .filter(|g| groups.contains(&g.key))
             .filter_map(|g| {
                 let due = g.ready.iter().take_while(|(d, _)| *d <= now.0).take(DUE_COUNT_CAP as usize).count() as u64;
                 let oldest = g.ready.first().map(|k| crate::clock::Ts(k.0))?;
