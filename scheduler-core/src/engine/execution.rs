@@ -26,8 +26,14 @@ fn run_span(run: &Claimed) -> tracing::Span {
     span
 }
 
-/// The completion of `run`, started at `started_at`, ending now as `ending`.
-fn finish_of(rt: &Runtime, run: &Claimed, started_at: Ts, ending: Ending, listener_error: Option<String>) -> RunFinish {
+/// The completion of `run`, started at `started_at`, ended at `finished_at` as `ending`.
+fn finish_of(
+    rt: &Runtime,
+    run: &Claimed,
+    (started_at, finished_at): (Ts, Ts),
+    ending: Ending,
+    listener_error: Option<String>,
+) -> RunFinish {
     // Text the store keeps: without NUL characters (which PostgreSQL text cannot hold).
     let ending = match ending {
         Ending::Succeeded { output } => Ending::Succeeded { output },
@@ -41,7 +47,7 @@ fn finish_of(rt: &Runtime, run: &Claimed, started_at: Ts, ending: Ending, listen
         run_id: run.run_id,
         job_id: run.job_id,
         started_at,
-        finished_at: rt.clock.now(),
+        finished_at,
         ending,
         listener_error: listener_error.map(no_nul),
     }
@@ -54,7 +60,7 @@ pub(crate) fn cancelled_before_start(rt: &Runtime, run: &Claimed, started_at: Ts
     let _entered = span.enter();
     tracing::info!(requeue, "run cancelled before it started");
     let ending = Ending::Cancelled { reason: "cancelled before it started".to_owned(), requeue };
-    finish_of(rt, run, started_at, ending, None)
+    finish_of(rt, run, (started_at, rt.clock.now()), ending, None)
 }
 
 /// Executes one claimed run whose start is recorded (at `started_at`) and describes how it
@@ -67,7 +73,7 @@ pub(crate) fn execute(rt: &Runtime, run: &Claimed, started_at: Ts, cancel: &Canc
     let Some(entry) = rt.registry.get(&run.group) else {
         let error = format!("no plugin on node {} registers {}", run.node, run.group);
         tracing::error!(error = %error, "run failed");
-        return finish_of(rt, run, started_at, Ending::Failed { error, retry_at: None }, None);
+        return finish_of(rt, run, (started_at, rt.clock.now()), Ending::Failed { error, retry_at: None }, None);
     };
 
     let follow_up = FollowUpFor { rt, run };
@@ -90,7 +96,13 @@ pub(crate) fn execute(rt: &Runtime, run: &Claimed, started_at: Ts, cancel: &Canc
             verdict::VETO => {
                 tracing::info!(listener = %l.name, reason = %v.reason, "run vetoed");
                 let reason = format!("vetoed by {}: {}", l.name, v.reason);
-                return finish_of(rt, run, started_at, Ending::Vetoed { reason }, join(listener_errors));
+                return finish_of(
+                    rt,
+                    run,
+                    (started_at, rt.clock.now()),
+                    Ending::Vetoed { reason },
+                    join(listener_errors),
+                );
             }
             _ => {
                 tracing::warn!(listener = %l.name, error = %v.reason, "veto listener failed; the run goes ahead");
@@ -100,6 +112,8 @@ pub(crate) fn execute(rt: &Runtime, run: &Claimed, started_at: Ts, cancel: &Canc
     }
 
     let out = entry.plugin.instance.run(entry.index, RunContext_TO::from_ptr(&ctx, TD_Opaque));
+    // One reading of the clock for the end: a retry is due exactly its wait after it.
+    let ended = rt.clock.now();
     let ending = match out.code {
         outcome::SUCCEEDED => {
             tracing::debug!("run succeeded");
@@ -114,7 +128,7 @@ pub(crate) fn execute(rt: &Runtime, run: &Claimed, started_at: Ts, cancel: &Canc
         code => {
             let retry_at = if matches!(code, outcome::RETRYABLE | outcome::PANICKED) && !cancel.is_set() {
                 // Errors the job says may pass, and panics, are retried while attempts remain.
-                retry_instant(rt, entry, run, out.retry_after_ms.into_option())
+                retry_instant(ended, entry, run, out.retry_after_ms.into_option())
             } else {
                 None
             };
@@ -129,17 +143,12 @@ pub(crate) fn execute(rt: &Runtime, run: &Claimed, started_at: Ts, cancel: &Canc
             Ending::Failed { error, retry_at }
         }
     };
-    finish_of(rt, run, started_at, ending, join(listener_errors))
+    finish_of(rt, run, (started_at, ended), ending, join(listener_errors))
 }
 
-/// When a failed run's next attempt is due, if its retry policy allows one: after the wait the
-/// job asked for, else the policy's backoff.
-fn retry_instant(
-    rt: &Runtime,
-    entry: &crate::plugin::JobTypeEntry,
-    run: &Claimed,
-    asked_ms: Option<u64>,
-) -> Option<Ts> {
+/// When a failed run (ended at `ended`) has its next attempt due, if its retry policy allows
+/// one: after the wait the job asked for, else the policy's backoff.
+fn retry_instant(ended: Ts, entry: &crate::plugin::JobTypeEntry, run: &Claimed, asked_ms: Option<u64>) -> Option<Ts> {
     let policy = run.retry.clone().or_else(|| Runtime::default_retry(entry))?;
     // No number of attempts of its own: the job type's, as this node knows it.
     let attempts = policy.attempts.map_or(entry.options.max_attempts.unwrap_or(1), std::num::NonZeroU32::get);
@@ -150,7 +159,7 @@ fn retry_instant(
         Some(ms) => std::time::Duration::from_millis(ms),
         None => policy.backoff.delay(run.attempt, fastrand::f64()),
     };
-    let at = rt.clock.now().plus_micros(i64::try_from(wait.as_micros()).unwrap_or(i64::MAX));
+    let at = ended.plus_micros(i64::try_from(wait.as_micros()).unwrap_or(i64::MAX));
     tracing::info!(retry_at = %at, attempts, "the run failed; it will be retried");
     Some(at)
 }
