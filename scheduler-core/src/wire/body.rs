@@ -228,12 +228,15 @@ impl<'de> DeserializeSeed<'de> for Refuse {
     }
 }
 
-/// "must be an object…, not an array": what a visitor of an object says of anything else.
-macro_rules! object_only {
-    ($what:expr) => {
+/// A visitor's answer to the kinds of value it does not take: "`what`, not an array".
+macro_rules! refuse {
+    ($what:expr; $($kind:ident),*) => { $(refuse!(@ $kind, $what);)* };
+    (@bool, $what:expr) => {
         fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
             Err(E::custom(format!("{}, not a boolean", $what)))
         }
+    };
+    (@number, $what:expr) => {
         fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
             Err(E::custom(format!("{}, not a number", $what)))
         }
@@ -243,15 +246,33 @@ macro_rules! object_only {
         fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
             Err(E::custom(format!("{}, not a number", $what)))
         }
+    };
+    (@string, $what:expr) => {
         fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
             Err(E::custom(format!("{}, not a string", $what)))
         }
+    };
+    (@null, $what:expr) => {
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
             Err(E::custom(format!("{}, not null", $what)))
         }
+    };
+    (@array, $what:expr) => {
         fn visit_seq<S: SeqAccess<'de>>(self, _: S) -> Result<Self::Value, S::Error> {
             Err(de::Error::custom(format!("{}, not an array", $what)))
         }
+    };
+    (@object, $what:expr) => {
+        fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+            Err(de::Error::custom(format!("{}, not an object", $what)))
+        }
+    };
+}
+
+/// What a visitor of an object says of anything else.
+macro_rules! object_only {
+    ($what:expr) => {
+        refuse!($what; bool, number, string, null, array);
     };
 }
 
@@ -401,29 +422,7 @@ impl<'de> Visitor<'de> for TriggersVisitor {
         Ok(Triggers(out))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Triggers, A::Error> {
-        Err(de::Error::custom("must be an array of schedules, not an object"))
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Triggers, E> {
-        Err(E::custom("must be an array of schedules, not a boolean"))
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Triggers, E> {
-        Err(E::custom("must be an array of schedules, not a number"))
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Triggers, E> {
-        Err(E::custom("must be an array of schedules, not a number"))
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Triggers, E> {
-        Err(E::custom("must be an array of schedules, not a number"))
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Triggers, E> {
-        Err(E::custom("must be an array of schedules, not a string"))
-    }
+    refuse!("must be an array of schedules"; bool, number, string, object);
 }
 
 impl<'de> Deserialize<'de> for Triggers {

@@ -20,6 +20,35 @@ fn group() -> GroupKey {
     GroupKey::new("liveness", "jobs").unwrap()
 }
 
+/// A one-time job of the group, due a second ago.
+fn insert_due(s: &PgTestStore) {
+    let spec = JobSpec::once(SystemClock.now().plus_micros(-1_000_000));
+    let state = spec.initial_state(&spec.compile().unwrap(), SystemClock.now());
+    s.job_insert(NewJob {
+        id: JobId::new(),
+        group: group(),
+        spec: Arc::new(spec),
+        state,
+        payload: Arc::from("{}"),
+        paused: false,
+        now: SystemClock.now(),
+        idempotency: None,
+    })
+    .unwrap();
+}
+
+/// Claims up to `limit` due runs of the group as `node`.
+fn claim_as(s: &PgTestStore, node: &str, limit: usize) -> scheduler_core::store::Claim {
+    s.runs_claim_due(&ClaimDue {
+        now: SystemClock.now(),
+        limit,
+        node: Arc::from(node),
+        groups: Arc::from([group()]),
+        max_running: Arc::from([]),
+    })
+    .unwrap()
+}
+
 fn register(s: &PgTestStore, id: &str) {
     s.node_register(&NodeInfo { id: Arc::from(id), host: "test".into(), groups: vec![group()] }).unwrap();
 }
@@ -29,29 +58,9 @@ fn register(s: &PgTestStore, id: &str) {
 fn victim_with_two_runs(s: &PgTestStore) -> (String, String) {
     register(s, "victim");
     for _ in 0..2 {
-        let spec = JobSpec::once(SystemClock.now().plus_micros(-1_000_000));
-        let state = spec.initial_state(&spec.compile().unwrap(), SystemClock.now());
-        s.job_insert(NewJob {
-            id: JobId::new(),
-            group: group(),
-            spec: Arc::new(spec),
-            state,
-            payload: Arc::from("{}"),
-            paused: false,
-            now: SystemClock.now(),
-            idempotency: None,
-        })
-        .unwrap();
+        insert_due(s);
     }
-    let claim = s
-        .runs_claim_due(&ClaimDue {
-            now: SystemClock.now(),
-            limit: 2,
-            node: Arc::from("victim"),
-            groups: Arc::from([group()]),
-            max_running: Arc::from([]),
-        })
-        .unwrap();
+    let claim = claim_as(s, "victim", 2);
     assert_eq!(claim.runs.len(), 2);
     let started = &claim.runs[1];
     let at = SystemClock.now();
@@ -96,15 +105,7 @@ fn a_settled_judge_gives_back_claimed_runs_and_abandons_started_ones() {
     assert!(listed.iter().any(|n| &*n.info.id == "victim" && n.stopped_at.is_some()), "declared dead");
     assert!(!s.node_heartbeat("victim", GAP).unwrap(), "the victim learns it at its next heartbeat");
     // The given-back fire is due again, same attempt; the abandoned job (no recovery) is done.
-    let again = s
-        .runs_claim_due(&ClaimDue {
-            now: SystemClock.now(),
-            limit: 5,
-            node: Arc::from("judge"),
-            groups: Arc::from([group()]),
-            max_running: Arc::from([]),
-        })
-        .unwrap();
+    let again = claim_as(&s, "judge", 5);
     assert_eq!(again.runs.iter().map(|r| r.attempt).collect::<Vec<_>>(), vec![1]);
 }
 
@@ -159,38 +160,10 @@ fn a_node_counted_dead_can_neither_claim_nor_start() {
     let run = scheduler_core::model::RunId(claimed.parse().unwrap());
     let begun = s.runs_start(&[RunStart { token: 0, run_id: run, node: Arc::from("victim") }], SystemClock.now());
     assert_eq!(begun.unwrap(), vec![Begun::Lost], "a dead node's claim does not start");
-    let spec = JobSpec::once(SystemClock.now().plus_micros(-1_000_000));
-    let state = spec.initial_state(&spec.compile().unwrap(), SystemClock.now());
-    s.job_insert(NewJob {
-        id: JobId::new(),
-        group: group(),
-        spec: Arc::new(spec),
-        state,
-        payload: Arc::from("{}"),
-        paused: false,
-        now: SystemClock.now(),
-        idempotency: None,
-    })
-    .unwrap();
-    let claim = s
-        .runs_claim_due(&ClaimDue {
-            now: SystemClock.now(),
-            limit: 5,
-            node: Arc::from("victim"),
-            groups: Arc::from([group()]),
-            max_running: Arc::from([]),
-        })
-        .unwrap();
+    insert_due(&s);
+    let claim = claim_as(&s, "victim", 5);
     assert!(claim.runs.is_empty(), "a dead node claims nothing");
-    let stranger = s
-        .runs_claim_due(&ClaimDue {
-            now: SystemClock.now(),
-            limit: 5,
-            node: Arc::from("never-registered"),
-            groups: Arc::from([group()]),
-            max_running: Arc::from([]),
-        })
-        .unwrap();
+    let stranger = claim_as(&s, "never-registered", 5);
     assert!(stranger.runs.is_empty(), "a node the cluster does not know claims nothing");
 }
 
@@ -213,28 +186,8 @@ fn a_run_begun_before_its_record_was_written_is_abandoned_not_given_back() {
     // run's own record: the run reads `claimed`, but it began, so it is not given back.
     let s = migrated_store();
     register(&s, "victim");
-    let spec = JobSpec::once(SystemClock.now().plus_micros(-1_000_000));
-    let state = spec.initial_state(&spec.compile().unwrap(), SystemClock.now());
-    s.job_insert(NewJob {
-        id: JobId::new(),
-        group: group(),
-        spec: Arc::new(spec),
-        state,
-        payload: Arc::from("{}"),
-        paused: false,
-        now: SystemClock.now(),
-        idempotency: None,
-    })
-    .unwrap();
-    let claim = s
-        .runs_claim_due(&ClaimDue {
-            now: SystemClock.now(),
-            limit: 1,
-            node: Arc::from("victim"),
-            groups: Arc::from([group()]),
-            max_running: Arc::from([]),
-        })
-        .unwrap();
+    insert_due(&s);
+    let claim = claim_as(&s, "victim", 1);
     let run = &claim.runs[0];
     let start = RunStart { token: run.token, run_id: run.run_id, node: run.node.clone() };
     assert_eq!(s.runs_start(&[start], SystemClock.now()).unwrap(), vec![Begun::Go]);
